@@ -1,0 +1,940 @@
+//! Loads a catalog directory into a `Catalog`, reporting every problem at once.
+//!
+//! `products.jsonl` is read line by line in chunks parsed in parallel, so the file is never
+//! held in memory as a whole. Renders nothing and touches no network; see `render` for that.
+
+use super::raw::{
+    Match, RawCategory, RawCollection, RawCondition, RawFrontMatter, RawImage, RawProduct, RawStore,
+    SortOrder,
+};
+use super::validate::{check_image_path, did_you_mean, is_handle, is_rfc3339, is_sku, parse_weight};
+use super::{
+    Catalog, Category, Collection, ImageRef, Page, Product, ProductOption, Store, Variant, gtin_is_valid, locate,
+};
+use crate::diagnostics::Diagnostics;
+use crate::money::{AmountError, Currency, Locale, Money};
+use crate::text::strip_markup;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// A loaded catalog plus the warnings found on the way.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// Warnings (never errors).
+    pub warnings: Diagnostics,
+}
+
+/// Why a catalog could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The directory or a file in it could not be read.
+    #[error("cannot read `{}`: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The catalog has errors; all of them, with warnings, are inside.
+    #[error("the catalog has {} error(s)", .0.error_count())]
+    Invalid(Diagnostics),
+}
+
+const PRODUCTS: &str = "products.jsonl";
+const STORE: &str = "store.json";
+const CATEGORIES: &str = "categories.json";
+const COLLECTIONS: &str = "collections.json";
+/// Lines parsed in parallel at a time: bounds memory while keeping both cores busy.
+const CHUNK_LINES: usize = 2048;
+
+/// Loads and validates the catalog directory `dir`.
+pub fn load(dir: &Path) -> Result<Loaded, CatalogError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| CatalogError::Io { path, source }
+    };
+    if !std::fs::metadata(dir).map_err(io(dir))?.is_dir() {
+        return Err(CatalogError::Io {
+            path: dir.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        });
+    }
+    let mut diags = Diagnostics::default();
+    let store = load_store(dir, &mut diags);
+    let currency = store.as_ref().map(|s| s.currency);
+    let categories = load_categories(dir, &mut diags);
+    let category_index: HashMap<&str, usize> =
+        categories.iter().enumerate().map(|(i, c)| (c.handle.as_str(), i)).collect();
+    let products = load_products(dir, currency, &category_index, &mut diags)?;
+    let collections = load_collections(dir, currency, &products, &categories, &mut diags);
+    let pages = load_pages(dir, &mut diags);
+    match store {
+        Some(store) if !diags.has_errors() => Ok(Loaded {
+            catalog: Catalog { root: dir.to_owned(), store, products, categories, collections, pages },
+            warnings: diags,
+        }),
+        _ => Err(CatalogError::Invalid(diags)),
+    }
+}
+
+/// Reads a whole small file, reporting a missing or unreadable one as a diagnostic.
+fn read_small(dir: &Path, name: &str, required: bool, diags: &mut Diagnostics) -> Option<String> {
+    match std::fs::read(dir.join(name)) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                let (line, _) = super::json_pos::line_col(
+                    &String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()]),
+                    usize::MAX,
+                );
+                diags.error("encoding", name, Some(line), None, "the file is not valid UTF-8");
+                None
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
+        Err(e) => {
+            diags.error("missing-file", name, None, None, format!("cannot read the file: {e}"));
+            None
+        }
+    }
+}
+
+/// Turns a serde error with its path into a diagnostic message naming the field.
+fn serde_problem(err: &serde_path_to_error::Error<serde_json::Error>) -> (Option<usize>, Option<String>, String) {
+    let inner = err.inner();
+    let line = (inner.line() > 0).then(|| inner.line());
+    let path = err.path().to_string();
+    let field = (path != ".").then_some(path);
+    (line, field, describe_serde_message(&inner.to_string()))
+}
+
+/// Rewrites serde's message: drops the position suffix, adds "did you mean".
+pub(crate) fn describe_serde_message(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_owned();
+    };
+    let Some((name, expected)) = rest.split_once('`') else { return message.to_owned() };
+    let allowed: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match did_you_mean(name, allowed.iter().copied()) {
+        Some(s) => format!("unknown field `{name}`, did you mean `{s}`?"),
+        None if allowed.is_empty() => format!("unknown field `{name}`"),
+        None => format!("unknown field `{name}`, expected one of `{}`", allowed.join("`, `")),
+    }
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(text: &str, file: &str, diags: &mut Diagnostics) -> Option<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let (line, field, message) = serde_problem(&e);
+            diags.error("syntax", file, line, field, message);
+            None
+        }
+    }
+}
+
+/// Strips markup from a plain-text field, warning when something was removed.
+fn plain(text: String, file: &str, line: Option<usize>, field: &str, diags: &mut Diagnostics) -> String {
+    match strip_markup(&text) {
+        Some(clean) => {
+            diags.warning("markup-removed", file, line, Some(field.to_owned()), "HTML markup removed from plain text");
+            clean
+        }
+        None => text,
+    }
+}
+
+fn amount_message(text: &str, err: &AmountError, currency: Currency) -> String {
+    match err {
+        AmountError::TooManyDecimals { given } => {
+            format!("`{text}` has {given} decimals, {currency} allows {}", currency.exponent())
+        }
+        other => format!("`{text}` {other}"),
+    }
+}
+
+fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
+    let text = read_small(dir, STORE, true, diags)?;
+    let raw: RawStore = parse_json(&text, STORE, diags)?;
+    let at = |pointer: &str| locate(&text, pointer).map(|(l, _)| l);
+    let errors_before = diags.error_count();
+    let currency = Currency::from_code(&raw.currency);
+    if currency.is_none() {
+        diags.error(
+            "currency",
+            STORE,
+            at("/currency"),
+            Some("currency".into()),
+            format!("`{}` is not an ISO 4217 currency code such as `EUR` or `USD`", raw.currency),
+        );
+    }
+    let locale = Locale::parse(&raw.locale);
+    if locale.is_none() {
+        diags.error(
+            "locale",
+            STORE,
+            at("/locale"),
+            Some("locale".into()),
+            format!("`{}` is not a BCP 47 locale such as `en-US`", raw.locale),
+        );
+    }
+    if !is_handle(&raw.handle) {
+        diags.error("handle", STORE, at("/handle"), Some("handle".into()), handle_message(&raw.handle));
+    }
+    let base_url = raw.base_url.trim_end_matches('/').to_owned();
+    if let Err(message) = check_base_url(&base_url) {
+        diags.error("base-url", STORE, at("/base_url"), Some("base_url".into()), message);
+    }
+    let logo = raw.logo.and_then(|src| match check_image_path(&src) {
+        Ok(()) => Some(ImageRef { src, alt: raw.name.clone() }),
+        Err(message) => {
+            diags.error("image-path", STORE, at("/logo"), Some("logo".into()), message);
+            None
+        }
+    });
+    let name = plain(raw.name, STORE, at("/name"), "name", diags);
+    if diags.error_count() > errors_before {
+        return None;
+    }
+    Some(Store {
+        name,
+        handle: raw.handle,
+        currency: currency?,
+        locale: locale?,
+        base_url,
+        theme: raw.theme.unwrap_or_else(|| "minimal".into()),
+        description: raw.description,
+        logo,
+        prices_include_tax: raw.prices_include_tax.unwrap_or(true),
+        contact_email: raw.contact_email,
+        social: raw.social,
+        api_url: raw.api_url.unwrap_or_default().trim_end_matches('/').to_owned(),
+        publishable_key: raw.publishable_key,
+    })
+}
+
+/// A base URL must be absolute `http(s)` with a host and no query or fragment.
+pub fn check_base_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' ']) => Ok(()),
+        _ => Err(format!("`{url}` is not an absolute http(s) URL such as `https://shop.example.com`")),
+    }
+}
+
+fn handle_message(handle: &str) -> String {
+    format!("`{handle}` is not a valid handle (1 to 100 of a-z, 0-9 and `-`, not at either end)")
+}
+
+fn load_categories(dir: &Path, diags: &mut Diagnostics) -> Vec<Category> {
+    let Some(text) = read_small(dir, CATEGORIES, false, diags) else { return Vec::new() };
+    let Some(raw): Option<Vec<RawCategory>> = parse_json(&text, CATEGORIES, diags) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    fn walk(
+        nodes: Vec<RawCategory>,
+        parent: Option<usize>,
+        pointer: &str,
+        text: &str,
+        out: &mut Vec<Category>,
+        seen: &mut HashMap<String, String>,
+        diags: &mut Diagnostics,
+    ) {
+        for (i, node) in nodes.into_iter().enumerate() {
+            let here = format!("{pointer}/{i}");
+            let line = locate(text, &format!("{here}/handle")).map(|(l, _)| l);
+            let field = format!("{}.handle", pointer_to_path(&here));
+            if !is_handle(&node.handle) {
+                diags.error("handle", CATEGORIES, line, Some(field), handle_message(&node.handle));
+                continue;
+            }
+            if let Some(first) = seen.get(&node.handle) {
+                diags.error(
+                    "duplicate-handle",
+                    CATEGORIES,
+                    line,
+                    Some(field),
+                    format!("category `{}` is already defined at `{first}`", node.handle),
+                );
+                continue;
+            }
+            seen.insert(node.handle.clone(), pointer_to_path(&here));
+            let path = match parent {
+                Some(p) => format!("{}/{}", out[p].path, node.handle),
+                None => node.handle.clone(),
+            };
+            let title = plain(node.title, CATEGORIES, line, &format!("{}.title", pointer_to_path(&here)), diags);
+            out.push(Category { handle: node.handle, title, description: node.description, parent, path });
+            let index = out.len() - 1;
+            walk(node.children, Some(index), &format!("{here}/children"), text, out, seen, diags);
+        }
+    }
+    walk(raw, None, "", &text, &mut out, &mut seen, diags);
+    out
+}
+
+/// `/0/children/1` → `[0].children[1]`, the field style used in messages.
+fn pointer_to_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for token in pointer.split('/').skip(1) {
+        if token.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{token}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(token);
+        }
+    }
+    out
+}
+
+/// What a product parse needs from the rest of the catalog (read-only, shared by threads).
+struct ProductContext<'a> {
+    currency: Currency,
+    check_precision: bool,
+    categories: &'a HashMap<&'a str, usize>,
+}
+
+fn load_products(
+    dir: &Path,
+    currency: Option<Currency>,
+    categories: &HashMap<&str, usize>,
+    diags: &mut Diagnostics,
+) -> Result<Vec<Product>, CatalogError> {
+    let path = dir.join(PRODUCTS);
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) => {
+            diags.error("missing-file", PRODUCTS, None, None, format!("cannot read the file: {e}"));
+            return Ok(Vec::new());
+        }
+    };
+    // Without a valid store currency, prices are still checked for syntax.
+    let ctx = ProductContext {
+        currency: currency.or_else(|| Currency::from_code("CLF")).expect("CLF is in the currency table"),
+        check_precision: currency.is_some(),
+        categories,
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut products: Vec<Product> = Vec::new();
+    let mut handles: HashMap<String, usize> = HashMap::new();
+    let mut skus: HashMap<String, usize> = HashMap::new();
+    let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(CHUNK_LINES);
+    let mut line_no = 0;
+    loop {
+        let mut buf = Vec::new();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| CatalogError::Io { path: path.clone(), source })?;
+        if read > 0 {
+            line_no += 1;
+            if buf.iter().any(|b| !b.is_ascii_whitespace()) {
+                chunk.push((line_no, buf));
+            }
+        }
+        if chunk.len() == CHUNK_LINES || (read == 0 && !chunk.is_empty()) {
+            let parsed: Vec<(Option<Product>, Diagnostics)> =
+                chunk.par_drain(..).map(|(line, bytes)| parse_product(line, &bytes, &ctx)).collect();
+            for (product, product_diags) in parsed {
+                diags.extend(product_diags);
+                if let Some(product) = product {
+                    register(product, &mut products, &mut handles, &mut skus, diags);
+                }
+            }
+        }
+        if read == 0 {
+            break;
+        }
+    }
+    Ok(products)
+}
+
+/// Adds a parsed product unless its handle or one of its SKUs is already taken.
+fn register(
+    product: Product,
+    products: &mut Vec<Product>,
+    handles: &mut HashMap<String, usize>,
+    skus: &mut HashMap<String, usize>,
+    diags: &mut Diagnostics,
+) {
+    let line = Some(product.line);
+    if let Some(first) = handles.get(&product.handle) {
+        diags.error(
+            "duplicate-handle",
+            PRODUCTS,
+            line,
+            Some("handle".into()),
+            format!("`{}` is already used by the product on line {first}", product.handle),
+        );
+        return;
+    }
+    handles.insert(product.handle.clone(), product.line);
+    let mut clash = false;
+    let mut own = HashSet::new();
+    for (i, v) in product.variants.iter().enumerate() {
+        let owner = match skus.get(&v.sku) {
+            Some(&owner) => format!("`{}` (line {})", products[owner].handle, products[owner].line),
+            None if !own.insert(v.sku.as_str()) => "another variant of this product".to_owned(),
+            None => continue,
+        };
+        diags.error(
+            "duplicate-sku",
+            PRODUCTS,
+            line,
+            Some(format!("variants[{i}].sku")),
+            format!("`{}` is already used by {owner}", v.sku),
+        );
+        clash = true;
+    }
+    if !clash {
+        let index = products.len();
+        skus.extend(product.variants.iter().map(|v| (v.sku.clone(), index)));
+        products.push(product);
+    }
+}
+
+fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option<Product>, Diagnostics) {
+    let mut d = Diagnostics::default();
+    let at = Some(line);
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        d.error("encoding", PRODUCTS, at, None, "the line is not valid UTF-8");
+        return (None, d);
+    };
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let raw: RawProduct = match serde_path_to_error::deserialize(de) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let (_, field, message) = serde_problem(&e);
+            d.error("syntax", PRODUCTS, at, field, message);
+            return (None, d);
+        }
+    };
+    let errors_before = d.error_count();
+    let err = |d: &mut Diagnostics, code, field: String, message: String| {
+        d.error(code, PRODUCTS, at, Some(field), message);
+    };
+    if !is_handle(&raw.handle) {
+        err(&mut d, "handle", "handle".into(), handle_message(&raw.handle));
+    }
+    let title = plain(raw.title, PRODUCTS, at, "title", &mut d);
+    if title.trim().is_empty() {
+        err(&mut d, "required", "title".into(), "the title is empty".into());
+    }
+    let vendor = raw.vendor.map(|v| plain(v, PRODUCTS, at, "vendor", &mut d)).filter(|v| !v.trim().is_empty());
+    let product_type =
+        raw.product_type.map(|v| plain(v, PRODUCTS, at, "product_type", &mut d)).filter(|v| !v.trim().is_empty());
+    let tags: Vec<String> = raw
+        .tags
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| plain(t, PRODUCTS, at, &format!("tags[{i}]"), &mut d))
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    let mut categories = Vec::with_capacity(raw.categories.len());
+    for (i, handle) in raw.categories.iter().enumerate() {
+        match ctx.categories.get(handle.as_str()) {
+            Some(index) => categories.push(*index),
+            None => {
+                let hint = did_you_mean(handle, ctx.categories.keys().copied())
+                    .map(|s| format!(", did you mean `{s}`?"))
+                    .unwrap_or_default();
+                err(&mut d, "unknown-category", format!("categories[{i}]"), format!("unknown category `{handle}`{hint}"));
+            }
+        }
+    }
+    let images = raw
+        .images
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, RawImage { src, alt })| match check_image_path(&src) {
+            Ok(()) => Some(ImageRef { src, alt: plain(alt, PRODUCTS, at, &format!("images[{i}].alt"), &mut d) }),
+            Err(message) => {
+                d.error("image-path", PRODUCTS, at, Some(format!("images[{i}].src")), message);
+                None
+            }
+        })
+        .collect();
+    let options = check_options(raw.options, at, &mut d);
+    let mut variants = Vec::with_capacity(raw.variants.len());
+    let mut combinations: HashMap<Vec<String>, usize> = HashMap::new();
+    if raw.variants.is_empty() {
+        err(&mut d, "required", "variants".into(), "a product needs at least one variant".into());
+    }
+    if options.is_empty() && raw.variants.len() > 1 {
+        err(
+            &mut d,
+            "options",
+            "options".into(),
+            format!("{} variants need options (such as Size) to tell them apart", raw.variants.len()),
+        );
+    }
+    for (i, rv) in raw.variants.into_iter().enumerate() {
+        let field = |name: &str| format!("variants[{i}].{name}");
+        if !is_sku(&rv.sku) {
+            err(&mut d, "sku", field("sku"), format!("`{}` is not a valid SKU (1 to 64 characters, no spaces)", rv.sku));
+        }
+        let mut values = Vec::with_capacity(options.len());
+        for key in rv.options.keys() {
+            if !options.iter().any(|o| o.name == *key) {
+                let hint = did_you_mean(key, options.iter().map(|o| o.name.as_str()))
+                    .map(|s| format!(", did you mean `{s}`?"))
+                    .unwrap_or_default();
+                err(&mut d, "options", field(&format!("options.{key}")), format!("the product has no option `{key}`{hint}"));
+            }
+        }
+        for option in &options {
+            match rv.options.get(&option.name) {
+                Some(value) if option.values.contains(value) => values.push(value.clone()),
+                Some(value) => err(
+                    &mut d,
+                    "options",
+                    field(&format!("options.{}", option.name)),
+                    format!("`{value}` is not one of the values of `{}`: {}", option.name, option.values.join(", ")),
+                ),
+                None => err(&mut d, "options", field("options"), format!("no value for option `{}`", option.name)),
+            }
+        }
+        if values.len() == options.len()
+            && !options.is_empty()
+            && let Some(first) = combinations.insert(values.clone(), i)
+        {
+            err(
+                &mut d,
+                "duplicate-variant",
+                field("options"),
+                format!("`{}` is the same combination as variants[{first}]", values.join(" / ")),
+            );
+        }
+        let price = parse_price(&rv.price, &field("price"), ctx, at, &mut d);
+        let compare_at_price =
+            rv.compare_at_price.as_deref().and_then(|p| parse_price(p, &field("compare_at_price"), ctx, at, &mut d));
+        if let (Some(p), Some(c)) = (price, compare_at_price)
+            && c.minor <= p.minor
+        {
+            err(
+                &mut d,
+                "compare-at-price",
+                field("compare_at_price"),
+                format!("`{}` must be greater than the price `{}`", c.decimal(), p.decimal()),
+            );
+        }
+        let weight_grams = rv.weight.as_deref().and_then(|w| match parse_weight(w) {
+            Ok(g) => Some(g),
+            Err(message) => {
+                d.error("weight", PRODUCTS, at, Some(field("weight")), message);
+                None
+            }
+        });
+        if let Some(gtin) = &rv.gtin
+            && !gtin_is_valid(gtin)
+        {
+            err(&mut d, "gtin", field("gtin"), format!("`{gtin}` is not a GTIN-8, 12, 13 or 14 with a valid check digit"));
+        }
+        if let Some(price) = price {
+            variants.push(Variant {
+                sku: rv.sku,
+                options: values,
+                price,
+                compare_at_price,
+                inventory: rv.inventory,
+                inventory_policy: rv.inventory_policy,
+                weight_grams,
+                gtin: rv.gtin,
+                mpn: rv.mpn.filter(|m| !m.trim().is_empty()),
+                barcode: rv.barcode.filter(|b| !b.trim().is_empty()),
+            });
+        }
+    }
+    if let Some(created) = &raw.created_at
+        && !is_rfc3339(created)
+    {
+        err(&mut d, "date", "created_at".into(), format!("`{created}` is not an RFC 3339 date-time like `2026-03-01T10:00:00Z`"));
+    }
+    let (seo_title, seo_description) = match raw.seo {
+        Some(seo) => (
+            seo.title.map(|t| plain(t, PRODUCTS, at, "seo.title", &mut d)),
+            seo.description.map(|t| plain(t, PRODUCTS, at, "seo.description", &mut d)),
+        ),
+        None => (None, None),
+    };
+    if d.error_count() > errors_before {
+        return (None, d);
+    }
+    let product = Product {
+        handle: raw.handle,
+        title,
+        description: raw.description,
+        vendor,
+        product_type,
+        tags,
+        categories,
+        images,
+        options,
+        variants,
+        status: raw.status,
+        seo_title,
+        seo_description,
+        created_at: raw.created_at,
+        line,
+    };
+    (Some(product), d)
+}
+
+fn check_options(raw: Vec<super::raw::RawOption>, at: Option<usize>, d: &mut Diagnostics) -> Vec<ProductOption> {
+    if raw.len() > 3 {
+        d.error("options", PRODUCTS, at, Some("options".into()), format!("{} options given, at most 3 are allowed", raw.len()));
+    }
+    let mut names = HashSet::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, option) in raw.into_iter().enumerate() {
+        let field = format!("options[{i}]");
+        let name = option.name.trim().to_owned();
+        if name.is_empty() || !names.insert(name.clone()) {
+            d.error("options", PRODUCTS, at, Some(format!("{field}.name")), format!("option name `{name}` is empty or repeated"));
+            continue;
+        }
+        let mut seen = HashSet::new();
+        for (j, value) in option.values.iter().enumerate() {
+            if value.trim().is_empty() || !seen.insert(value) {
+                d.error(
+                    "options",
+                    PRODUCTS,
+                    at,
+                    Some(format!("{field}.values[{j}]")),
+                    format!("value `{value}` is empty or repeated"),
+                );
+            }
+        }
+        if option.values.is_empty() {
+            d.error("options", PRODUCTS, at, Some(format!("{field}.values")), "an option needs at least one value");
+        }
+        out.push(ProductOption { name, values: option.values });
+    }
+    out
+}
+
+fn parse_price(
+    text: &str,
+    field: &str,
+    ctx: &ProductContext<'_>,
+    at: Option<usize>,
+    d: &mut Diagnostics,
+) -> Option<Money> {
+    match Money::parse(text, ctx.currency) {
+        Ok(m) if ctx.check_precision => Some(m),
+        Ok(_) => None,
+        Err(AmountError::TooManyDecimals { .. }) if !ctx.check_precision => None,
+        Err(e) => {
+            d.error("price-precision", PRODUCTS, at, Some(field.to_owned()), amount_message(text, &e, ctx.currency));
+            None
+        }
+    }
+}
+
+fn load_collections(
+    dir: &Path,
+    currency: Option<Currency>,
+    products: &[Product],
+    categories: &[Category],
+    diags: &mut Diagnostics,
+) -> Vec<Collection> {
+    let Some(text) = read_small(dir, COLLECTIONS, false, diags) else { return Vec::new() };
+    let Some(raw): Option<Vec<RawCollection>> = parse_json(&text, COLLECTIONS, diags) else {
+        return Vec::new();
+    };
+    let by_handle: HashMap<&str, usize> = products.iter().enumerate().map(|(i, p)| (p.handle.as_str(), i)).collect();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, rc) in raw.into_iter().enumerate() {
+        let line_of = |pointer: &str| locate(&text, &format!("/{i}{pointer}")).map(|(l, _)| l);
+        let field = |name: &str| Some(format!("[{i}].{name}"));
+        let line = line_of("");
+        let errors_before = diags.error_count();
+        if !is_handle(&rc.handle) {
+            diags.error("handle", COLLECTIONS, line_of("/handle"), field("handle"), handle_message(&rc.handle));
+        } else if let Some(first) = seen.insert(rc.handle.clone(), i) {
+            diags.error(
+                "duplicate-handle",
+                COLLECTIONS,
+                line_of("/handle"),
+                field("handle"),
+                format!("collection `{}` is already defined at `[{first}]`", rc.handle),
+            );
+        }
+        let image = rc.image.and_then(|RawImage { src, alt }| match check_image_path(&src) {
+            Ok(()) => Some(ImageRef { src, alt }),
+            Err(message) => {
+                diags.error("image-path", COLLECTIONS, line_of("/image/src"), field("image.src"), message);
+                None
+            }
+        });
+        let members = match (rc.products, rc.rules) {
+            (Some(list), None) => {
+                let mut members = Vec::with_capacity(list.len());
+                for (j, handle) in list.iter().enumerate() {
+                    match by_handle.get(handle.as_str()) {
+                        Some(&p) if products[p].is_active() => members.push(p),
+                        Some(_) => {}
+                        None => diags.error(
+                            "unknown-product",
+                            COLLECTIONS,
+                            line_of(&format!("/products/{j}")),
+                            field(&format!("products[{j}]")),
+                            format!("unknown product `{handle}`"),
+                        ),
+                    }
+                }
+                let mut seen_members = HashSet::new();
+                members.retain(|p| seen_members.insert(*p));
+                sort_members(&mut members, rc.sort.unwrap_or(SortOrder::Manual), products);
+                members
+            }
+            (None, Some(rules)) => {
+                let Some(rule) = compile_rules(&rules.conditions, currency, categories, &mut |j, name, message| {
+                    diags.error(
+                        "rule",
+                        COLLECTIONS,
+                        line_of(&format!("/rules/conditions/{j}")),
+                        field(&format!("rules.conditions[{j}].{name}")),
+                        message,
+                    );
+                }) else {
+                    continue;
+                };
+                let mut members: Vec<usize> = products
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| p.is_active() && rule.matches(p, rules.match_))
+                    .map(|(i, _)| i)
+                    .collect();
+                sort_members(&mut members, rc.sort.unwrap_or(SortOrder::Title), products);
+                members
+            }
+            _ => {
+                diags.error(
+                    "collection-kind",
+                    COLLECTIONS,
+                    line,
+                    Some(format!("[{i}]")),
+                    "a collection needs either `products` (a manual list) or `rules`, not both or neither",
+                );
+                continue;
+            }
+        };
+        if diags.error_count() > errors_before {
+            continue;
+        }
+        let title = plain(rc.title, COLLECTIONS, line_of("/title"), &format!("[{i}].title"), diags);
+        out.push(Collection { handle: rc.handle, title, description: rc.description, image, products: members });
+    }
+    out
+}
+
+fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
+    let handle = |i: &usize| products[*i].handle.as_str();
+    match sort {
+        SortOrder::Manual => {}
+        SortOrder::Title => members.sort_by_cached_key(|i| (products[*i].title.to_lowercase(), handle(i).to_owned())),
+        SortOrder::PriceAscending => members.sort_by_key(|i| (products[*i].min_price().minor, handle(i))),
+        SortOrder::PriceDescending => {
+            members.sort_by_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i)));
+        }
+        SortOrder::Newest => members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_at.as_deref()), handle(i))),
+    }
+}
+
+/// A compiled collection rule: conditions with text lowered and prices parsed.
+struct Rule {
+    conditions: Vec<Condition>,
+}
+
+enum Condition {
+    Tag(String),
+    Vendor(String),
+    ProductType(String),
+    /// The category and all its descendants.
+    Category(HashSet<usize>),
+    Price(Option<i64>, Option<i64>),
+}
+
+fn compile_rules(
+    raw: &[RawCondition],
+    currency: Option<Currency>,
+    categories: &[Category],
+    report: &mut dyn FnMut(usize, &str, String),
+) -> Option<Rule> {
+    let mut conditions = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    if raw.is_empty() {
+        report(0, "", "a rule-based collection needs at least one condition".into());
+        return None;
+    }
+    for (j, c) in raw.iter().enumerate() {
+        conditions.push(match c {
+            RawCondition::Tag(t) => Condition::Tag(t.to_lowercase()),
+            RawCondition::Vendor(v) => Condition::Vendor(v.to_lowercase()),
+            RawCondition::ProductType(t) => Condition::ProductType(t.to_lowercase()),
+            RawCondition::Category(handle) => {
+                let Some(root) = categories.iter().position(|c| c.handle == *handle) else {
+                    report(j, "category", format!("unknown category `{handle}`"));
+                    ok = false;
+                    continue;
+                };
+                let mut set = HashSet::from([root]);
+                for (i, c) in categories.iter().enumerate() {
+                    // parents come before children, so one pass finds all descendants
+                    if c.parent.is_some_and(|p| set.contains(&p)) {
+                        set.insert(i);
+                    }
+                }
+                Condition::Category(set)
+            }
+            RawCondition::Price(range) => {
+                let currency = currency?;
+                let mut bound = |name: &str, text: &Option<String>| match text.as_deref().map(|t| (t, Money::parse(t, currency))) {
+                    None => None,
+                    Some((_, Ok(m))) => Some(m.minor),
+                    Some((t, Err(e))) => {
+                        report(j, &format!("price.{name}"), amount_message(t, &e, currency));
+                        ok = false;
+                        None
+                    }
+                };
+                Condition::Price(bound("min", &range.min), bound("max", &range.max))
+            }
+        });
+    }
+    ok.then_some(Rule { conditions })
+}
+
+impl Rule {
+    fn matches(&self, p: &Product, how: Match) -> bool {
+        let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| a.to_lowercase() == b);
+        let test = |c: &Condition| match c {
+            Condition::Tag(t) => p.tags.iter().any(|x| x.to_lowercase() == *t),
+            Condition::Vendor(v) => eq(&p.vendor, v),
+            Condition::ProductType(t) => eq(&p.product_type, t),
+            Condition::Category(set) => p.categories.iter().any(|c| set.contains(c)),
+            Condition::Price(min, max) => {
+                let price = p.min_price().minor;
+                min.is_none_or(|m| price >= m) && max.is_none_or(|m| price <= m)
+            }
+        };
+        match how {
+            Match::All => self.conditions.iter().all(test),
+            Match::Any => self.conditions.iter().any(test),
+        }
+    }
+}
+
+fn load_pages(dir: &Path, diags: &mut Diagnostics) -> Vec<Page> {
+    let pages_dir = dir.join("pages");
+    let Ok(entries) = std::fs::read_dir(&pages_dir) else { return Vec::new() };
+    let mut files: Vec<PathBuf> =
+        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    files.sort();
+    let mut pages: Vec<Page> = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    for path in files {
+        let name = format!("pages/{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        let Some(text) = read_small(dir, &name, true, diags) else { continue };
+        let Some(page) = parse_page(&path, &name, &text, diags) else { continue };
+        if let Some(first) = seen.get(&page.handle) {
+            diags.error("duplicate-handle", &name, Some(2), Some("handle".into()), format!("`{}` is already used by `{first}`", page.handle));
+            continue;
+        }
+        seen.insert(page.handle.clone(), name.clone());
+        if !page.draft {
+            pages.push(page.page);
+        }
+    }
+    pages.sort_by(|a, b| a.handle.cmp(&b.handle));
+    pages
+}
+
+struct ParsedPage {
+    handle: String,
+    draft: bool,
+    page: Page,
+}
+
+fn parse_page(path: &Path, name: &str, text: &str, diags: &mut Diagnostics) -> Option<ParsedPage> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(rest) = text.strip_prefix("+++\n").or_else(|| text.strip_prefix("+++\r\n")) else {
+        diags.error("front-matter", name, Some(1), None, "a page starts with TOML front matter between `+++` lines");
+        return None;
+    };
+    let Some(end) = rest.find("\n+++") else {
+        diags.error("front-matter", name, Some(1), None, "the front matter has no closing `+++` line");
+        return None;
+    };
+    let (front, body) = (&rest[..=end], &rest[end + 4..]);
+    let body = body.trim_start_matches(['\r', '\n']);
+    let meta: RawFrontMatter = match toml::from_str(front) {
+        Ok(m) => m,
+        Err(e) => {
+            let line = e.span().map(|s| super::json_pos::line_col(front, s.start).0 + 1);
+            let message = e.message().to_owned();
+            let message = describe_serde_message(&message);
+            diags.error("front-matter", name, line, None, message);
+            return None;
+        }
+    };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let handle = meta.handle.unwrap_or(stem);
+    if !is_handle(&handle) {
+        diags.error("handle", name, Some(2), Some("handle".into()), handle_message(&handle));
+        return None;
+    }
+    let title = plain(meta.title, name, Some(2), "title", diags);
+    Some(ParsedPage {
+        handle: handle.clone(),
+        draft: meta.draft,
+        page: Page {
+            handle,
+            title,
+            body: body.to_owned(),
+            seo_description: meta.seo_description,
+            footer: meta.footer,
+            order: meta.order,
+            file: name.to_owned(),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_pointers_to_paths() {
+        assert_eq!(pointer_to_path("/0/children/1"), "[0].children[1]");
+    }
+
+    #[test]
+    fn unknown_field_gets_a_suggestion() {
+        let m = describe_serde_message("unknown field `prise`, expected one of `sku`, `price`, `options` at line 1 column 5");
+        assert_eq!(m, "unknown field `prise`, did you mean `price`?");
+    }
+
+    #[test]
+    fn base_urls_must_be_absolute() {
+        assert!(check_base_url("https://shop.example.com").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8080/shop").is_ok());
+        assert!(check_base_url("shop.example.com").is_err());
+        assert!(check_base_url("javascript:alert(1)").is_err());
+        assert!(check_base_url("https://").is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! Field-level checks shared by the loader: handles, SKUs, GTINs, weights, image paths, dates.
+
+/// A handle is 1–100 of `a-z0-9-`, not starting or ending with `-`.
+pub fn is_handle(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A SKU is 1–64 printable characters without whitespace.
+pub(super) fn is_sku(s: &str) -> bool {
+    (1..=64).contains(&s.chars().count()) && s.chars().all(|c| !c.is_whitespace() && !c.is_control())
+}
+
+/// GS1 check: 8, 12, 13 or 14 digits whose last digit is the mod-10 check digit.
+pub fn gtin_is_valid(s: &str) -> bool {
+    if ![8, 12, 13, 14].contains(&s.len()) || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let digits: Vec<u32> = s.bytes().map(|b| u32::from(b - b'0')).collect();
+    let (body, check) = digits.split_at(digits.len() - 1);
+    let sum: u32 =
+        body.iter().rev().enumerate().map(|(i, d)| if i % 2 == 0 { d * 3 } else { *d }).sum();
+    (10 - sum % 10) % 10 == check[0]
+}
+
+/// Parses `"250 g"`, `"1.2 kg"`, `"8 oz"`, `"2 lb"` into whole grams, rounding half up.
+pub(super) fn parse_weight(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (number, unit) = (s[..split].trim(), s[split..].trim());
+    // grams per unit as a fraction numerator / 10^9
+    let per_unit_nano: u128 = match unit {
+        "g" => 1_000_000_000,
+        "kg" => 1_000_000_000_000,
+        "oz" => 28_349_523_125,
+        "lb" => 453_592_370_000,
+        _ => return Err(format!("`{s}` needs a unit: g, kg, oz or lb")),
+    };
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    if int.is_empty() || frac.len() > 6 || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    {
+        return Err(format!("`{s}` is not a weight like `250 g` or `1.2 kg`"));
+    }
+    let scaled: u128 = format!("{int}{frac:0<6}").parse().map_err(|_| format!("`{s}` is too large"))?;
+    // scaled is value * 10^6; grams = scaled * per_unit_nano / 10^15
+    let denom = 1_000_000_000_000_000u128;
+    let grams = (scaled * per_unit_nano + denom / 2) / denom;
+    u64::try_from(grams).map_err(|_| format!("`{s}` is too large"))
+}
+
+/// An image path must be relative, stay inside the directory and name a known format.
+pub(super) fn check_image_path(src: &str) -> Result<(), String> {
+    if src.is_empty() {
+        return Err("image path is empty".into());
+    }
+    if src.starts_with('/') || src.contains('\\') || src.contains("://") {
+        return Err(format!("`{src}` must be a path relative to the catalog directory"));
+    }
+    if src.split('/').any(|part| part == ".." || part.is_empty()) {
+        return Err(format!("`{src}` must not contain `..` or empty segments"));
+    }
+    let ext = src.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    if !["jpg", "jpeg", "png", "webp", "gif"].contains(&ext.as_str()) {
+        return Err(format!("`{src}` is not a JPEG, PNG, WebP or GIF file"));
+    }
+    Ok(())
+}
+
+/// Checks the shape `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` with plausible ranges.
+pub(super) fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let part = s.get(r)?;
+        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+        return false;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return false;
+    }
+    let ok = num(0..4).is_some()
+        && num(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && num(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && num(11..13).is_some_and(|h| h < 24)
+        && num(14..16).is_some_and(|m| m < 60)
+        && num(17..19).is_some_and(|s| s < 61);
+    if !ok {
+        return false;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &frac[n..];
+    }
+    matches!(rest, "Z" | "z")
+        || (rest.len() == 6
+            && matches!(rest.as_bytes()[0], b'+' | b'-')
+            && rest.as_bytes()[3] == b':'
+            && rest[1..3].bytes().chain(rest[4..6].bytes()).all(|c| c.is_ascii_digit()))
+}
+
+/// Suggests the closest of `candidates` to a misspelt `word`, if one is close.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_and_rejects_handles() {
+        for good in ["a", "linen-shirt", "x1", "2026-sale"] {
+            assert!(is_handle(good), "{good}");
+        }
+        for bad in ["", "-a", "a-", "Linen", "a b", "a_b", "é", &"a".repeat(101)] {
+            assert!(!is_handle(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn verifies_gtin_check_digits() {
+        assert!(gtin_is_valid("4006381333931"));
+        assert!(gtin_is_valid("036000291452"));
+        assert!(gtin_is_valid("96385074"));
+        assert!(gtin_is_valid("00012345678905"));
+        assert!(!gtin_is_valid("4006381333932"));
+        assert!(!gtin_is_valid("400638133393"));
+        assert!(!gtin_is_valid("40063813339a1"));
+    }
+
+    #[test]
+    fn parses_weights_into_grams() {
+        assert_eq!(parse_weight("250 g"), Ok(250));
+        assert_eq!(parse_weight("1.2 kg"), Ok(1200));
+        assert_eq!(parse_weight("8 oz"), Ok(227));
+        assert_eq!(parse_weight("2 lb"), Ok(907));
+        assert_eq!(parse_weight("0.5g"), Ok(1));
+        assert!(parse_weight("250").is_err());
+        assert!(parse_weight("-1 kg").is_err());
+        assert!(parse_weight("1,2 kg").is_err());
+    }
+
+    #[test]
+    fn checks_image_paths() {
+        assert!(check_image_path("images/a.jpg").is_ok());
+        assert!(check_image_path("../secret.png").is_err());
+        assert!(check_image_path("/etc/passwd.png").is_err());
+        assert!(check_image_path("images/a.txt").is_err());
+        assert!(check_image_path("https://x.test/a.jpg").is_err());
+    }
+
+    #[test]
+    fn checks_rfc3339() {
+        assert!(is_rfc3339("2026-03-01T10:00:00Z"));
+        assert!(is_rfc3339("2026-03-01T10:00:00.123+01:00"));
+        assert!(!is_rfc3339("2026-13-01T10:00:00Z"));
+        assert!(!is_rfc3339("2026-03-01"));
+        assert!(!is_rfc3339("2026-03-01T10:00:00"));
+    }
+
+    #[test]
+    fn suggests_close_names() {
+        assert_eq!(did_you_mean("prise", ["price", "sku", "options"]), Some("price"));
+        assert_eq!(did_you_mean("zzz", ["price", "sku"]), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! Problems found in a shop's input, collected over a whole pass and reported together.
+//!
+//! `Err` is for "cannot go on"; content problems are `Diagnostic`s so that one bad product
+//! does not hide the other nine.
+
+use std::fmt;
+
+/// How bad a problem is: errors stop the build, warnings are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    /// The build goes on.
+    Warning,
+    /// The build stops and leaves the output untouched.
+    Error,
+}
+
+/// One problem, with the place that needs fixing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable machine-readable code such as `price-precision`.
+    pub code: &'static str,
+    /// File relative to the catalog directory, e.g. `products.jsonl`.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// Field path inside the record, e.g. `variants[2].price`.
+    pub field: Option<String>,
+    /// What is wrong, lowercase, without trailing period.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}[{}]: `{}`", self.code, self.file)?;
+        if let Some(line) = self.line {
+            write!(f, " line {line}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A list of diagnostics, sorted for output by file and line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Adds an error.
+    pub fn error(
+        &mut self,
+        code: &'static str,
+        file: &str,
+        line: Option<usize>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(Severity::Error, code, file, line, field, message.into());
+    }
+
+    /// Adds a warning.
+    pub fn warning(
+        &mut self,
+        code: &'static str,
+        file: &str,
+        line: Option<usize>,
+        field: Option<String>,
+        message: impl Into<String>,
+    ) {
+        self.push(Severity::Warning, code, file, line, field, message.into());
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        file: &str,
+        line: Option<usize>,
+        field: Option<String>,
+        message: String,
+    ) {
+        self.0.push(Diagnostic { severity, code, file: file.to_owned(), line, field, message });
+    }
+
+    /// Moves all of `other` into `self`.
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.0.extend(other.0);
+    }
+
+    /// True when any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    /// Number of errors.
+    pub fn error_count(&self) -> usize {
+        self.0.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+
+    /// All diagnostics in a stable order (file, line, then insertion).
+    pub fn sorted(&self) -> Vec<&Diagnostic> {
+        let mut all: Vec<&Diagnostic> = self.0.iter().collect();
+        all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        all
+    }
+
+    /// Iterates in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter()
+    }
+
+    /// True when there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in self.sorted() {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}

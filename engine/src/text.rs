@@ -1,0 +1,120 @@
+//! Merchant-written text made safe: Markdown rendered and sanitized, plain-text fields freed
+//! of markup, excerpts for meta descriptions.
+//!
+//! Nothing that leaves here can carry a script, an event handler or a `javascript:` URL.
+
+use pulldown_cmark::{Options, Parser, html};
+use std::sync::LazyLock;
+
+static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut b = ammonia::Builder::default();
+    b.add_tags(["figure", "figcaption"])
+        .add_tag_attributes("img", ["loading", "width", "height"])
+        .add_tag_attributes("td", ["align", "style"])
+        .add_tag_attributes("th", ["align", "style"])
+        .url_schemes(["http", "https", "mailto", "tel"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer"));
+    b
+});
+
+static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut b = ammonia::Builder::empty();
+    b.clean_content_tags(["script", "style", "template", "iframe", "noscript"].into_iter().collect());
+    b
+});
+
+/// Renders Markdown to sanitized HTML.
+pub fn markdown_to_html(source: &str) -> String {
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION;
+    let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
+    html::push_html(&mut unsafe_html, Parser::new_ext(source, options));
+    SANITIZER.clean(&unsafe_html).to_string()
+}
+
+/// Removes any HTML markup from a plain-text field. Returns `None` when there was none.
+pub fn strip_markup(text: &str) -> Option<String> {
+    if !text.contains('<') && !text.contains('&') {
+        return None;
+    }
+    let cleaned = unescape(&STRIP_ALL.clean(text).to_string());
+    (cleaned != text).then_some(cleaned)
+}
+
+/// Plain text of a Markdown source: no markup, whitespace collapsed.
+pub fn markdown_to_text(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    for event in Parser::new(source) {
+        use pulldown_cmark::Event::{Code, End, HardBreak, SoftBreak, Text};
+        match event {
+            Text(t) | Code(t) => out.push_str(&t),
+            SoftBreak | HardBreak | End(_) => out.push(' '),
+            _ => {}
+        }
+    }
+    let text = strip_markup(&out).unwrap_or(out);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Cuts `text` to at most `max` characters at a word boundary, adding `…` when cut.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    let cut = match cut.rfind(' ') {
+        Some(i) if i > max / 2 => &cut[..i],
+        _ => cut.as_str(),
+    };
+    format!("{}…", cut.trim_end_matches([',', '.', ';', ':', ' ']))
+}
+
+/// Reverses the five entities ammonia writes in text.
+fn unescape(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_owned();
+    }
+    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_loses_scripts_handlers_and_javascript_urls() {
+        let html = markdown_to_html(
+            "**Bold** <script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1)) <a href=\"JaVaScRiPt:alert(1)\">y</a>",
+        );
+        assert!(html.contains("<strong>Bold</strong>"), "{html}");
+        let lower = html.to_lowercase();
+        assert!(!lower.contains("<script"), "{html}");
+        assert!(!lower.contains("onerror"), "{html}");
+        assert!(!lower.contains("javascript:"), "{html}");
+    }
+
+    #[test]
+    fn markdown_keeps_tables_and_links() {
+        let html = markdown_to_html("| a | b |\n|---|---|\n| 1 | 2 |\n\n[home](https://x.test/)");
+        assert!(html.contains("<table>"), "{html}");
+        assert!(html.contains("href=\"https://x.test/\""), "{html}");
+    }
+
+    #[test]
+    fn strips_markup_from_plain_text() {
+        assert_eq!(strip_markup("Linen Shirt"), None);
+        assert_eq!(strip_markup("<b>Bold</b> <script>alert(1)</script>Tee").as_deref(), Some("Bold Tee"));
+        assert_eq!(strip_markup("Fish & Chips").as_deref(), None);
+        assert_eq!(strip_markup("a < b").as_deref(), None);
+    }
+
+    #[test]
+    fn excerpts_cut_at_words() {
+        assert_eq!(excerpt("short", 10), "short");
+        assert_eq!(excerpt("one two three four five", 12), "one two…");
+    }
+
+    #[test]
+    fn markdown_text_has_no_markup() {
+        assert_eq!(markdown_to_text("# Title\n\nSome **bold** text.\n\n- a\n- b"), "Title Some bold text. a b");
+    }
+}
