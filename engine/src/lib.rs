@@ -3,7 +3,19 @@
 //! Pure: no database and no network. `build` is the entry point; `catalog::load` reads a
 //! catalog directory; `fixtures` writes synthetic ones.
 
+pub mod build;
 pub mod catalog;
 pub mod diagnostics;
+pub mod fixtures;
+pub mod images;
 pub mod money;
+pub mod output;
+pub mod progress;
+pub mod render;
+pub mod sitemap;
 pub mod text;
+
+pub use build::{BuildError, BuildOptions, BuildReport, build, build_catalog};
+pub use catalog::{Catalog, CatalogError};
+pub use diagnostics::{Diagnostic, Diagnostics, Severity};
+pub use progress::{Progress, Silent};

@@ -7,7 +7,7 @@ use super::raw::{
     Match, RawCategory, RawCollection, RawCondition, RawFrontMatter, RawImage, RawProduct, RawStore,
     SortOrder,
 };
-use super::validate::{check_image_path, did_you_mean, is_handle, is_rfc3339, is_sku, parse_weight};
+use super::validate::{check_image_path, did_you_mean, is_handle, is_sku, rfc3339_to_unix, parse_weight};
 use super::{
     Catalog, Category, Collection, ImageRef, Page, Product, ProductOption, Store, Variant, gtin_is_valid, locate,
 };
@@ -557,8 +557,9 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
             });
         }
     }
+    let created_unix = raw.created_at.as_deref().and_then(rfc3339_to_unix);
     if let Some(created) = &raw.created_at
-        && !is_rfc3339(created)
+        && created_unix.is_none()
     {
         err(&mut d, "date", "created_at".into(), format!("`{created}` is not an RFC 3339 date-time like `2026-03-01T10:00:00Z`"));
     }
@@ -587,6 +588,7 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
         seo_title,
         seo_description,
         created_at: raw.created_at,
+        created_unix,
         line,
     };
     (Some(product), d)
@@ -751,7 +753,7 @@ fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
         SortOrder::PriceDescending => {
             members.sort_by_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i)));
         }
-        SortOrder::Newest => members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_at.as_deref()), handle(i))),
+        SortOrder::Newest => members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i))),
     }
 }
 

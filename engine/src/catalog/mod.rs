@@ -9,7 +9,7 @@ mod raw;
 mod validate;
 
 pub use json_pos::locate;
-pub use load::{CatalogError, Loaded, load};
+pub use load::{CatalogError, Loaded, check_base_url, load};
 pub use validate::{gtin_is_valid, is_handle};
 
 use crate::money::{Currency, Locale, Money};
@@ -205,6 +205,8 @@ pub struct Product {
     pub seo_description: Option<String>,
     /// RFC 3339 creation time.
     pub created_at: Option<String>,
+    /// `created_at` as seconds since the Unix epoch, for sorting.
+    pub created_unix: Option<i64>,
     /// Line in `products.jsonl`.
     pub line: usize,
 }

@@ -68,41 +68,63 @@ pub(super) fn check_image_path(src: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the shape `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` with plausible ranges.
-pub(super) fn is_rfc3339(s: &str) -> bool {
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` into seconds since the Unix epoch (UTC),
+/// so that times with different offsets compare correctly. `None` when malformed.
+pub(super) fn rfc3339_to_unix(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = s.get(r)?;
         part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
-        return false;
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':'
+    {
+        return None;
     }
-    if b[13] != b':' || b[16] != b':' {
-        return false;
-    }
-    let ok = num(0..4).is_some()
-        && num(5..7).is_some_and(|m| (1..=12).contains(&m))
-        && num(8..10).is_some_and(|d| (1..=31).contains(&d))
-        && num(11..13).is_some_and(|h| h < 24)
-        && num(14..16).is_some_and(|m| m < 60)
-        && num(17..19).is_some_and(|s| s < 61);
-    if !ok {
-        return false;
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] || hour > 23 || minute > 59 || second > 60
+    {
+        return None;
     }
     let mut rest = &s[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
         if n == 0 {
-            return false;
+            return None;
         }
         rest = &frac[n..];
     }
-    matches!(rest, "Z" | "z")
-        || (rest.len() == 6
-            && matches!(rest.as_bytes()[0], b'+' | b'-')
-            && rest.as_bytes()[3] == b':'
-            && rest[1..3].bytes().chain(rest[4..6].bytes()).all(|c| c.is_ascii_digit()))
+    let offset = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && rest.as_bytes()[3] == b':' => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let two = |r: std::ops::Range<usize>| -> Option<i64> {
+                let part = rest.get(r)?;
+                part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
+            };
+            let (h, m) = (two(1..3)?, two(4..6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            sign * (h * 3600 + m * 60)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
 /// Suggests the closest of `candidates` to a misspelt `word`, if one is close.
@@ -175,12 +197,14 @@ mod tests {
     }
 
     #[test]
-    fn checks_rfc3339() {
-        assert!(is_rfc3339("2026-03-01T10:00:00Z"));
-        assert!(is_rfc3339("2026-03-01T10:00:00.123+01:00"));
-        assert!(!is_rfc3339("2026-13-01T10:00:00Z"));
-        assert!(!is_rfc3339("2026-03-01"));
-        assert!(!is_rfc3339("2026-03-01T10:00:00"));
+    fn parses_rfc3339_into_instants() {
+        assert_eq!(rfc3339_to_unix("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(rfc3339_to_unix("2026-03-01T10:00:00Z"), Some(1_772_359_200));
+        assert_eq!(rfc3339_to_unix("2026-03-01T11:00:00.123+01:00"), Some(1_772_359_200));
+        assert_eq!(rfc3339_to_unix("2026-02-29T10:00:00Z"), None);
+        assert_eq!(rfc3339_to_unix("2026-13-01T10:00:00Z"), None);
+        assert_eq!(rfc3339_to_unix("2026-03-01"), None);
+        assert_eq!(rfc3339_to_unix("2026-03-01T10:00:00"), None);
     }
 
     #[test]

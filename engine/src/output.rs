@@ -1,0 +1,211 @@
+//! The output directory: a staging directory written file by file, swapped into place
+//! atomically only when the whole build succeeded, plus the manifest of every file.
+//!
+//! A failed build removes its staging directory and leaves `--out` exactly as it was.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Name of the manifest at the root of every built site.
+pub const MANIFEST: &str = "aurelio-manifest.json";
+
+/// How long a CDN and browsers may keep a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CachePolicy {
+    /// Content-hashed name: cache for a year, never revalidate.
+    Immutable,
+    /// Pages, sitemap, feeds: short cache, revalidate.
+    Revalidate,
+}
+
+impl CachePolicy {
+    /// The `Cache-Control` header value for this policy.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Immutable => "public, max-age=31536000, immutable",
+            Self::Revalidate => "public, max-age=60, must-revalidate",
+        }
+    }
+}
+
+/// One file of the built site, as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    /// blake3 of the content, hex.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MIME type.
+    pub content_type: &'static str,
+    /// Cache policy.
+    pub cache: CachePolicy,
+}
+
+/// The manifest: every file of the site keyed by its path, sorted.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Manifest {
+    /// Format version.
+    pub version: u32,
+    /// Files by relative path with `/` separators.
+    pub files: BTreeMap<String, FileEntry>,
+}
+
+/// MIME type from a file name.
+pub fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, e)| e) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("json") => "application/json",
+        Some("xml") => "application/xml; charset=utf-8",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("svg") => "image/svg+xml",
+        Some("ico") => "image/x-icon",
+        _ => "application/octet-stream",
+    }
+}
+
+/// A directory being written; becomes the output only through `commit`.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+    committed: bool,
+}
+
+impl Staging {
+    /// Creates a fresh staging directory beside `out` (same file system, so the swap is a
+    /// rename). Refuses to ever replace a non-empty directory that is not an Aurelio site.
+    pub fn new(out: &Path) -> io::Result<Self> {
+        if out.is_dir() && !out.join(MANIFEST).is_file() && std::fs::read_dir(out)?.next().is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "refusing to replace `{}`: it is not empty and holds no Aurelio build ({MANIFEST})",
+                    out.display()
+                ),
+            ));
+        }
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)?;
+        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "site".into());
+        let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir, out: out.to_owned(), committed: false })
+    }
+
+    /// The staging directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes one file (relative path with `/`), creating parents, and returns its entry.
+    pub fn write(&self, rel: &str, bytes: &[u8], cache: CachePolicy) -> io::Result<(String, FileEntry)> {
+        let path = self.dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&path, bytes)?;
+        Ok((rel.to_owned(), entry(rel, bytes, cache)))
+    }
+
+    /// Puts the staging directory in place of the output: an atomic exchange where the
+    /// file system supports it, otherwise two renames.
+    pub fn commit(mut self) -> io::Result<()> {
+        if self.out.exists() {
+            let exchanged = rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                &self.dir,
+                rustix::fs::CWD,
+                &self.out,
+                rustix::fs::RenameFlags::EXCHANGE,
+            );
+            if exchanged.is_err() {
+                let old = self.dir.with_extension("old");
+                std::fs::rename(&self.out, &old)?;
+                std::fs::rename(&self.dir, &self.out)?;
+                std::fs::rename(&old, &self.dir)?;
+            }
+            // `self.dir` now holds the previous site; `Drop` removes it.
+        } else {
+            std::fs::rename(&self.dir, &self.out)?;
+            self.committed = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The manifest entry of a file's bytes.
+pub fn entry(rel: &str, bytes: &[u8], cache: CachePolicy) -> FileEntry {
+    FileEntry {
+        hash: blake3::hash(bytes).to_hex().to_string(),
+        size: bytes.len() as u64,
+        content_type: content_type(rel),
+        cache,
+    }
+}
+
+/// First 10 hex digits of the blake3 hash, for content-hashed file names.
+pub fn short_hash(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..10].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commit_replaces_and_drop_discards() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path().join("site");
+        let s = Staging::new(&out).expect("staging");
+        s.write("a/index.html", b"one", CachePolicy::Revalidate).expect("write");
+        s.write(MANIFEST, b"{}", CachePolicy::Revalidate).expect("write");
+        s.commit().expect("commit");
+        assert_eq!(std::fs::read(out.join("a/index.html")).expect("read"), b"one");
+
+        let s = Staging::new(&out).expect("staging");
+        s.write("b/index.html", b"two", CachePolicy::Revalidate).expect("write");
+        drop(s);
+        assert!(out.join("a/index.html").exists(), "an abandoned build leaves the old site");
+        assert_eq!(std::fs::read_dir(tmp.path()).expect("ls").count(), 1, "no staging left behind");
+
+        let s = Staging::new(&out).expect("staging");
+        s.write("b/index.html", b"two", CachePolicy::Revalidate).expect("write");
+        s.write(MANIFEST, b"{}", CachePolicy::Revalidate).expect("write");
+        s.commit().expect("commit");
+        assert!(!out.join("a/index.html").exists());
+        assert!(out.join("b/index.html").exists());
+        assert_eq!(std::fs::read_dir(tmp.path()).expect("ls").count(), 1, "old site removed");
+    }
+
+    #[test]
+    fn refuses_to_replace_foreign_directories() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("thesis.tex"), "x").expect("write");
+        let err = Staging::new(tmp.path()).expect_err("must refuse");
+        assert!(err.to_string().contains("refusing to replace"), "{err}");
+    }
+}
