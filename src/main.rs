@@ -1,1 +1,54 @@
-fn main(){}
+//! The `aurelio` command line: a thin layer of subcommands over the engine and the API.
+//!
+//! Each subcommand lives in its own file under `cmd/`; this file parses arguments, sets up
+//! logging and maps errors to exit codes.
+
+mod cmd;
+mod progress;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Multi-tenant commerce: static storefronts compiled from a catalog and a theme, plus a
+/// headless commerce API.
+#[derive(Debug, Parser)]
+#[command(name = "aurelio", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build the demo store and serve it with the API on one port.
+    Demo(cmd::demo::Args),
+    /// Build a storefront from a catalog directory.
+    Build(cmd::build::Args),
+    /// Write a synthetic catalog directory for tests and benchmarks.
+    Fixtures(cmd::fixtures::Args),
+    /// Measure build speed and memory on a synthetic catalog.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AURELIO_LOG").unwrap_or_else(|_| "warn,aurelio=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Build(args) => cmd::build::run(&args),
+        Command::Fixtures(args) => cmd::fixtures::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -55,10 +55,28 @@ pub fn compile_templates(overrides: Option<&Path>) -> Result<tera::Tera, String>
         }
     }
     let mut tera = tera::Tera::default();
+    tera.set_escape_fn(escape_html);
     let mut sorted: Vec<(String, String)> = sources.into_iter().collect();
     sorted.sort();
     tera.add_raw_templates(sorted).map_err(|e| error_chain(&e))?;
     Ok(tera)
+}
+
+/// HTML escaping for text and attribute values: `&`, `<`, `>`, `"` and `'` only (Tera's
+/// default also escapes `/`, which bloats every URL).
+pub fn escape_html(input: &str) -> String {
+    let mut out = String::with_capacity(input.len() + input.len() / 8);
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Tera's error with all its causes on one line.
