@@ -33,7 +33,8 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AURELIO_LOG").unwrap_or_else(|_| "warn,aurelio=info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("AURELIO_LOG")
+                .unwrap_or_else(|_| "warn,aurelio=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -29,7 +29,9 @@ pub fn app(state: AppState) -> Router {
             }
         }
     });
-    let storefront = ServeDir::new(state.site_dir.as_ref()).append_index_html_on_directories(true).fallback(not_found);
+    let storefront = ServeDir::new(state.site_dir.as_ref())
+        .append_index_html_on_directories(true)
+        .fallback(not_found);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))

@@ -113,7 +113,8 @@ pub fn build_catalog(
         let path = path.to_owned();
         move |source| BuildError::Io { path, source }
     };
-    let tera = render::compile_templates(Some(&catalog.root.join("templates"))).map_err(BuildError::Templates)?;
+    let tera = render::compile_templates(Some(&catalog.root.join("templates")))
+        .map_err(BuildError::Templates)?;
     let staging = Staging::new(out).map_err(io(out))?;
     let mut diags = warnings;
     let mut manifest = Manifest { version: 1, ..Manifest::default() };
@@ -129,7 +130,8 @@ pub fn build_catalog(
 
     let urls = Urls::new(&catalog.store.base_url);
     let search_index = Renderer::search_index_json(catalog, &urls);
-    let hashed = |stem: &str, ext: &str, bytes: &[u8]| format!("assets/{stem}.{}.{ext}", short_hash(bytes));
+    let hashed =
+        |stem: &str, ext: &str, bytes: &[u8]| format!("assets/{stem}.{}.{ext}", short_hash(bytes));
     let assets = render::AssetUrls {
         css: hashed("storefront", "css", STOREFRONT_CSS.as_bytes()),
         js: hashed("storefront", "js", STOREFRONT_JS.as_bytes()),
@@ -140,7 +142,9 @@ pub fn build_catalog(
         (&assets.js, STOREFRONT_JS.as_bytes()),
         (&assets.search_index, search_index.as_slice()),
     ] {
-        let (rel, entry) = staging.write(path, bytes, CachePolicy::Immutable).map_err(io(&staging.dir().join(path)))?;
+        let (rel, entry) = staging
+            .write(path, bytes, CachePolicy::Immutable)
+            .map_err(io(&staging.dir().join(path)))?;
         manifest.files.insert(rel, entry);
     }
     drop(search_index);
@@ -177,18 +181,32 @@ pub fn build_catalog(
     }
     if failures > MAX_RENDER_ERRORS {
         let more = failures - MAX_RENDER_ERRORS;
-        diags.error("render", "(more pages)", None, None, format!("{more} more pages failed to render"));
+        diags.error(
+            "render",
+            "(more pages)",
+            None,
+            None,
+            format!("{more} more pages failed to render"),
+        );
     }
     if diags.has_errors() {
         return Err(BuildError::Invalid(diags));
     }
 
-    let page_urls: Vec<String> =
-        jobs.iter().filter(|j| j.indexable()).map(|&j| renderer.urls.absolute(&renderer.path(j))).collect();
+    let page_urls: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.indexable())
+        .map(|&j| renderer.urls.absolute(&renderer.path(j)))
+        .collect();
     let mut extra = sitemap::sitemaps(&page_urls, |p| renderer.urls.absolute(p));
-    extra.push(("robots.txt".into(), sitemap::robots(&renderer.urls.absolute("sitemap.xml"), &renderer.urls.root)));
+    extra.push((
+        "robots.txt".into(),
+        sitemap::robots(&renderer.urls.absolute("sitemap.xml"), &renderer.urls.root),
+    ));
     for (path, bytes) in extra {
-        let (rel, entry) = staging.write(&path, &bytes, CachePolicy::Revalidate).map_err(io(&staging.dir().join(&path)))?;
+        let (rel, entry) = staging
+            .write(&path, &bytes, CachePolicy::Revalidate)
+            .map_err(io(&staging.dir().join(&path)))?;
         manifest.files.insert(rel, entry);
     }
 

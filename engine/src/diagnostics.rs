@@ -86,6 +86,7 @@ impl Diagnostics {
         field: Option<String>,
         message: String,
     ) {
+        let message = message.trim().replace('\n', " ");
         self.0.push(Diagnostic { severity, code, file: file.to_owned(), line, field, message });
     }
 

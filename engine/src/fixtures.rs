@@ -21,22 +21,60 @@ pub struct FixtureOptions {
 }
 
 /// Top-level categories and children per top-level category (10 × 4 + 10 = 50 categories).
-const TOP_CATEGORIES: &[&str] =
-    &["Outerwear", "Knitwear", "Shirts", "Trousers", "Footwear", "Bags", "Hats", "Home", "Kitchen", "Garden"];
+const TOP_CATEGORIES: &[&str] = &[
+    "Outerwear",
+    "Knitwear",
+    "Shirts",
+    "Trousers",
+    "Footwear",
+    "Bags",
+    "Hats",
+    "Home",
+    "Kitchen",
+    "Garden",
+];
 const SUB_CATEGORIES: &[&str] = &["Classic", "Essentials", "Limited", "Outlet"];
 const ADJECTIVES: &[&str] = &[
-    "Alpine", "Coastal", "Waxed", "Quilted", "Merino", "Linen", "Canvas", "Rugged", "Heritage", "Storm", "Harbour",
-    "Forest", "Granite", "Harvest", "Arctic", "Meadow", "Drift", "Summit", "Tidal", "Ember",
+    "Alpine", "Coastal", "Waxed", "Quilted", "Merino", "Linen", "Canvas", "Rugged", "Heritage",
+    "Storm", "Harbour", "Forest", "Granite", "Harvest", "Arctic", "Meadow", "Drift", "Summit",
+    "Tidal", "Ember",
 ];
 const NOUNS: &[&str] = &[
-    "Jacket", "Parka", "Sweater", "Cardigan", "Shirt", "Overshirt", "Chinos", "Boots", "Tote", "Backpack", "Beanie",
-    "Scarf", "Blanket", "Mug", "Apron", "Planter", "Gloves", "Socks", "Vest", "Cap",
+    "Jacket",
+    "Parka",
+    "Sweater",
+    "Cardigan",
+    "Shirt",
+    "Overshirt",
+    "Chinos",
+    "Boots",
+    "Tote",
+    "Backpack",
+    "Beanie",
+    "Scarf",
+    "Blanket",
+    "Mug",
+    "Apron",
+    "Planter",
+    "Gloves",
+    "Socks",
+    "Vest",
+    "Cap",
 ];
-const VENDORS: &[&str] =
-    &["Northwind", "Fjellsko", "Harbour & Co", "Greyfell", "Oak & Iron", "Saltmarsh", "Brightwater", "Kestrel"];
+const VENDORS: &[&str] = &[
+    "Northwind",
+    "Fjellsko",
+    "Harbour & Co",
+    "Greyfell",
+    "Oak & Iron",
+    "Saltmarsh",
+    "Brightwater",
+    "Kestrel",
+];
 const COLOURS: &[&str] = &["Navy", "Olive", "Sand", "Charcoal", "Rust", "Ecru"];
 const SIZES: &[&str] = &["XS", "S", "M", "L", "XL"];
-const TAGS: &[&str] = &["waterproof", "organic", "recycled", "bestseller", "gift", "summer", "winter", "new"];
+const TAGS: &[&str] =
+    &["waterproof", "organic", "recycled", "bestseller", "gift", "summer", "winter", "new"];
 
 /// A small, fast, deterministic generator (SplitMix64); not for cryptography.
 #[derive(Debug, Clone)]
@@ -122,14 +160,19 @@ pub fn handle(i: usize) -> String {
 }
 
 fn write_products(dir: &Path, opts: &FixtureOptions) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("products.jsonl"))?);
+    let mut out =
+        BufWriter::with_capacity(1 << 20, std::fs::File::create(dir.join("products.jsonl"))?);
     let mut rng = Rng::new(opts.seed);
     for i in 0..opts.products {
         let adjective = *rng.pick(ADJECTIVES);
         let noun = *rng.pick(NOUNS);
         let top = rng.below(TOP_CATEGORIES.len());
         let sub = rng.below(SUB_CATEGORIES.len());
-        let category = format!("{}-{}", TOP_CATEGORIES[top].to_lowercase(), SUB_CATEGORIES[sub].to_lowercase());
+        let category = format!(
+            "{}-{}",
+            TOP_CATEGORIES[top].to_lowercase(),
+            SUB_CATEGORIES[sub].to_lowercase()
+        );
         let base_cents = 900 + rng.below(30_000) as u64;
         let base_cents = base_cents - base_cents % 5;
         let sizes = 1 + rng.below(SIZES.len());
@@ -154,7 +197,11 @@ fn write_products(dir: &Path, opts: &FixtureOptions) -> io::Result<()> {
                 variants.push(v);
             }
         }
-        let tags: Vec<&str> = (0..1 + rng.below(3)).map(|_| *rng.pick(TAGS)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let tags: Vec<&str> = (0..1 + rng.below(3))
+            .map(|_| *rng.pick(TAGS))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut product = json!({
             "handle": handle(i),
             "title": format!("{adjective} {noun} {i}"),
@@ -195,15 +242,21 @@ fn write_images(dir: &Path, opts: &FixtureOptions) -> io::Result<()> {
     std::fs::create_dir_all(&images)?;
     (0..opts.images).into_par_iter().try_for_each(|k| {
         let mut rng = Rng::new(opts.seed.wrapping_add(k as u64));
-        let (r, g, b) = (rng.below(200) as u8 + 30, rng.below(200) as u8 + 30, rng.below(200) as u8 + 30);
+        let (r, g, b) =
+            (rng.below(200) as u8 + 30, rng.below(200) as u8 + 30, rng.below(200) as u8 + 30);
         let (w, h) = (800u32, 800u32);
         let img = image::RgbImage::from_fn(w, h, |x, y| {
             let shade = ((x + y) * 60 / (w + h)) as u8;
             let stripe = if (x / 40 + y / 40) % 2 == 0 { 12 } else { 0 };
-            image::Rgb([r.saturating_add(shade + stripe), g.saturating_add(shade), b.saturating_sub(shade / 2)])
+            image::Rgb([
+                r.saturating_add(shade + stripe),
+                g.saturating_add(shade),
+                b.saturating_sub(shade / 2),
+            ])
         });
         let file = std::fs::File::create(images.join(format!("img-{k:05}.jpg")))?;
-        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(BufWriter::new(file), 82);
+        let mut encoder =
+            image::codecs::jpeg::JpegEncoder::new_with_quality(BufWriter::new(file), 82);
         encoder.encode_image(&img).map_err(io::Error::other)
     })
 }

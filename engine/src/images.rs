@@ -63,8 +63,13 @@ pub fn process(
     diags: &mut Diagnostics,
 ) -> (ImageMap, Vec<(String, FileEntry)>) {
     let refs = references(catalog);
-    let results: Vec<(&str, Result<(ImageInfo, (String, FileEntry)), String>)> =
-        refs.keys().copied().collect::<Vec<_>>().into_par_iter().map(|src| (src, publish_one(catalog, staging, src))).collect();
+    let results: Vec<(&str, Result<(ImageInfo, (String, FileEntry)), String>)> = refs
+        .keys()
+        .copied()
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|src| (src, publish_one(catalog, staging, src)))
+        .collect();
     let mut map = ImageMap::with_capacity(results.len());
     let mut files = Vec::with_capacity(results.len());
     for (src, result) in results {
@@ -75,7 +80,13 @@ pub fn process(
             }
             Err(problem) => {
                 for (file, line, field) in &refs[src] {
-                    diags.error("image", file, *line, Some(field.clone()), format!("`{src}`: {problem}"));
+                    diags.error(
+                        "image",
+                        file,
+                        *line,
+                        Some(field.clone()),
+                        format!("`{src}`: {problem}"),
+                    );
                 }
             }
         }
@@ -83,7 +94,11 @@ pub fn process(
     (map, files)
 }
 
-fn publish_one(catalog: &Catalog, staging: &Staging, src: &str) -> Result<(ImageInfo, (String, FileEntry)), String> {
+fn publish_one(
+    catalog: &Catalog,
+    staging: &Staging,
+    src: &str,
+) -> Result<(ImageInfo, (String, FileEntry)), String> {
     let path = catalog.root.join(src);
     let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
@@ -104,16 +119,24 @@ fn publish_one(catalog: &Catalog, staging: &Staging, src: &str) -> Result<(Image
         image::ImageFormat::Gif => "gif",
         _ => return Err("the file is not a JPEG, PNG, WebP or GIF image".into()),
     };
-    let (width, height) = reader.into_dimensions().map_err(|e| format!("the image is corrupt: {e}"))?;
+    let (width, height) =
+        reader.into_dimensions().map_err(|e| format!("the image is corrupt: {e}"))?;
     if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(format!("the image is {width}×{height} pixels, the limit is {MAX_PIXELS} pixels"));
+        return Err(format!(
+            "the image is {width}×{height} pixels, the limit is {MAX_PIXELS} pixels"
+        ));
     }
     // Decode fully once so a truncated file is caught here, not by a shopper's browser.
-    image::load_from_memory_with_format(&bytes, format).map_err(|e| format!("the image is corrupt: {e}"))?;
+    image::load_from_memory_with_format(&bytes, format)
+        .map_err(|e| format!("the image is corrupt: {e}"))?;
     let stem = src.rsplit('/').next().and_then(|n| n.rsplit_once('.')).map_or("image", |(s, _)| s);
-    let stem: String =
-        stem.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let stem: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
     let rel = format!("images/{stem}.{}.{ext}", short_hash(&bytes));
-    let file = staging.write(&rel, &bytes, CachePolicy::Immutable).map_err(|e| format!("cannot write `{rel}`: {e}"))?;
+    let file = staging
+        .write(&rel, &bytes, CachePolicy::Immutable)
+        .map_err(|e| format!("cannot write `{rel}`: {e}"))?;
     Ok((ImageInfo { path: rel, width, height }, file))
 }

@@ -55,9 +55,10 @@ impl Currency {
     /// Looks up an ISO 4217 code (upper case); `None` for anything else.
     pub fn from_code(code: &str) -> Option<Self> {
         let bytes: [u8; 3] = code.as_bytes().try_into().ok()?;
-        let exponent = EXPONENTS.iter().find(|(c, _)| *c == code).map(|(_, e)| *e).or_else(|| {
-            TWO_DECIMALS.split_ascii_whitespace().any(|c| c == code).then_some(2)
-        })?;
+        let exponent =
+            EXPONENTS.iter().find(|(c, _)| *c == code).map(|(_, e)| *e).or_else(|| {
+                TWO_DECIMALS.split_ascii_whitespace().any(|c| c == code).then_some(2)
+            })?;
         Some(Self { code: bytes, exponent })
     }
 
@@ -116,7 +117,10 @@ impl Money {
     pub fn parse(text: &str, currency: Currency) -> Result<Self, AmountError> {
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
         let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-        if int.is_empty() || !digits(int) || !digits(frac) || (text.contains('.') && frac.is_empty())
+        if int.is_empty()
+            || !digits(int)
+            || !digits(frac)
+            || (text.contains('.') && frac.is_empty())
         {
             return Err(AmountError::Syntax);
         }
@@ -227,7 +231,8 @@ impl Locale {
         if !(2..=3).contains(&lang.len()) || !lang.bytes().all(|b| b.is_ascii_alphabetic()) {
             return None;
         }
-        let region = parts.find(|p| p.len() == 2 || p.len() == 3).unwrap_or("").to_ascii_uppercase();
+        let region =
+            parts.find(|p| p.len() == 2 || p.len() == 3).unwrap_or("").to_ascii_uppercase();
         let tag = if region.is_empty() { lang.clone() } else { format!("{lang}-{region}") };
         let (_, decimal, group, placement) = REGIONS
             .iter()

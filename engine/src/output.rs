@@ -85,7 +85,8 @@ impl Staging {
     /// Creates a fresh staging directory beside `out` (same file system, so the swap is a
     /// rename). Refuses to ever replace a non-empty directory that is not an Aurelio site.
     pub fn new(out: &Path) -> io::Result<Self> {
-        if out.is_dir() && !out.join(MANIFEST).is_file() && std::fs::read_dir(out)?.next().is_some() {
+        if out.is_dir() && !out.join(MANIFEST).is_file() && std::fs::read_dir(out)?.next().is_some()
+        {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 format!(
@@ -99,7 +100,10 @@ impl Staging {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent)?;
-        let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "site".into());
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "site".into());
         let dir = parent.join(format!(".{name}.staging-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -114,7 +118,12 @@ impl Staging {
     }
 
     /// Writes one file (relative path with `/`), creating parents, and returns its entry.
-    pub fn write(&self, rel: &str, bytes: &[u8], cache: CachePolicy) -> io::Result<(String, FileEntry)> {
+    pub fn write(
+        &self,
+        rel: &str,
+        bytes: &[u8],
+        cache: CachePolicy,
+    ) -> io::Result<(String, FileEntry)> {
         let path = self.dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;

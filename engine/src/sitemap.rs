@@ -59,7 +59,8 @@ mod tests {
 
     #[test]
     fn small_sites_get_one_urlset() {
-        let files = sitemaps(&["https://x.test/a?b=1&c=2".into()], |p| format!("https://x.test/{p}"));
+        let files =
+            sitemaps(&["https://x.test/a?b=1&c=2".into()], |p| format!("https://x.test/{p}"));
         assert_eq!(files.len(), 1);
         let text = String::from_utf8(files[0].1.clone()).expect("utf-8");
         assert!(text.contains("<loc>https://x.test/a?b=1&amp;c=2</loc>"), "{text}");

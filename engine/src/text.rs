@@ -19,13 +19,16 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 
 static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::empty();
-    b.clean_content_tags(["script", "style", "template", "iframe", "noscript"].into_iter().collect());
+    b.clean_content_tags(
+        ["script", "style", "template", "iframe", "noscript"].into_iter().collect(),
+    );
     b
 });
 
 /// Renders Markdown to sanitized HTML.
 pub fn markdown_to_html(source: &str) -> String {
-    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION;
+    let options =
+        Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION;
     let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
     html::push_html(&mut unsafe_html, Parser::new_ext(source, options));
     SANITIZER.clean(&unsafe_html).to_string()
@@ -73,7 +76,11 @@ fn unescape(s: &str) -> String {
     if !s.contains('&') {
         return s.to_owned();
     }
-    s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&")
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 #[cfg(test)]
@@ -102,7 +109,10 @@ mod tests {
     #[test]
     fn strips_markup_from_plain_text() {
         assert_eq!(strip_markup("Linen Shirt"), None);
-        assert_eq!(strip_markup("<b>Bold</b> <script>alert(1)</script>Tee").as_deref(), Some("Bold Tee"));
+        assert_eq!(
+            strip_markup("<b>Bold</b> <script>alert(1)</script>Tee").as_deref(),
+            Some("Bold Tee")
+        );
         assert_eq!(strip_markup("Fish & Chips").as_deref(), None);
         assert_eq!(strip_markup("a < b").as_deref(), None);
     }
@@ -115,6 +125,9 @@ mod tests {
 
     #[test]
     fn markdown_text_has_no_markup() {
-        assert_eq!(markdown_to_text("# Title\n\nSome **bold** text.\n\n- a\n- b"), "Title Some bold text. a b");
+        assert_eq!(
+            markdown_to_text("# Title\n\nSome **bold** text.\n\n- a\n- b"),
+            "Title Some bold text. a b"
+        );
     }
 }

@@ -39,13 +39,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     {
         bail!("unknown theme `{theme}`: the only theme so far is `minimal`");
     }
-    let opts = BuildOptions { site: args.site.clone(), out: args.out.clone(), base_url: args.base_url.clone() };
+    let opts = BuildOptions {
+        site: args.site.clone(),
+        out: args.out.clone(),
+        base_url: args.base_url.clone(),
+    };
     let progress = CliProgress::new();
     match aurelio_engine::build(&opts, &progress) {
         Ok(report) => {
             print_diagnostics(&report.warnings);
             let secs = report.elapsed.as_secs_f64();
-            let memory = peak_memory().map(|b| format!(", peak memory {} MB", b / 1_000_000)).unwrap_or_default();
+            let memory = peak_memory()
+                .map(|b| format!(", peak memory {} MB", b / 1_000_000))
+                .unwrap_or_default();
             println!(
                 "built {} pages, {} images, {} files ({:.1} MB) in {:.2} s ({:.0} pages/s{memory}) → {}",
                 report.pages,
@@ -64,7 +70,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             let left = format!("`{}` was left unchanged", args.out.display());
             match err {
-                BuildError::Catalog(_) | BuildError::Invalid(_) => Err(anyhow::anyhow!("build failed: {err}; {left}")),
+                BuildError::Catalog(_) | BuildError::Invalid(_) => {
+                    Err(anyhow::anyhow!("build failed: {err}; {left}"))
+                }
                 other => Err(other).context(format!("build failed; {left}")),
             }
         }

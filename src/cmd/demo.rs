@@ -24,7 +24,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let base_url = format!("http://127.0.0.1:{}", args.port);
     let out = args.data.join("sites/demo");
-    let opts = BuildOptions { site: args.site.clone(), out: out.clone(), base_url: Some(base_url.clone()) };
+    let opts = BuildOptions {
+        site: args.site.clone(),
+        out: out.clone(),
+        base_url: Some(base_url.clone()),
+    };
     let report = aurelio_engine::build(&opts, &CliProgress::new()).map_err(|e| {
         if let Some(d) = e.diagnostics() {
             crate::cmd::build::print_diagnostics(d);

@@ -24,7 +24,8 @@ pub struct Args {
 /// Writes the catalog and says where.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let opts = FixtureOptions { products: args.products, seed: args.seed, images: args.images };
-    fixtures::write(&args.out, &opts).with_context(|| format!("cannot write fixtures to `{}`", args.out.display()))?;
+    fixtures::write(&args.out, &opts)
+        .with_context(|| format!("cannot write fixtures to `{}`", args.out.display()))?;
     println!(
         "wrote {} products and {} images (seed {}) to {}",
         args.products,

@@ -7,7 +7,11 @@ pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
     let target: Vec<String> = if pointer.is_empty() {
         Vec::new()
     } else {
-        pointer.strip_prefix('/')?.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect()
+        pointer
+            .strip_prefix('/')?
+            .split('/')
+            .map(|t| t.replace("~1", "/").replace("~0", "~"))
+            .collect()
     };
     let mut scanner = Scanner { bytes: text.as_bytes(), pos: 0 };
     scanner.skip_ws();
@@ -99,9 +103,11 @@ impl Scanner<'_> {
                     self.pos += 1;
                     match e {
                         b'u' => {
-                            let hex = std::str::from_utf8(self.bytes.get(self.pos..self.pos + 4)?).ok()?;
+                            let hex = std::str::from_utf8(self.bytes.get(self.pos..self.pos + 4)?)
+                                .ok()?;
                             self.pos += 4;
-                            let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?).unwrap_or('\u{fffd}');
+                            let c = char::from_u32(u32::from_str_radix(hex, 16).ok()?)
+                                .unwrap_or('\u{fffd}');
                             out.extend_from_slice(c.to_string().as_bytes());
                         }
                         b'n' => out.push(b'\n'),

@@ -4,12 +4,15 @@
 //! held in memory as a whole. Renders nothing and touches no network; see `render` for that.
 
 use super::raw::{
-    Match, RawCategory, RawCollection, RawCondition, RawFrontMatter, RawImage, RawProduct, RawStore,
-    SortOrder,
+    Match, RawCategory, RawCollection, RawCondition, RawFrontMatter, RawImage, RawProduct,
+    RawStore, SortOrder,
 };
-use super::validate::{check_image_path, did_you_mean, is_handle, is_sku, rfc3339_to_unix, parse_weight};
+use super::validate::{
+    check_image_path, did_you_mean, is_handle, is_sku, parse_weight, rfc3339_to_unix,
+};
 use super::{
-    Catalog, Category, Collection, ImageRef, Page, Product, ProductOption, Store, Variant, gtin_is_valid, locate,
+    Catalog, Category, Collection, ImageRef, Page, Product, ProductOption, Store, Variant,
+    gtin_is_valid, locate,
 };
 use crate::diagnostics::Diagnostics;
 use crate::money::{AmountError, Currency, Locale, Money};
@@ -74,7 +77,14 @@ pub fn load(dir: &Path) -> Result<Loaded, CatalogError> {
     let pages = load_pages(dir, &mut diags);
     match store {
         Some(store) if !diags.has_errors() => Ok(Loaded {
-            catalog: Catalog { root: dir.to_owned(), store, products, categories, collections, pages },
+            catalog: Catalog {
+                root: dir.to_owned(),
+                store,
+                products,
+                categories,
+                collections,
+                pages,
+            },
             warnings: diags,
         }),
         _ => Err(CatalogError::Invalid(diags)),
@@ -104,7 +114,9 @@ fn read_small(dir: &Path, name: &str, required: bool, diags: &mut Diagnostics) -
 }
 
 /// Turns a serde error with its path into a diagnostic message naming the field.
-fn serde_problem(err: &serde_path_to_error::Error<serde_json::Error>) -> (Option<usize>, Option<String>, String) {
+fn serde_problem(
+    err: &serde_path_to_error::Error<serde_json::Error>,
+) -> (Option<usize>, Option<String>, String) {
     let inner = err.inner();
     let line = (inner.line() > 0).then(|| inner.line());
     let path = err.path().to_string();
@@ -130,7 +142,11 @@ pub(crate) fn describe_serde_message(message: &str) -> String {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(text: &str, file: &str, diags: &mut Diagnostics) -> Option<T> {
+fn parse_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+    diags: &mut Diagnostics,
+) -> Option<T> {
     let de = &mut serde_json::Deserializer::from_str(text);
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Some(v),
@@ -143,10 +159,22 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str, file: &str, diags: &mu
 }
 
 /// Strips markup from a plain-text field, warning when something was removed.
-fn plain(text: String, file: &str, line: Option<usize>, field: &str, diags: &mut Diagnostics) -> String {
+fn plain(
+    text: String,
+    file: &str,
+    line: Option<usize>,
+    field: &str,
+    diags: &mut Diagnostics,
+) -> String {
     match strip_markup(&text) {
         Some(clean) => {
-            diags.warning("markup-removed", file, line, Some(field.to_owned()), "HTML markup removed from plain text");
+            diags.warning(
+                "markup-removed",
+                file,
+                line,
+                Some(field.to_owned()),
+                "HTML markup removed from plain text",
+            );
             clean
         }
         None => text,
@@ -188,7 +216,13 @@ fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
         );
     }
     if !is_handle(&raw.handle) {
-        diags.error("handle", STORE, at("/handle"), Some("handle".into()), handle_message(&raw.handle));
+        diags.error(
+            "handle",
+            STORE,
+            at("/handle"),
+            Some("handle".into()),
+            handle_message(&raw.handle),
+        );
     }
     let base_url = raw.base_url.trim_end_matches('/').to_owned();
     if let Err(message) = check_base_url(&base_url) {
@@ -226,8 +260,14 @@ fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
 pub fn check_base_url(url: &str) -> Result<(), String> {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
     match rest {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' ']) => Ok(()),
-        _ => Err(format!("`{url}` is not an absolute http(s) URL such as `https://shop.example.com`")),
+        Some(rest)
+            if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' ']) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "`{url}` is not an absolute http(s) URL such as `https://shop.example.com`"
+        )),
     }
 }
 
@@ -274,8 +314,20 @@ fn load_categories(dir: &Path, diags: &mut Diagnostics) -> Vec<Category> {
                 Some(p) => format!("{}/{}", out[p].path, node.handle),
                 None => node.handle.clone(),
             };
-            let title = plain(node.title, CATEGORIES, line, &format!("{}.title", pointer_to_path(&here)), diags);
-            out.push(Category { handle: node.handle, title, description: node.description, parent, path });
+            let title = plain(
+                node.title,
+                CATEGORIES,
+                line,
+                &format!("{}.title", pointer_to_path(&here)),
+                diags,
+            );
+            out.push(Category {
+                handle: node.handle,
+                title,
+                description: node.description,
+                parent,
+                path,
+            });
             let index = out.len() - 1;
             walk(node.children, Some(index), &format!("{here}/children"), text, out, seen, diags);
         }
@@ -323,14 +375,16 @@ fn load_products(
     };
     // Without a valid store currency, prices are still checked for syntax.
     let ctx = ProductContext {
-        currency: currency.or_else(|| Currency::from_code("CLF")).expect("CLF is in the currency table"),
+        currency: currency
+            .or_else(|| Currency::from_code("CLF"))
+            .expect("CLF is in the currency table"),
         check_precision: currency.is_some(),
         categories,
     };
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut products: Vec<Product> = Vec::new();
     let mut handles: HashMap<String, usize> = HashMap::new();
-    let mut skus: HashMap<String, usize> = HashMap::new();
+    let mut skus: HashMap<String, (String, usize)> = HashMap::new();
     let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(CHUNK_LINES);
     let mut line_no = 0;
     loop {
@@ -345,13 +399,12 @@ fn load_products(
             }
         }
         if chunk.len() == CHUNK_LINES || (read == 0 && !chunk.is_empty()) {
-            let parsed: Vec<(Option<Product>, Diagnostics)> =
-                chunk.par_drain(..).map(|(line, bytes)| parse_product(line, &bytes, &ctx)).collect();
-            for (product, product_diags) in parsed {
-                diags.extend(product_diags);
-                if let Some(product) = product {
-                    register(product, &mut products, &mut handles, &mut skus, diags);
-                }
+            let parsed: Vec<Parsed> = chunk
+                .par_drain(..)
+                .map(|(line, bytes)| parse_product(line, &bytes, &ctx))
+                .collect();
+            for p in parsed {
+                register(p, &mut products, &mut handles, &mut skus, diags);
             }
         }
         if read == 0 {
@@ -361,56 +414,73 @@ fn load_products(
     Ok(products)
 }
 
-/// Adds a parsed product unless its handle or one of its SKUs is already taken.
+/// A parsed line: the product if it is valid, and its identity (handle, SKUs) even when
+/// it is not, so that duplicates are found across broken lines too.
+struct Parsed {
+    product: Option<Product>,
+    line: usize,
+    handle: Option<String>,
+    skus: Vec<String>,
+    diags: Diagnostics,
+}
+
+/// Checks a parsed line's handle and SKUs against earlier lines and keeps valid products.
 fn register(
-    product: Product,
+    parsed: Parsed,
     products: &mut Vec<Product>,
     handles: &mut HashMap<String, usize>,
-    skus: &mut HashMap<String, usize>,
+    skus: &mut HashMap<String, (String, usize)>,
     diags: &mut Diagnostics,
 ) {
-    let line = Some(product.line);
-    if let Some(first) = handles.get(&product.handle) {
-        diags.error(
-            "duplicate-handle",
-            PRODUCTS,
-            line,
-            Some("handle".into()),
-            format!("`{}` is already used by the product on line {first}", product.handle),
-        );
-        return;
-    }
-    handles.insert(product.handle.clone(), product.line);
+    let Parsed { product, line, handle, skus: own_skus, diags: own } = parsed;
+    diags.extend(own);
+    let at = Some(line);
     let mut clash = false;
-    let mut own = HashSet::new();
-    for (i, v) in product.variants.iter().enumerate() {
-        let owner = match skus.get(&v.sku) {
-            Some(&owner) => format!("`{}` (line {})", products[owner].handle, products[owner].line),
-            None if !own.insert(v.sku.as_str()) => "another variant of this product".to_owned(),
-            None => continue,
+    if let Some(handle) = &handle {
+        if let Some(first) = handles.get(handle) {
+            diags.error(
+                "duplicate-handle",
+                PRODUCTS,
+                at,
+                Some("handle".into()),
+                format!("`{handle}` is already used by the product on line {first}"),
+            );
+            clash = true;
+        } else {
+            handles.insert(handle.clone(), line);
+        }
+    }
+    let owner_name = handle.unwrap_or_default();
+    let mut own_seen = HashSet::new();
+    for (i, sku) in own_skus.into_iter().enumerate() {
+        let owner = match skus.get(&sku) {
+            Some((owner, owner_line)) => format!("`{owner}` (line {owner_line})"),
+            None if !own_seen.insert(sku.clone()) => "another variant of this product".to_owned(),
+            None => {
+                skus.insert(sku, (owner_name.clone(), line));
+                continue;
+            }
         };
         diags.error(
             "duplicate-sku",
             PRODUCTS,
-            line,
+            at,
             Some(format!("variants[{i}].sku")),
-            format!("`{}` is already used by {owner}", v.sku),
+            format!("`{sku}` is already used by {owner}"),
         );
         clash = true;
     }
-    if !clash {
-        let index = products.len();
-        skus.extend(product.variants.iter().map(|v| (v.sku.clone(), index)));
+    if let Some(product) = product.filter(|_| !clash) {
         products.push(product);
     }
 }
 
-fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option<Product>, Diagnostics) {
+fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed {
     let mut d = Diagnostics::default();
     let at = Some(line);
     let Ok(text) = std::str::from_utf8(bytes) else {
         d.error("encoding", PRODUCTS, at, None, "the line is not valid UTF-8");
-        return (None, d);
+        return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
     };
     let de = &mut serde_json::Deserializer::from_str(text);
     let raw: RawProduct = match serde_path_to_error::deserialize(de) {
@@ -418,10 +488,12 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
         Err(e) => {
             let (_, field, message) = serde_problem(&e);
             d.error("syntax", PRODUCTS, at, field, message);
-            return (None, d);
+            return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
         }
     };
     let errors_before = d.error_count();
+    let handle = raw.handle.clone();
+    let skus: Vec<String> = raw.variants.iter().map(|v| v.sku.clone()).collect();
     let err = |d: &mut Diagnostics, code, field: String, message: String| {
         d.error(code, PRODUCTS, at, Some(field), message);
     };
@@ -432,9 +504,14 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
     if title.trim().is_empty() {
         err(&mut d, "required", "title".into(), "the title is empty".into());
     }
-    let vendor = raw.vendor.map(|v| plain(v, PRODUCTS, at, "vendor", &mut d)).filter(|v| !v.trim().is_empty());
-    let product_type =
-        raw.product_type.map(|v| plain(v, PRODUCTS, at, "product_type", &mut d)).filter(|v| !v.trim().is_empty());
+    let vendor = raw
+        .vendor
+        .map(|v| plain(v, PRODUCTS, at, "vendor", &mut d))
+        .filter(|v| !v.trim().is_empty());
+    let product_type = raw
+        .product_type
+        .map(|v| plain(v, PRODUCTS, at, "product_type", &mut d))
+        .filter(|v| !v.trim().is_empty());
     let tags: Vec<String> = raw
         .tags
         .into_iter()
@@ -450,7 +527,12 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
                 let hint = did_you_mean(handle, ctx.categories.keys().copied())
                     .map(|s| format!(", did you mean `{s}`?"))
                     .unwrap_or_default();
-                err(&mut d, "unknown-category", format!("categories[{i}]"), format!("unknown category `{handle}`{hint}"));
+                err(
+                    &mut d,
+                    "unknown-category",
+                    format!("categories[{i}]"),
+                    format!("unknown category `{handle}`{hint}"),
+                );
             }
         }
     }
@@ -459,7 +541,10 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
         .into_iter()
         .enumerate()
         .filter_map(|(i, RawImage { src, alt })| match check_image_path(&src) {
-            Ok(()) => Some(ImageRef { src, alt: plain(alt, PRODUCTS, at, &format!("images[{i}].alt"), &mut d) }),
+            Ok(()) => Some(ImageRef {
+                src,
+                alt: plain(alt, PRODUCTS, at, &format!("images[{i}].alt"), &mut d),
+            }),
             Err(message) => {
                 d.error("image-path", PRODUCTS, at, Some(format!("images[{i}].src")), message);
                 None
@@ -477,13 +562,21 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
             &mut d,
             "options",
             "options".into(),
-            format!("{} variants need options (such as Size) to tell them apart", raw.variants.len()),
+            format!(
+                "{} variants need options (such as Size) to tell them apart",
+                raw.variants.len()
+            ),
         );
     }
     for (i, rv) in raw.variants.into_iter().enumerate() {
         let field = |name: &str| format!("variants[{i}].{name}");
         if !is_sku(&rv.sku) {
-            err(&mut d, "sku", field("sku"), format!("`{}` is not a valid SKU (1 to 64 characters, no spaces)", rv.sku));
+            err(
+                &mut d,
+                "sku",
+                field("sku"),
+                format!("`{}` is not a valid SKU (1 to 64 characters, no spaces)", rv.sku),
+            );
         }
         let mut values = Vec::with_capacity(options.len());
         for key in rv.options.keys() {
@@ -491,7 +584,12 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
                 let hint = did_you_mean(key, options.iter().map(|o| o.name.as_str()))
                     .map(|s| format!(", did you mean `{s}`?"))
                     .unwrap_or_default();
-                err(&mut d, "options", field(&format!("options.{key}")), format!("the product has no option `{key}`{hint}"));
+                err(
+                    &mut d,
+                    "options",
+                    field(&format!("options.{key}")),
+                    format!("the product has no option `{key}`{hint}"),
+                );
             }
         }
         for option in &options {
@@ -501,9 +599,18 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
                     &mut d,
                     "options",
                     field(&format!("options.{}", option.name)),
-                    format!("`{value}` is not one of the values of `{}`: {}", option.name, option.values.join(", ")),
+                    format!(
+                        "`{value}` is not one of the values of `{}`: {}",
+                        option.name,
+                        option.values.join(", ")
+                    ),
                 ),
-                None => err(&mut d, "options", field("options"), format!("no value for option `{}`", option.name)),
+                None => err(
+                    &mut d,
+                    "options",
+                    field("options"),
+                    format!("no value for option `{}`", option.name),
+                ),
             }
         }
         if values.len() == options.len()
@@ -518,8 +625,10 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
             );
         }
         let price = parse_price(&rv.price, &field("price"), ctx, at, &mut d);
-        let compare_at_price =
-            rv.compare_at_price.as_deref().and_then(|p| parse_price(p, &field("compare_at_price"), ctx, at, &mut d));
+        let compare_at_price = rv
+            .compare_at_price
+            .as_deref()
+            .and_then(|p| parse_price(p, &field("compare_at_price"), ctx, at, &mut d));
         if let (Some(p), Some(c)) = (price, compare_at_price)
             && c.minor <= p.minor
         {
@@ -540,7 +649,12 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
         if let Some(gtin) = &rv.gtin
             && !gtin_is_valid(gtin)
         {
-            err(&mut d, "gtin", field("gtin"), format!("`{gtin}` is not a GTIN-8, 12, 13 or 14 with a valid check digit"));
+            err(
+                &mut d,
+                "gtin",
+                field("gtin"),
+                format!("`{gtin}` is not a GTIN-8, 12, 13 or 14 with a valid check digit"),
+            );
         }
         if let Some(price) = price {
             variants.push(Variant {
@@ -561,7 +675,12 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
     if let Some(created) = &raw.created_at
         && created_unix.is_none()
     {
-        err(&mut d, "date", "created_at".into(), format!("`{created}` is not an RFC 3339 date-time like `2026-03-01T10:00:00Z`"));
+        err(
+            &mut d,
+            "date",
+            "created_at".into(),
+            format!("`{created}` is not an RFC 3339 date-time like `2026-03-01T10:00:00Z`"),
+        );
     }
     let (seo_title, seo_description) = match raw.seo {
         Some(seo) => (
@@ -571,7 +690,7 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
         None => (None, None),
     };
     if d.error_count() > errors_before {
-        return (None, d);
+        return Parsed { product: None, line, handle: Some(handle), skus, diags: d };
     }
     let product = Product {
         handle: raw.handle,
@@ -591,12 +710,22 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> (Option
         created_unix,
         line,
     };
-    (Some(product), d)
+    Parsed { product: Some(product), line, handle: Some(handle), skus, diags: d }
 }
 
-fn check_options(raw: Vec<super::raw::RawOption>, at: Option<usize>, d: &mut Diagnostics) -> Vec<ProductOption> {
+fn check_options(
+    raw: Vec<super::raw::RawOption>,
+    at: Option<usize>,
+    d: &mut Diagnostics,
+) -> Vec<ProductOption> {
     if raw.len() > 3 {
-        d.error("options", PRODUCTS, at, Some("options".into()), format!("{} options given, at most 3 are allowed", raw.len()));
+        d.error(
+            "options",
+            PRODUCTS,
+            at,
+            Some("options".into()),
+            format!("{} options given, at most 3 are allowed", raw.len()),
+        );
     }
     let mut names = HashSet::new();
     let mut out = Vec::with_capacity(raw.len());
@@ -604,7 +733,13 @@ fn check_options(raw: Vec<super::raw::RawOption>, at: Option<usize>, d: &mut Dia
         let field = format!("options[{i}]");
         let name = option.name.trim().to_owned();
         if name.is_empty() || !names.insert(name.clone()) {
-            d.error("options", PRODUCTS, at, Some(format!("{field}.name")), format!("option name `{name}` is empty or repeated"));
+            d.error(
+                "options",
+                PRODUCTS,
+                at,
+                Some(format!("{field}.name")),
+                format!("option name `{name}` is empty or repeated"),
+            );
             continue;
         }
         let mut seen = HashSet::new();
@@ -620,7 +755,13 @@ fn check_options(raw: Vec<super::raw::RawOption>, at: Option<usize>, d: &mut Dia
             }
         }
         if option.values.is_empty() {
-            d.error("options", PRODUCTS, at, Some(format!("{field}.values")), "an option needs at least one value");
+            d.error(
+                "options",
+                PRODUCTS,
+                at,
+                Some(format!("{field}.values")),
+                "an option needs at least one value",
+            );
         }
         out.push(ProductOption { name, values: option.values });
     }
@@ -639,7 +780,13 @@ fn parse_price(
         Ok(_) => None,
         Err(AmountError::TooManyDecimals { .. }) if !ctx.check_precision => None,
         Err(e) => {
-            d.error("price-precision", PRODUCTS, at, Some(field.to_owned()), amount_message(text, &e, ctx.currency));
+            d.error(
+                "price-precision",
+                PRODUCTS,
+                at,
+                Some(field.to_owned()),
+                amount_message(text, &e, ctx.currency),
+            );
             None
         }
     }
@@ -656,7 +803,8 @@ fn load_collections(
     let Some(raw): Option<Vec<RawCollection>> = parse_json(&text, COLLECTIONS, diags) else {
         return Vec::new();
     };
-    let by_handle: HashMap<&str, usize> = products.iter().enumerate().map(|(i, p)| (p.handle.as_str(), i)).collect();
+    let by_handle: HashMap<&str, usize> =
+        products.iter().enumerate().map(|(i, p)| (p.handle.as_str(), i)).collect();
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, rc) in raw.into_iter().enumerate() {
@@ -665,7 +813,13 @@ fn load_collections(
         let line = line_of("");
         let errors_before = diags.error_count();
         if !is_handle(&rc.handle) {
-            diags.error("handle", COLLECTIONS, line_of("/handle"), field("handle"), handle_message(&rc.handle));
+            diags.error(
+                "handle",
+                COLLECTIONS,
+                line_of("/handle"),
+                field("handle"),
+                handle_message(&rc.handle),
+            );
         } else if let Some(first) = seen.insert(rc.handle.clone(), i) {
             diags.error(
                 "duplicate-handle",
@@ -678,7 +832,13 @@ fn load_collections(
         let image = rc.image.and_then(|RawImage { src, alt }| match check_image_path(&src) {
             Ok(()) => Some(ImageRef { src, alt }),
             Err(message) => {
-                diags.error("image-path", COLLECTIONS, line_of("/image/src"), field("image.src"), message);
+                diags.error(
+                    "image-path",
+                    COLLECTIONS,
+                    line_of("/image/src"),
+                    field("image.src"),
+                    message,
+                );
                 None
             }
         });
@@ -704,15 +864,20 @@ fn load_collections(
                 members
             }
             (None, Some(rules)) => {
-                let Some(rule) = compile_rules(&rules.conditions, currency, categories, &mut |j, name, message| {
-                    diags.error(
-                        "rule",
-                        COLLECTIONS,
-                        line_of(&format!("/rules/conditions/{j}")),
-                        field(&format!("rules.conditions[{j}].{name}")),
-                        message,
-                    );
-                }) else {
+                let Some(rule) = compile_rules(
+                    &rules.conditions,
+                    currency,
+                    categories,
+                    &mut |j, name, message| {
+                        diags.error(
+                            "rule",
+                            COLLECTIONS,
+                            line_of(&format!("/rules/conditions/{j}")),
+                            field(&format!("rules.conditions[{j}].{name}")),
+                            message,
+                        );
+                    },
+                ) else {
                     continue;
                 };
                 let mut members: Vec<usize> = products
@@ -739,7 +904,13 @@ fn load_collections(
             continue;
         }
         let title = plain(rc.title, COLLECTIONS, line_of("/title"), &format!("[{i}].title"), diags);
-        out.push(Collection { handle: rc.handle, title, description: rc.description, image, products: members });
+        out.push(Collection {
+            handle: rc.handle,
+            title,
+            description: rc.description,
+            image,
+            products: members,
+        });
     }
     out
 }
@@ -748,12 +919,17 @@ fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
     let handle = |i: &usize| products[*i].handle.as_str();
     match sort {
         SortOrder::Manual => {}
-        SortOrder::Title => members.sort_by_cached_key(|i| (products[*i].title.to_lowercase(), handle(i).to_owned())),
-        SortOrder::PriceAscending => members.sort_by_key(|i| (products[*i].min_price().minor, handle(i))),
+        SortOrder::Title => members
+            .sort_by_cached_key(|i| (products[*i].title.to_lowercase(), handle(i).to_owned())),
+        SortOrder::PriceAscending => {
+            members.sort_by_key(|i| (products[*i].min_price().minor, handle(i)))
+        }
         SortOrder::PriceDescending => {
             members.sort_by_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i)));
         }
-        SortOrder::Newest => members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i))),
+        SortOrder::Newest => {
+            members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i)))
+        }
     }
 }
 
@@ -805,7 +981,10 @@ fn compile_rules(
             }
             RawCondition::Price(range) => {
                 let currency = currency?;
-                let mut bound = |name: &str, text: &Option<String>| match text.as_deref().map(|t| (t, Money::parse(t, currency))) {
+                let mut bound = |name: &str, text: &Option<String>| match text
+                    .as_deref()
+                    .map(|t| (t, Money::parse(t, currency)))
+                {
                     None => None,
                     Some((_, Ok(m))) => Some(m.minor),
                     Some((t, Err(e))) => {
@@ -844,17 +1023,26 @@ impl Rule {
 fn load_pages(dir: &Path, diags: &mut Diagnostics) -> Vec<Page> {
     let pages_dir = dir.join("pages");
     let Ok(entries) = std::fs::read_dir(&pages_dir) else { return Vec::new() };
-    let mut files: Vec<PathBuf> =
-        entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
     files.sort();
     let mut pages: Vec<Page> = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     for path in files {
-        let name = format!("pages/{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
+        let name =
+            format!("pages/{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
         let Some(text) = read_small(dir, &name, true, diags) else { continue };
         let Some(page) = parse_page(&path, &name, &text, diags) else { continue };
         if let Some(first) = seen.get(&page.handle) {
-            diags.error("duplicate-handle", &name, Some(2), Some("handle".into()), format!("`{}` is already used by `{first}`", page.handle));
+            diags.error(
+                "duplicate-handle",
+                &name,
+                Some(2),
+                Some("handle".into()),
+                format!("`{}` is already used by `{first}`", page.handle),
+            );
             continue;
         }
         seen.insert(page.handle.clone(), name.clone());
@@ -875,11 +1063,23 @@ struct ParsedPage {
 fn parse_page(path: &Path, name: &str, text: &str, diags: &mut Diagnostics) -> Option<ParsedPage> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let Some(rest) = text.strip_prefix("+++\n").or_else(|| text.strip_prefix("+++\r\n")) else {
-        diags.error("front-matter", name, Some(1), None, "a page starts with TOML front matter between `+++` lines");
+        diags.error(
+            "front-matter",
+            name,
+            Some(1),
+            None,
+            "a page starts with TOML front matter between `+++` lines",
+        );
         return None;
     };
     let Some(end) = rest.find("\n+++") else {
-        diags.error("front-matter", name, Some(1), None, "the front matter has no closing `+++` line");
+        diags.error(
+            "front-matter",
+            name,
+            Some(1),
+            None,
+            "the front matter has no closing `+++` line",
+        );
         return None;
     };
     let (front, body) = (&rest[..=end], &rest[end + 4..]);
@@ -927,7 +1127,9 @@ mod tests {
 
     #[test]
     fn unknown_field_gets_a_suggestion() {
-        let m = describe_serde_message("unknown field `prise`, expected one of `sku`, `price`, `options` at line 1 column 5");
+        let m = describe_serde_message(
+            "unknown field `prise`, expected one of `sku`, `price`, `options` at line 1 column 5",
+        );
         assert_eq!(m, "unknown field `prise`, did you mean `price`?");
     }
 

@@ -214,12 +214,20 @@ pub struct Product {
 impl Product {
     /// The lowest variant price.
     pub fn min_price(&self) -> Money {
-        self.variants.iter().map(|v| v.price).min_by_key(|m| m.minor).unwrap_or(self.variants[0].price)
+        self.variants
+            .iter()
+            .map(|v| v.price)
+            .min_by_key(|m| m.minor)
+            .unwrap_or(self.variants[0].price)
     }
 
     /// The highest variant price.
     pub fn max_price(&self) -> Money {
-        self.variants.iter().map(|v| v.price).max_by_key(|m| m.minor).unwrap_or(self.variants[0].price)
+        self.variants
+            .iter()
+            .map(|v| v.price)
+            .max_by_key(|m| m.minor)
+            .unwrap_or(self.variants[0].price)
     }
 
     /// In stock if any variant is, else backorder if any is, else out of stock.

@@ -10,7 +10,8 @@ pub fn is_handle(s: &str) -> bool {
 
 /// A SKU is 1–64 printable characters without whitespace.
 pub(super) fn is_sku(s: &str) -> bool {
-    (1..=64).contains(&s.chars().count()) && s.chars().all(|c| !c.is_whitespace() && !c.is_control())
+    (1..=64).contains(&s.chars().count())
+        && s.chars().all(|c| !c.is_whitespace() && !c.is_control())
 }
 
 /// GS1 check: 8, 12, 13 or 14 digits whose last digit is the mod-10 check digit.
@@ -39,11 +40,14 @@ pub(super) fn parse_weight(s: &str) -> Result<u64, String> {
         _ => return Err(format!("`{s}` needs a unit: g, kg, oz or lb")),
     };
     let (int, frac) = number.split_once('.').unwrap_or((number, ""));
-    if int.is_empty() || frac.len() > 6 || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+    if int.is_empty()
+        || frac.len() > 6
+        || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
     {
         return Err(format!("`{s}` is not a weight like `250 g` or `1.2 kg`"));
     }
-    let scaled: u128 = format!("{int}{frac:0<6}").parse().map_err(|_| format!("`{s}` is too large"))?;
+    let scaled: u128 =
+        format!("{int}{frac:0<6}").parse().map_err(|_| format!("`{s}` is too large"))?;
     // scaled is value * 10^6; grams = scaled * per_unit_nano / 10^15
     let denom = 1_000_000_000_000_000u128;
     let grams = (scaled * per_unit_nano + denom / 2) / denom;
@@ -76,7 +80,12 @@ pub(super) fn rfc3339_to_unix(s: &str) -> Option<i64> {
         let part = s.get(r)?;
         part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok()).flatten()
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') || b[13] != b':' || b[16] != b':'
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -84,7 +93,12 @@ pub(super) fn rfc3339_to_unix(s: &str) -> Option<i64> {
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let month_days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    if !(1..=12).contains(&month) || day < 1 || day > month_days[(month - 1) as usize] || hour > 23 || minute > 59 || second > 60
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > month_days[(month - 1) as usize]
+        || hour > 23
+        || minute > 59
+        || second > 60
     {
         return None;
     }
@@ -128,11 +142,14 @@ pub(super) fn rfc3339_to_unix(s: &str) -> Option<i64> {
 }
 
 /// Suggests the closest of `candidates` to a misspelt `word`, if one is close.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -44,12 +44,14 @@ pub fn compile_templates(overrides: Option<&Path>) -> Result<tera::Tera, String>
     let mut sources: HashMap<String, String> =
         BUILTIN_TEMPLATES.iter().map(|(n, s)| ((*n).to_owned(), (*s).to_owned())).collect();
     if let Some(dir) = overrides.filter(|d| d.is_dir()) {
-        let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "html") {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
                 sources.insert(name, text);
             }
         }
@@ -162,7 +164,13 @@ pub struct AssetUrls {
 
 impl<'a> Renderer<'a> {
     /// Prepares shared data: product cards, category members, navigation.
-    pub fn new(catalog: &'a Catalog, tera: tera::Tera, images: &'a ImageMap, urls: Urls, assets: &AssetUrls) -> Self {
+    pub fn new(
+        catalog: &'a Catalog,
+        tera: tera::Tera,
+        images: &'a ImageMap,
+        urls: Urls,
+        assets: &AssetUrls,
+    ) -> Self {
         let summaries = summaries(catalog, images, &urls);
         let category_members = category_members(catalog);
         let store = &catalog.store;
@@ -193,10 +201,16 @@ impl<'a> Renderer<'a> {
             .filter(|c| c.parent.is_none())
             .map(|c| Link { title: c.title.clone(), url: urls.link(&category_path(c)) })
             .collect();
-        let mut footer: Vec<&crate::catalog::Page> = catalog.pages.iter().filter(|p| p.footer).collect();
+        let mut footer: Vec<&crate::catalog::Page> =
+            catalog.pages.iter().filter(|p| p.footer).collect();
         footer.sort_by_key(|p| (p.order, p.handle.as_str()));
-        let footer: Vec<Link> =
-            footer.iter().map(|p| Link { title: p.title.clone(), url: urls.link(&format!("pages/{}/", p.handle)) }).collect();
+        let footer: Vec<Link> = footer
+            .iter()
+            .map(|p| Link {
+                title: p.title.clone(),
+                url: urls.link(&format!("pages/{}/", p.handle)),
+            })
+            .collect();
         common.insert(
             "nav",
             &json!({
@@ -230,7 +244,13 @@ impl<'a> Renderer<'a> {
     pub fn jobs(&self) -> Vec<Job> {
         let c = self.catalog;
         let mut jobs = vec![Job::Home, Job::Collections, Job::Cart, Job::Search, Job::NotFound];
-        jobs.extend(c.products.iter().enumerate().filter(|(_, p)| p.is_active()).map(|(i, _)| Job::Product(i)));
+        jobs.extend(
+            c.products
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.is_active())
+                .map(|(i, _)| Job::Product(i)),
+        );
         for (index, col) in c.collections.iter().enumerate() {
             for page in 1..=pages_for(col.products.len()) {
                 jobs.push(Job::Listing { kind: ListKind::Collection, index, page });
@@ -251,7 +271,9 @@ impl<'a> Renderer<'a> {
         match job {
             Job::Home => String::new(),
             Job::Product(i) => product_path(&c.products[i]),
-            Job::Listing { kind, index, page } => listing_path(&self.listing_base(kind, index), page),
+            Job::Listing { kind, index, page } => {
+                listing_path(&self.listing_base(kind, index), page)
+            }
             Job::Collections => "collections/".into(),
             Job::Page(i) => format!("pages/{}/", c.pages[i].handle),
             Job::Cart => "cart/".into(),
@@ -268,7 +290,9 @@ impl<'a> Renderer<'a> {
 
     fn listing_base(&self, kind: ListKind, index: usize) -> String {
         match kind {
-            ListKind::Collection => format!("collections/{}/", self.catalog.collections[index].handle),
+            ListKind::Collection => {
+                format!("collections/{}/", self.catalog.collections[index].handle)
+            }
             ListKind::Category => category_path(&self.catalog.categories[index]),
         }
     }
@@ -280,7 +304,9 @@ impl<'a> Renderer<'a> {
             Job::Home => ("index.html", self.home(&mut ctx)),
             Job::Product(i) => ("product.html", self.product(&mut ctx, i)),
             Job::Listing { kind, index, page } => match kind {
-                ListKind::Collection => ("collection.html", self.listing(&mut ctx, kind, index, page)),
+                ListKind::Collection => {
+                    ("collection.html", self.listing(&mut ctx, kind, index, page))
+                }
                 ListKind::Category => ("category.html", self.listing(&mut ctx, kind, index, page)),
             },
             Job::Collections => ("collections.html", self.collections(&mut ctx)),
@@ -315,7 +341,11 @@ impl<'a> Renderer<'a> {
     }
 
     fn plain_meta(&self, title: &str, path: &str) -> Meta {
-        let mut meta = self.meta(self.title(title), self.catalog.store.description.clone().unwrap_or_default(), path);
+        let mut meta = self.meta(
+            self.title(title),
+            self.catalog.store.description.clone().unwrap_or_default(),
+            path,
+        );
         meta.noindex = true;
         meta
     }
@@ -328,7 +358,8 @@ impl<'a> Renderer<'a> {
             .filter(|col| !col.products.is_empty())
             .take(2)
             .map(|col| {
-                let products: Vec<&Value> = col.products.iter().take(FEATURED).map(|i| &self.summaries[*i]).collect();
+                let products: Vec<&Value> =
+                    col.products.iter().take(FEATURED).map(|i| &self.summaries[*i]).collect();
                 json!({
                     "title": col.title,
                     "url": self.urls.link(&format!("collections/{}/", col.handle)),
@@ -337,7 +368,8 @@ impl<'a> Renderer<'a> {
             })
             .collect();
         if featured.is_empty() {
-            let products: Vec<&Value> = self.summaries.iter().filter(|s| !s.is_null()).take(FEATURED).collect();
+            let products: Vec<&Value> =
+                self.summaries.iter().filter(|s| !s.is_null()).take(FEATURED).collect();
             if !products.is_empty() {
                 featured.push(json!({"title": "Products", "url": self.urls.link("collections/"), "products": products}));
             }
@@ -349,7 +381,9 @@ impl<'a> Renderer<'a> {
             .enumerate()
             .filter(|(_, cat)| cat.parent.is_none())
             .map(|(i, cat)| {
-                let image = self.category_members[i].first().and_then(|p| self.summaries[*p].get("image").cloned());
+                let image = self.category_members[i]
+                    .first()
+                    .and_then(|p| self.summaries[*p].get("image").cloned());
                 json!({
                     "title": cat.title,
                     "url": self.urls.link(&category_path(cat)),
@@ -372,7 +406,12 @@ impl<'a> Renderer<'a> {
                 "query-input": "required name=search_term_string",
             },
         })));
-        meta.og_image = c.store.logo.as_ref().and_then(|l| image_ctx(self.images, &self.urls, &l.src, &l.alt)).map(|i| i.absolute_url);
+        meta.og_image = c
+            .store
+            .logo
+            .as_ref()
+            .and_then(|l| image_ctx(self.images, &self.urls, &l.src, &l.alt))
+            .map(|i| i.absolute_url);
         meta
     }
 
@@ -380,8 +419,11 @@ impl<'a> Renderer<'a> {
         let c = self.catalog;
         let p = &c.products[index];
         let path = product_path(p);
-        let images: Vec<_> =
-            p.images.iter().filter_map(|img| image_ctx(self.images, &self.urls, &img.src, &img.alt)).collect();
+        let images: Vec<_> = p
+            .images
+            .iter()
+            .filter_map(|img| image_ctx(self.images, &self.urls, &img.src, &img.alt))
+            .collect();
         let variants: Vec<Value> = p
             .variants
             .iter()
@@ -398,7 +440,8 @@ impl<'a> Renderer<'a> {
                 })
             })
             .collect();
-        let options: Vec<Value> = p.options.iter().map(|o| json!({"name": o.name, "values": o.values})).collect();
+        let options: Vec<Value> =
+            p.options.iter().map(|o| json!({"name": o.name, "values": o.values})).collect();
         let trail = self.product_trail(p);
         let min = p.min_price();
         let product = json!({
@@ -489,7 +532,14 @@ impl<'a> Renderer<'a> {
         while let Some(parent) = cats[*chain.last().unwrap_or(&index)].parent {
             chain.push(parent);
         }
-        chain.iter().rev().map(|&i| Link { title: cats[i].title.clone(), url: self.urls.link(&category_path(&cats[i])) }).collect()
+        chain
+            .iter()
+            .rev()
+            .map(|&i| Link {
+                title: cats[i].title.clone(),
+                url: self.urls.link(&category_path(&cats[i])),
+            })
+            .collect()
     }
 
     /// The next products after this one in its first category (wrapping), else in the
@@ -509,8 +559,14 @@ impl<'a> Renderer<'a> {
                 .map(|i| &self.summaries[i])
                 .collect();
         }
-        let start = pool.binary_search_by(|i| self.sort_key(*i).cmp(&self.sort_key(index))).unwrap_or(0);
-        (1..pool.len()).map(|k| pool[(start + k) % pool.len()]).filter(|i| *i != index).take(RELATED).map(|i| &self.summaries[i]).collect()
+        let start =
+            pool.binary_search_by(|i| self.sort_key(*i).cmp(&self.sort_key(index))).unwrap_or(0);
+        (1..pool.len())
+            .map(|k| pool[(start + k) % pool.len()])
+            .filter(|i| *i != index)
+            .take(RELATED)
+            .map(|i| &self.summaries[i])
+            .collect()
     }
 
     fn sort_key(&self, i: usize) -> (String, &str) {
@@ -524,7 +580,10 @@ impl<'a> Renderer<'a> {
         let (title, description_md, members, image) = match kind {
             ListKind::Collection => {
                 let col = &c.collections[index];
-                let image = col.image.as_ref().and_then(|i| image_ctx(self.images, &self.urls, &i.src, &i.alt));
+                let image = col
+                    .image
+                    .as_ref()
+                    .and_then(|i| image_ctx(self.images, &self.urls, &i.src, &i.alt));
                 (&col.title, &col.description, &col.products, image)
             }
             ListKind::Category => {
@@ -533,8 +592,12 @@ impl<'a> Renderer<'a> {
             }
         };
         let total_pages = pages_for(members.len());
-        let shown: Vec<&Value> =
-            members.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE).map(|i| &self.summaries[*i]).collect();
+        let shown: Vec<&Value> = members
+            .iter()
+            .skip((page - 1) * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .map(|i| &self.summaries[*i])
+            .collect();
         let link = |n: usize| self.urls.link(&listing_path(&base, n));
         let numbers: Vec<Value> = page_window(page, total_pages)
             .into_iter()
@@ -546,7 +609,10 @@ impl<'a> Renderer<'a> {
         let mut trail = vec![Link { title: "Home".into(), url: self.urls.link("") }];
         let subcategories: Vec<Link> = match kind {
             ListKind::Collection => {
-                trail.push(Link { title: "Collections".into(), url: self.urls.link("collections/") });
+                trail.push(Link {
+                    title: "Collections".into(),
+                    url: self.urls.link("collections/"),
+                });
                 trail.push(Link { title: title.clone(), url: link(1) });
                 Vec::new()
             }
@@ -555,7 +621,10 @@ impl<'a> Renderer<'a> {
                 c.categories
                     .iter()
                     .filter(|s| s.parent == Some(index))
-                    .map(|s| Link { title: s.title.clone(), url: self.urls.link(&category_path(s)) })
+                    .map(|s| Link {
+                        title: s.title.clone(),
+                        url: self.urls.link(&category_path(s)),
+                    })
                     .collect()
             }
         };
@@ -586,15 +655,24 @@ impl<'a> Renderer<'a> {
             }),
         );
         ctx.insert("breadcrumbs", &trail);
-        let heading = if page > 1 { format!("{title} – Page {page} of {total_pages}") } else { title.clone() };
+        let heading = if page > 1 {
+            format!("{title} – Page {page} of {total_pages}")
+        } else {
+            title.clone()
+        };
         let mut description = description(description_md);
         if description.is_empty() {
             description = format!("{} products in {title} at {}", members.len(), c.store.name);
         }
         let mut meta = self.meta(self.title(&heading), description, &listing_path(&base, page));
         meta.prev = (page > 1).then(|| self.urls.absolute(&listing_path(&base, page - 1)));
-        meta.next = (page < total_pages).then(|| self.urls.absolute(&listing_path(&base, page + 1)));
-        meta.og_image = shown.first().and_then(|s| s.pointer("/image/absolute_url")).and_then(Value::as_str).map(str::to_owned);
+        meta.next =
+            (page < total_pages).then(|| self.urls.absolute(&listing_path(&base, page + 1)));
+        meta.og_image = shown
+            .first()
+            .and_then(|s| s.pointer("/image/absolute_url"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         meta.json_ld.push(json_ld(&breadcrumb_ld(&trail, &self.urls)));
         meta
     }
@@ -610,7 +688,9 @@ impl<'a> Renderer<'a> {
                     .as_ref()
                     .and_then(|i| image_ctx(self.images, &self.urls, &i.src, &i.alt))
                     .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
-                    .or_else(|| col.products.first().and_then(|p| self.summaries[*p].get("image").cloned()));
+                    .or_else(|| {
+                        col.products.first().and_then(|p| self.summaries[*p].get("image").cloned())
+                    });
                 json!({
                     "title": col.title,
                     "url": self.urls.link(&format!("collections/{}/", col.handle)),
@@ -625,8 +705,11 @@ impl<'a> Renderer<'a> {
             Link { title: "Collections".into(), url: self.urls.link("collections/") },
         ];
         ctx.insert("breadcrumbs", &trail);
-        let mut meta =
-            self.meta(self.title("Collections"), format!("All collections at {}", self.catalog.store.name), "collections/");
+        let mut meta = self.meta(
+            self.title("Collections"),
+            format!("All collections at {}", self.catalog.store.name),
+            "collections/",
+        );
         meta.json_ld.push(json_ld(&breadcrumb_ld(&trail, &self.urls)));
         meta
     }
@@ -704,7 +787,9 @@ fn category_members(catalog: &Catalog) -> Vec<Vec<usize>> {
         .map(|(i, p)| (i, p.title.to_lowercase()))
         .collect();
     for list in &mut members {
-        list.sort_by(|a, b| (&keys[a], &catalog.products[*a].handle).cmp(&(&keys[b], &catalog.products[*b].handle)));
+        list.sort_by(|a, b| {
+            (&keys[a], &catalog.products[*a].handle).cmp(&(&keys[b], &catalog.products[*b].handle))
+        });
         list.dedup();
     }
     members
@@ -717,7 +802,10 @@ mod tests {
     #[test]
     fn page_window_shows_ends_and_neighbours() {
         assert_eq!(page_window(1, 1), vec![Some(1)]);
-        assert_eq!(page_window(5, 10), vec![Some(1), None, Some(3), Some(4), Some(5), Some(6), Some(7), None, Some(10)]);
+        assert_eq!(
+            page_window(5, 10),
+            vec![Some(1), None, Some(3), Some(4), Some(5), Some(6), Some(7), None, Some(10)]
+        );
         assert_eq!(page_window(1, 4), vec![Some(1), Some(2), Some(3), Some(4)]);
     }
 
