@@ -40,7 +40,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => cmd::demo::run(args),
+        Command::Demo(args) => cmd::demo::run(&args),
         Command::Build(args) => cmd::build::run(&args),
         Command::Fixtures(args) => cmd::fixtures::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),

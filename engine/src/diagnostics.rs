@@ -62,7 +62,7 @@ impl Diagnostics {
         field: Option<String>,
         message: impl Into<String>,
     ) {
-        self.push(Severity::Error, code, file, line, field, message.into());
+        self.push(Severity::Error, code, file, line, field, &message.into());
     }
 
     /// Adds a warning.
@@ -74,7 +74,7 @@ impl Diagnostics {
         field: Option<String>,
         message: impl Into<String>,
     ) {
-        self.push(Severity::Warning, code, file, line, field, message.into());
+        self.push(Severity::Warning, code, file, line, field, &message.into());
     }
 
     fn push(
@@ -84,7 +84,7 @@ impl Diagnostics {
         file: &str,
         line: Option<usize>,
         field: Option<String>,
-        message: String,
+        message: &str,
     ) {
         let message = message.trim().replace('\n', " ");
         self.0.push(Diagnostic { severity, code, file: file.to_owned(), line, field, message });

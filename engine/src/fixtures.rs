@@ -179,12 +179,12 @@ fn write_products(dir: &Path, opts: &FixtureOptions) -> io::Result<()> {
         let colours = 1 + rng.below(3);
         let on_sale = rng.below(5) == 0;
         let mut variants = Vec::with_capacity(sizes * colours);
-        for s in 0..sizes {
-            for c in 0..colours {
+        for (s, size) in SIZES[..sizes].iter().enumerate() {
+            for (c, colour) in COLOURS[..colours].iter().enumerate() {
                 let price = base_cents + (s as u64) * 200;
                 let mut v = json!({
                     "sku": format!("SYN-{i:06}-{s}{c}"),
-                    "options": {"Size": SIZES[s], "Colour": COLOURS[c]},
+                    "options": {"Size": size, "Colour": colour},
                     "price": cents(price),
                     "inventory": rng.below(40) as i64 - 4,
                     "weight": format!("{} g", 100 + rng.below(1900)),

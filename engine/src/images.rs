@@ -29,9 +29,14 @@ pub struct ImageInfo {
 /// Images by their source path in the catalog.
 pub type ImageMap = HashMap<String, ImageInfo>;
 
-/// Who uses each source path, for messages: `src` → (file, line, field, owner).
-fn references(catalog: &Catalog) -> BTreeMap<&str, Vec<(String, Option<usize>, String)>> {
-    let mut refs: BTreeMap<&str, Vec<(String, Option<usize>, String)>> = BTreeMap::new();
+/// A place that uses an image: file, line and field (naming the owner).
+type Reference = (String, Option<usize>, String);
+/// A published image and its manifest entry.
+type Published = (ImageInfo, (String, FileEntry));
+
+/// Who uses each source path, for messages.
+fn references(catalog: &Catalog) -> BTreeMap<&str, Vec<Reference>> {
+    let mut refs: BTreeMap<&str, Vec<Reference>> = BTreeMap::new();
     if let Some(logo) = &catalog.store.logo {
         refs.entry(logo.src.as_str()).or_default().push(("store.json".into(), None, "logo".into()));
     }
@@ -63,7 +68,7 @@ pub fn process(
     diags: &mut Diagnostics,
 ) -> (ImageMap, Vec<(String, FileEntry)>) {
     let refs = references(catalog);
-    let results: Vec<(&str, Result<(ImageInfo, (String, FileEntry)), String>)> = refs
+    let results: Vec<(&str, Result<Published, String>)> = refs
         .keys()
         .copied()
         .collect::<Vec<_>>()

@@ -21,7 +21,7 @@ pub struct Args {
 }
 
 /// Builds, then serves until Ctrl-C.
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub fn run(args: &Args) -> anyhow::Result<()> {
     let base_url = format!("http://127.0.0.1:{}", args.port);
     let out = args.data.join("sites/demo");
     let opts = BuildOptions {

@@ -922,13 +922,13 @@ fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
         SortOrder::Title => members
             .sort_by_cached_key(|i| (products[*i].title.to_lowercase(), handle(i).to_owned())),
         SortOrder::PriceAscending => {
-            members.sort_by_key(|i| (products[*i].min_price().minor, handle(i)))
+            members.sort_by_key(|i| (products[*i].min_price().minor, handle(i)));
         }
         SortOrder::PriceDescending => {
             members.sort_by_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i)));
         }
         SortOrder::Newest => {
-            members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i)))
+            members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i)));
         }
     }
 }
