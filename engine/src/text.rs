@@ -25,13 +25,34 @@ static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     b
 });
 
-/// Renders Markdown to sanitized HTML.
-pub fn markdown_to_html(source: &str) -> String {
+/// Renders Markdown to sanitized HTML. Root-relative links and images (`/pages/faq/`)
+/// are moved under `root`, the site's path prefix (`""` or `/shop`).
+pub fn markdown_to_html(source: &str, root: &str) -> String {
     let options =
         Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_SMART_PUNCTUATION;
     let mut unsafe_html = String::with_capacity(source.len() * 3 / 2);
     html::push_html(&mut unsafe_html, Parser::new_ext(source, options));
-    SANITIZER.clean(&unsafe_html).to_string()
+    let clean = SANITIZER.clean(&unsafe_html).to_string();
+    if root.is_empty() { clean } else { prefix_root_relative(&clean, root) }
+}
+
+/// Inserts `root` before every root-relative `href`/`src` of sanitized HTML. Sanitized
+/// output always quotes attributes with `"` and escapes quotes in text, so the pattern
+/// cannot match inside text.
+fn prefix_root_relative(html: &str, root: &str) -> String {
+    let mut out = String::with_capacity(html.len() + 64);
+    let mut rest = html;
+    while let Some(i) = rest.find("=\"/") {
+        let (before, after) = rest.split_at(i + 2);
+        out.push_str(before);
+        let is_url_attr = before.ends_with("href=\"") || before.ends_with("src=\"");
+        if is_url_attr && !after.starts_with("//") {
+            out.push_str(root);
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Removes any HTML markup from a plain-text field. Returns `None` when there was none.
@@ -91,6 +112,7 @@ mod tests {
     fn markdown_loses_scripts_handlers_and_javascript_urls() {
         let html = markdown_to_html(
             "**Bold** <script>alert(1)</script> <img src=x onerror=alert(1)> [x](javascript:alert(1)) <a href=\"JaVaScRiPt:alert(1)\">y</a>",
+            "",
         );
         assert!(html.contains("<strong>Bold</strong>"), "{html}");
         let lower = html.to_lowercase();
@@ -101,8 +123,21 @@ mod tests {
 
     #[test]
     fn markdown_keeps_tables_and_links() {
-        let html = markdown_to_html("| a | b |\n|---|---|\n| 1 | 2 |\n\n[home](https://x.test/)");
+        let html =
+            markdown_to_html("| a | b |\n|---|---|\n| 1 | 2 |\n\n[home](https://x.test/)", "");
         assert!(html.contains("<table>"), "{html}");
+        assert!(html.contains("href=\"https://x.test/\""), "{html}");
+    }
+
+    #[test]
+    fn root_relative_links_move_under_the_site_root() {
+        let html = markdown_to_html(
+            "[faq](/pages/faq/) [cdn](//cdn.test/x) [abs](https://x.test/) <a href=\"/a/\">a</a>",
+            "/shop",
+        );
+        assert!(html.contains("href=\"/shop/pages/faq/\""), "{html}");
+        assert!(html.contains("href=\"/shop/a/\""), "{html}");
+        assert!(html.contains("href=\"//cdn.test/x\""), "{html}");
         assert!(html.contains("href=\"https://x.test/\""), "{html}");
     }
 

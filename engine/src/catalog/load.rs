@@ -235,6 +235,29 @@ fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
             None
         }
     });
+    for (network, url) in &raw.social {
+        if check_base_url(url).is_err() {
+            diags.error(
+                "social-url",
+                STORE,
+                at(&format!("/social/{network}")),
+                Some(format!("social.{network}")),
+                format!("`{url}` is not an absolute http(s) URL"),
+            );
+        }
+    }
+    if let Some(email) = &raw.contact_email
+        && (email.contains(|c: char| c.is_whitespace() || "<>\"'".contains(c))
+            || !email.contains('@'))
+    {
+        diags.error(
+            "email",
+            STORE,
+            at("/contact_email"),
+            Some("contact_email".into()),
+            format!("`{email}` is not an email address"),
+        );
+    }
     let name = plain(raw.name, STORE, at("/name"), "name", diags);
     if diags.error_count() > errors_before {
         return None;

@@ -451,7 +451,7 @@ impl<'a> Renderer<'a> {
             "vendor": p.vendor,
             "product_type": p.product_type,
             "tags": p.tags,
-            "description_html": markdown_to_html(&p.description),
+            "description_html": markdown_to_html(&p.description, &self.urls.root),
             "images": images,
             "options": options,
             "variants": variants,
@@ -634,7 +634,7 @@ impl<'a> Renderer<'a> {
                 "kind": match kind { ListKind::Collection => "collection", ListKind::Category => "category" },
                 "title": title,
                 "url": link(1),
-                "description_html": if page == 1 { markdown_to_html(description_md) } else { String::new() },
+                "description_html": if page == 1 { markdown_to_html(description_md, &self.urls.root) } else { String::new() },
                 "image": image,
                 "total": members.len(),
                 "subcategories": subcategories,
@@ -717,7 +717,7 @@ impl<'a> Renderer<'a> {
     fn page(&self, ctx: &mut tera::Context, index: usize) -> Meta {
         let page = &self.catalog.pages[index];
         let path = format!("pages/{}/", page.handle);
-        ctx.insert("page", &json!({"title": page.title, "body_html": markdown_to_html(&page.body), "handle": page.handle}));
+        ctx.insert("page", &json!({"title": page.title, "body_html": markdown_to_html(&page.body, &self.urls.root), "handle": page.handle}));
         let description = page.seo_description.clone().unwrap_or_else(|| description(&page.body));
         self.meta(self.title(&page.title), description, &path)
     }
