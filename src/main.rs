@@ -26,6 +26,8 @@ enum Command {
     Build(cmd::build::Args),
     /// Write a synthetic catalog directory for tests and benchmarks.
     Fixtures(cmd::fixtures::Args),
+    /// Theme presets, validation, export and import.
+    Theme(cmd::theme::Args),
     /// Measure build speed and memory on a synthetic catalog.
     Bench(cmd::bench::Args),
 }
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Build(args) => cmd::build::run(&args),
         Command::Fixtures(args) => cmd::fixtures::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Theme(args) => cmd::theme::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

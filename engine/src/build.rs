@@ -11,6 +11,7 @@ use crate::output::{CachePolicy, FileEntry, MANIFEST, Manifest, Staging, short_h
 use crate::progress::Progress;
 use crate::render::{self, Renderer, Urls};
 use crate::sitemap;
+use crate::theme::{self, Theme};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ pub struct BuildOptions {
     pub out: PathBuf,
     /// Overrides `base_url` of `store.json`.
     pub base_url: Option<String>,
+    /// `--theme NAME|FILE`: a preset or a theme file instead of the shop's own theme.
+    pub theme: Option<String>,
 }
 
 /// What a successful build did.
@@ -96,7 +99,15 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
         catalog::check_base_url(url).map_err(BuildError::BaseUrl)?;
         catalog.store.base_url = url.trim_end_matches('/').to_owned();
     }
-    let mut report = build_catalog(&catalog, &opts.out, warnings, progress)?;
+    let theme_file = catalog.root.join("theme.json");
+    let source = match &opts.theme {
+        Some(arg) => theme::source_from_arg(arg),
+        None => theme::for_site(&theme_file, &catalog.store.theme),
+    };
+    let (theme, theme_warnings) = theme::load(&source).map_err(BuildError::Invalid)?;
+    let mut warnings = warnings;
+    warnings.extend(theme_warnings);
+    let mut report = build_catalog(&catalog, &theme, &opts.out, warnings, progress)?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -104,6 +115,7 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
 /// Builds the storefront of an already loaded catalog into `out`.
 pub fn build_catalog(
     catalog: &Catalog,
+    theme: &Theme,
     out: &Path,
     warnings: Diagnostics,
     progress: &dyn Progress,
@@ -119,8 +131,13 @@ pub fn build_catalog(
     let mut diags = warnings;
     let mut manifest = Manifest { version: 1, ..Manifest::default() };
 
+    render::check_sections(theme, catalog, &mut diags);
+    let theme_images: Vec<(String, images::Reference)> = render::section_image_refs(theme)
+        .into_iter()
+        .map(|(src, pointer)| (src, (theme.source.clone(), None, pointer)))
+        .collect();
     progress.phase("images", 0);
-    let (image_map, image_files) = images::process(catalog, &staging, &mut diags);
+    let (image_map, image_files) = images::process(catalog, &theme_images, &staging, &mut diags);
     progress.finish_phase();
     if diags.has_errors() {
         return Err(BuildError::Invalid(diags));
@@ -128,17 +145,28 @@ pub fn build_catalog(
     let image_count = image_files.len();
     manifest.files.extend(image_files);
 
+    let css = theme::compile_css(STOREFRONT_CSS, &theme.model).map_err(|e| {
+        let mut d = diags.clone();
+        d.error(
+            "css",
+            &theme.source,
+            None,
+            Some("/css".into()),
+            format!("the stylesheet does not compile: {e}"),
+        );
+        BuildError::Invalid(d)
+    })?;
     let urls = Urls::new(&catalog.store.base_url);
     let search_index = Renderer::search_index_json(catalog, &urls);
     let hashed =
         |stem: &str, ext: &str, bytes: &[u8]| format!("assets/{stem}.{}.{ext}", short_hash(bytes));
     let assets = render::AssetUrls {
-        css: hashed("storefront", "css", STOREFRONT_CSS.as_bytes()),
+        css: hashed("theme", "css", css.as_bytes()),
         js: hashed("storefront", "js", STOREFRONT_JS.as_bytes()),
         search_index: hashed("search-index", "json", &search_index),
     };
     for (path, bytes) in [
-        (&assets.css, STOREFRONT_CSS.as_bytes()),
+        (&assets.css, css.as_bytes()),
         (&assets.js, STOREFRONT_JS.as_bytes()),
         (&assets.search_index, search_index.as_slice()),
     ] {
@@ -149,7 +177,7 @@ pub fn build_catalog(
     }
     drop(search_index);
 
-    let renderer = Renderer::new(catalog, tera, &image_map, urls, &assets);
+    let renderer = Renderer::new(catalog, theme, tera, &image_map, urls, &assets);
     let jobs = renderer.jobs();
     progress.phase("pages", jobs.len() as u64);
     let rendered: Vec<Result<(String, FileEntry), (String, String)>> = jobs

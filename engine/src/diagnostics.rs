@@ -25,6 +25,8 @@ pub struct Diagnostic {
     pub file: String,
     /// 1-based line, when known.
     pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
     /// Field path inside the record, e.g. `variants[2].price`.
     pub field: Option<String>,
     /// What is wrong, lowercase, without trailing period.
@@ -38,8 +40,10 @@ impl fmt::Display for Diagnostic {
             Severity::Warning => "warning",
         };
         write!(f, "{level}[{}]: `{}`", self.code, self.file)?;
-        if let Some(line) = self.line {
-            write!(f, " line {line}")?;
+        match (self.line, self.column) {
+            (Some(line), Some(column)) => write!(f, " line {line}:{column}")?,
+            (Some(line), None) => write!(f, " line {line}")?,
+            _ => {}
         }
         if let Some(field) = &self.field {
             write!(f, ": `{field}`")?;
@@ -77,6 +81,22 @@ impl Diagnostics {
         self.push(Severity::Warning, code, file, line, field, &message.into());
     }
 
+    /// Adds a diagnostic with a line and column (`position`), e.g. for a JSON pointer.
+    pub fn push_at(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        file: &str,
+        position: Option<(usize, usize)>,
+        field: Option<String>,
+        message: &str,
+    ) {
+        self.push(severity, code, file, position.map(|p| p.0), field, message);
+        if let Some(last) = self.0.last_mut() {
+            last.column = position.map(|p| p.1);
+        }
+    }
+
     fn push(
         &mut self,
         severity: Severity,
@@ -87,7 +107,15 @@ impl Diagnostics {
         message: &str,
     ) {
         let message = message.trim().replace('\n', " ");
-        self.0.push(Diagnostic { severity, code, file: file.to_owned(), line, field, message });
+        self.0.push(Diagnostic {
+            severity,
+            code,
+            file: file.to_owned(),
+            line,
+            column: None,
+            field,
+            message,
+        });
     }
 
     /// Moves all of `other` into `self`.
@@ -110,6 +138,11 @@ impl Diagnostics {
         let mut all: Vec<&Diagnostic> = self.0.iter().collect();
         all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         all
+    }
+
+    /// Number of warnings.
+    pub fn warning_count(&self) -> usize {
+        self.0.iter().filter(|d| d.severity == Severity::Warning).count()
     }
 
     /// Iterates in insertion order.

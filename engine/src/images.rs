@@ -30,13 +30,20 @@ pub struct ImageInfo {
 pub type ImageMap = HashMap<String, ImageInfo>;
 
 /// A place that uses an image: file, line and field (naming the owner).
-type Reference = (String, Option<usize>, String);
+pub type Reference = (String, Option<usize>, String);
 /// A published image and its manifest entry.
 type Published = (ImageInfo, (String, FileEntry));
 
-/// Who uses each source path, for messages.
-fn references(catalog: &Catalog) -> BTreeMap<&str, Vec<Reference>> {
+/// Who uses each source path, for messages. `extra` are images used outside the catalog
+/// (the theme's sections): (source path, reference).
+fn references<'a>(
+    catalog: &'a Catalog,
+    extra: &'a [(String, Reference)],
+) -> BTreeMap<&'a str, Vec<Reference>> {
     let mut refs: BTreeMap<&str, Vec<Reference>> = BTreeMap::new();
+    for (src, reference) in extra {
+        refs.entry(src.as_str()).or_default().push(reference.clone());
+    }
     if let Some(logo) = &catalog.store.logo {
         refs.entry(logo.src.as_str()).or_default().push(("store.json".into(), None, "logo".into()));
     }
@@ -64,10 +71,11 @@ fn references(catalog: &Catalog) -> BTreeMap<&str, Vec<Reference>> {
 /// Reads, checks and writes every image the published pages use.
 pub fn process(
     catalog: &Catalog,
+    extra: &[(String, Reference)],
     staging: &Staging,
     diags: &mut Diagnostics,
 ) -> (ImageMap, Vec<(String, FileEntry)>) {
-    let refs = references(catalog);
+    let refs = references(catalog, extra);
     let results: Vec<(&str, Result<Published, String>)> = refs
         .keys()
         .copied()

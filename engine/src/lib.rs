@@ -14,6 +14,7 @@ pub mod progress;
 pub mod render;
 pub mod sitemap;
 pub mod text;
+pub mod theme;
 
 pub use build::{BuildError, BuildOptions, BuildReport, build, build_catalog};
 pub use catalog::{Catalog, CatalogError};

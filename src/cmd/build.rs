@@ -1,7 +1,7 @@
 //! `aurelio build`: catalog directory in, static storefront out.
 
 use crate::progress::{CliProgress, peak_memory};
-use anyhow::{Context, bail};
+use anyhow::Context;
 use aurelio_engine::{BuildError, BuildOptions, Diagnostics};
 use std::path::PathBuf;
 
@@ -34,15 +34,11 @@ pub fn print_diagnostics(diags: &Diagnostics) {
 
 /// Runs a build and prints its one-line summary.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    if let Some(theme) = &args.theme
-        && theme != "minimal"
-    {
-        bail!("unknown theme `{theme}`: the only theme so far is `minimal`");
-    }
     let opts = BuildOptions {
         site: args.site.clone(),
         out: args.out.clone(),
         base_url: args.base_url.clone(),
+        theme: args.theme.clone(),
     };
     let progress = CliProgress::new();
     match aurelio_engine::build(&opts, &progress) {

@@ -55,7 +55,7 @@ pub(super) fn parse_weight(s: &str) -> Result<u64, String> {
 }
 
 /// An image path must be relative, stay inside the directory and name a known format.
-pub(super) fn check_image_path(src: &str) -> Result<(), String> {
+pub fn check_image_path(src: &str) -> Result<(), String> {
     if src.is_empty() {
         return Err("image path is empty".into());
     }

@@ -5,12 +5,16 @@
 //! path and HTML and never touches shared mutable state.
 
 mod context;
+mod sections;
+
+pub use sections::{check as check_sections, image_refs as section_image_refs};
 
 pub use context::{Link, Urls, category_path, json_ld, listing_path, product_path};
 
 use crate::catalog::{Catalog, Product};
 use crate::images::ImageMap;
 use crate::text::{excerpt, markdown_to_html, markdown_to_text};
+use crate::theme::Theme;
 use context::{Meta, breadcrumb_ld, description, image_ctx, price_ctx, summaries};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -20,8 +24,6 @@ use std::path::Path;
 pub const PAGE_SIZE: usize = 24;
 /// Related products shown on a product page.
 const RELATED: usize = 4;
-/// Products shown per featured collection on the home page.
-const FEATURED: usize = 8;
 
 /// The built-in templates, compiled into the binary.
 pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
@@ -140,6 +142,7 @@ impl Job {
 /// Everything pages share, converted once per build.
 pub struct Renderer<'a> {
     catalog: &'a Catalog,
+    theme: &'a Theme,
     tera: tera::Tera,
     images: &'a ImageMap,
     /// Site URLs.
@@ -166,6 +169,7 @@ impl<'a> Renderer<'a> {
     /// Prepares shared data: product cards, category members, navigation.
     pub fn new(
         catalog: &'a Catalog,
+        theme: &'a Theme,
         tera: tera::Tera,
         images: &'a ImageMap,
         urls: Urls,
@@ -228,8 +232,23 @@ impl<'a> Renderer<'a> {
             search_index: urls.link(&assets.search_index),
         };
         common.insert("assets", &asset_links);
+        common.insert(
+            "theme",
+            &json!({
+                "name": theme.model.metadata.name,
+                "slug": theme
+                    .model
+                    .metadata
+                    .name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                    .collect::<String>(),
+                "components": theme.value.get("components"),
+            }),
+        );
         Self {
             catalog,
+            theme,
             tera,
             images,
             urls,
@@ -352,47 +371,7 @@ impl<'a> Renderer<'a> {
 
     fn home(&self, ctx: &mut tera::Context) -> Meta {
         let c = self.catalog;
-        let mut featured: Vec<Value> = c
-            .collections
-            .iter()
-            .filter(|col| !col.products.is_empty())
-            .take(2)
-            .map(|col| {
-                let products: Vec<&Value> =
-                    col.products.iter().take(FEATURED).map(|i| &self.summaries[*i]).collect();
-                json!({
-                    "title": col.title,
-                    "url": self.urls.link(&format!("collections/{}/", col.handle)),
-                    "products": products,
-                })
-            })
-            .collect();
-        if featured.is_empty() {
-            let products: Vec<&Value> =
-                self.summaries.iter().filter(|s| !s.is_null()).take(FEATURED).collect();
-            if !products.is_empty() {
-                featured.push(json!({"title": "Products", "url": self.urls.link("collections/"), "products": products}));
-            }
-        }
-        ctx.insert("featured", &featured);
-        let categories: Vec<Value> = c
-            .categories
-            .iter()
-            .enumerate()
-            .filter(|(_, cat)| cat.parent.is_none())
-            .map(|(i, cat)| {
-                let image = self.category_members[i]
-                    .first()
-                    .and_then(|p| self.summaries[*p].get("image").cloned());
-                json!({
-                    "title": cat.title,
-                    "url": self.urls.link(&category_path(cat)),
-                    "count": self.category_members[i].len(),
-                    "image": image,
-                })
-            })
-            .collect();
-        ctx.insert("categories", &categories);
+        ctx.insert("sections", &self.home_sections());
         let name = &c.store.name;
         let mut meta = self.meta(name.clone(), c.store.description.clone().unwrap_or_default(), "");
         meta.json_ld.push(json_ld(&json!({

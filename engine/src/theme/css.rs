@@ -1,0 +1,232 @@
+//! Theme to CSS: tokens become custom properties, component settings become rules, and the
+//! storefront stylesheet, tokens and custom CSS go through lightningcss into one file.
+
+use super::ThemeModel;
+use lightningcss::stylesheet::{
+    MinifyOptions, ParserFlags, ParserOptions, PrinterOptions, StyleSheet,
+};
+use lightningcss::targets::{Browsers, Targets};
+use std::fmt::Write;
+
+/// The browser targets, as documented for designers.
+pub const TARGETS_DOC: &str = "Chrome >= 100, Edge >= 100, Firefox >= 100, Safari >= 15, iOS Safari >= 15, Samsung Internet >= 18";
+
+fn targets() -> Targets {
+    let v = |major: u32| Some(major << 16);
+    Targets::from(Browsers {
+        chrome: v(100),
+        edge: v(100),
+        firefox: v(100),
+        safari: v(15),
+        ios_saf: v(15),
+        samsung: v(18),
+        ..Browsers::default()
+    })
+}
+
+/// `primaryContrast` → `primary-contrast`.
+fn kebab(slug: &str) -> String {
+    let mut out = String::with_capacity(slug.len() + 4);
+    for c in slug.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('-');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The theme's tokens and component rules as plain CSS (before lightningcss).
+pub fn theme_css(theme: &ThemeModel) -> String {
+    let s = &theme.settings;
+    let c = &theme.components;
+    let mut css = String::from(":root {\n");
+    let mut var = |name: &str, value: &str| {
+        let _ = writeln!(css, "  --{name}: {value};");
+    };
+    for p in &s.color.palette {
+        var(&format!("color-{}", kebab(&p.slug)), &p.color);
+    }
+    if theme.color("primaryContrast").is_none()
+        && let Some(primary) = theme.color("primary")
+    {
+        let white = contrast_ratio("#ffffff", primary).unwrap_or(0.0);
+        let black = contrast_ratio("#000000", primary).unwrap_or(0.0);
+        var("color-primary-contrast", if white >= black { "#ffffff" } else { "#000000" });
+    }
+    for f in &s.typography.font_families {
+        var(&format!("font-{}", kebab(&f.slug)), &f.font_family);
+    }
+    var("font-body", &format!("var(--font-{})", kebab(&s.typography.body)));
+    var("font-heading", &format!("var(--font-{})", kebab(&s.typography.heading)));
+    var("font-size-base", &s.typography.base_size);
+    var("scale-ratio", &s.typography.scale_ratio.to_string());
+    var("line-height-body", &s.typography.line_height.to_string());
+    var("font-weight-heading", &s.typography.heading_weight.to_string());
+    for size in &s.spacing.spacing_sizes {
+        var(&format!("space-{}", kebab(&size.slug)), &size.size);
+    }
+    var("radius-small", &s.border.radius.small);
+    var("radius-medium", &s.border.radius.medium);
+    var("radius-large", &s.border.radius.large);
+    for shadow in &s.shadow.presets {
+        var(&format!("shadow-{}", kebab(&shadow.slug)), &shadow.shadow);
+    }
+    var("layout-content-width", &s.layout.content_size);
+    var("layout-wide-width", &s.layout.wide_size);
+    var("grid-columns-mobile", &s.layout.grid_columns.mobile.to_string());
+    var("grid-columns-tablet", &s.layout.grid_columns.tablet.to_string());
+    var("grid-columns-desktop", &s.layout.grid_columns.desktop.to_string());
+    var("card-image-ratio", &c.product_card.image_ratio.replace(':', " / "));
+    let button_radius = match c.button.radius.as_str() {
+        "none" => "0".to_owned(),
+        "pill" => "999px".to_owned(),
+        other => format!("var(--radius-{other})"),
+    };
+    var("button-radius", &button_radius);
+    css.push_str("}\n");
+    css.push_str(".button, button, .header-search input, input, select { border-radius: var(--button-radius); }\n");
+    if c.button.text_transform == "uppercase" {
+        css.push_str(".button, button { text-transform: uppercase; letter-spacing: 0.06em; }\n");
+    }
+    if c.button.style == "outline" {
+        css.push_str(
+            ".button--primary { background: transparent; color: var(--color-primary); border: 2px solid var(--color-primary); }\n\
+             .button--primary:hover { background: var(--color-primary); color: var(--color-primary-contrast); }\n",
+        );
+    }
+    match c.product_card.badge_style.as_str() {
+        "square" => css.push_str(".badge { border-radius: 0; }\n"),
+        "none" => css.push_str(".badge { display: none; }\n"),
+        _ => css.push_str(".badge { border-radius: 999px; }\n"),
+    }
+    if c.product_card.border {
+        css.push_str(
+            ".product-card { border: 1px solid var(--color-border); border-radius: var(--radius-medium); overflow: hidden; }\n\
+             .product-card-body { padding: var(--space-3) var(--space-3) var(--space-4); }\n",
+        );
+    }
+    if !c.header.sticky {
+        css.push_str(".site-header { position: static; }\n");
+    }
+    if c.header.align == "center" {
+        css.push_str(
+            ".header-inner { grid-template-columns: 1fr auto; grid-template-areas: \"brand brand\" \"nav actions\"; }\n\
+             .brand { justify-self: center; }\n\
+             @media (min-width: 700px) { .header-inner { grid-template-columns: 1fr auto; grid-template-areas: \"brand brand\" \"nav actions\"; } .main-nav ul { justify-content: center; } }\n",
+        );
+    }
+    let _ = writeln!(
+        css,
+        ".brand img {{ width: {}px; height: auto; max-height: none; }}",
+        c.header.logo_width
+    );
+    css
+}
+
+/// Compiles the storefront stylesheet, the theme and its custom CSS into one minified,
+/// prefixed stylesheet.
+pub fn compile_css(base: &str, theme: &ThemeModel) -> Result<String, String> {
+    let source = format!("{base}\n{}\n{}", theme_css(theme), theme.css);
+    let options = ParserOptions {
+        filename: "theme.css".into(),
+        flags: ParserFlags::NESTING,
+        ..ParserOptions::default()
+    };
+    let mut sheet = StyleSheet::parse(&source, options).map_err(|e| e.to_string())?;
+    let targets = targets();
+    sheet
+        .minify(MinifyOptions { targets, ..MinifyOptions::default() })
+        .map_err(|e| e.to_string())?;
+    let printed = sheet
+        .to_css(PrinterOptions { minify: true, targets, ..PrinterOptions::default() })
+        .map_err(|e| e.to_string())?;
+    Ok(printed.code)
+}
+
+/// Parses custom CSS alone; `Err((line, column, message))` with 1-based positions in it.
+pub(super) fn check_custom_css(css: &str) -> Result<(), (usize, usize, String)> {
+    let options = ParserOptions {
+        filename: "css".into(),
+        flags: ParserFlags::NESTING,
+        ..ParserOptions::default()
+    };
+    let sheet = StyleSheet::parse(css, options).map_err(|e| {
+        let (line, column) =
+            e.loc.as_ref().map_or((1, 1), |l| (l.line as usize + 1, l.column as usize));
+        (line, column, e.kind.to_string())
+    })?;
+    // Unbalanced or invalid rules are recovered silently by the parser; printing catches
+    // what would otherwise vanish.
+    sheet.to_css(PrinterOptions::default()).map(drop).map_err(|e| (1, 1, e.to_string()))
+}
+
+/// WCAG contrast ratio between two hex colours (alpha ignored), `None` if not hex.
+pub fn contrast_ratio(a: &str, b: &str) -> Option<f64> {
+    let (la, lb) = (luminance(a)?, luminance(b)?);
+    let (hi, lo) = if la > lb { (la, lb) } else { (lb, la) };
+    Some((hi + 0.05) / (lo + 0.05))
+}
+
+fn luminance(hex: &str) -> Option<f64> {
+    let h = hex.strip_prefix('#')?;
+    let channel = |s: &str| u8::from_str_radix(s, 16).ok();
+    let (r, g, b) = match h.len() {
+        3 | 4 => {
+            let d = |i: usize| channel(&h[i..=i].repeat(2));
+            (d(0)?, d(1)?, d(2)?)
+        }
+        6 | 8 => (channel(&h[0..2])?, channel(&h[2..4])?, channel(&h[4..6])?),
+        _ => return None,
+    };
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.039_28 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    };
+    Some(0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contrast_matches_wcag_examples() {
+        let ratio = contrast_ratio("#000000", "#ffffff").expect("hex");
+        assert!((ratio - 21.0).abs() < 0.01, "{ratio}");
+        let ratio = contrast_ratio("#777", "#fff").expect("hex");
+        assert!((ratio - 4.48).abs() < 0.01, "{ratio}");
+        assert_eq!(contrast_ratio("red", "#fff"), None);
+    }
+
+    #[test]
+    fn kebab_cases_slugs() {
+        assert_eq!(kebab("primaryContrast"), "primary-contrast");
+        assert_eq!(kebab("card"), "card");
+    }
+
+    #[test]
+    fn compiles_nesting_and_adds_prefixes() {
+        let (theme, _) =
+            super::super::load(&super::super::ThemeSource::Preset("minimal")).expect("minimal");
+        let mut model = theme.model;
+        model.css = ".product-card { & h3 { user-select: none; } }".into();
+        let css = compile_css(":root { --x: 1 }", &model).expect("compiles");
+        assert!(css.contains(".product-card h3"), "{css}");
+        assert!(css.contains("-webkit-user-select:none"), "{css}");
+        assert!(css.contains("--color-sale:#b3261e"), "{css}");
+    }
+
+    #[test]
+    fn reports_broken_custom_css() {
+        assert!(check_custom_css(".a { color: red; }").is_ok());
+        for broken in
+            [".a { color: red; }\n..b { color: blue }", ".a { color: red; }\n.b[ { x: y }"]
+        {
+            let err = check_custom_css(broken).err();
+            assert!(matches!(err, Some((2, _, _))), "{broken:?}: {err:?}");
+        }
+    }
+}
