@@ -492,3 +492,79 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,12}".prop_map(Value::String),
+            prop::sample::select(vec!["#fff", "1rem", "hero", "minimal", "pill", "#ggg", "/x/", "4:5"])
+                .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            let keys = prop::sample::select(vec![
+                "version", "metadata", "name", "settings", "color", "palette", "slug", "components", "home",
+                "sections", "type", "settings", "css", "extends", "typography", "body", "layout", "x",
+            ]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(keys.prop_map(str::to_owned), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every diagnostic with a position points inside the text.
+    fn positions_are_inside(text: &str, diags: &Diagnostics) {
+        let lines = text.split('\n').count();
+        for d in diags.iter() {
+            if let Some(line) = d.line {
+                assert!(line >= 1 && line <= lines, "{d} outside {lines} lines");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let (Ok((_, d)) | Err(d)) = check_text(&text, "theme.json", Some("minimal"));
+            positions_are_inside(&text, &d);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics(value in json_value()) {
+            let text = serde_json::to_string_pretty(&value).unwrap_or_default();
+            match check_text(&text, "theme.json", Some("minimal")) {
+                Ok((theme, d)) => {
+                    positions_are_inside(&text, &d);
+                    prop_assert!(theme.model.color("background").is_some());
+                }
+                Err(d) => {
+                    positions_are_inside(&text, &d);
+                    prop_assert!(d.has_errors());
+                }
+            }
+        }
+
+        #[test]
+        fn edits_of_a_preset_never_panic(cut in 0usize..4000, flip in 0usize..4000, byte in any::<u8>()) {
+            let source = PRESETS[1].1;
+            let mut bytes = source.as_bytes()[..cut.min(source.len())].to_vec();
+            if let Some(b) = bytes.get_mut(flip) {
+                *b = byte;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = check_text(&text, "theme.json", None);
+        }
+    }
+}

@@ -124,7 +124,7 @@ pub fn validate(doc: &Value, text: &str, label: &str, diags: &mut Diagnostics) {
                 report(pointer, format!("missing key `{name}`"));
             }
             ValidationErrorKind::Format { format } => {
-                report(pointer, format!("{shown} {}", format_hint(format)))
+                report(pointer, format!("{shown} {}", format_hint(format)));
             }
             ValidationErrorKind::Enum { options } => {
                 let choices: Vec<String> = options
@@ -148,7 +148,7 @@ pub fn validate(doc: &Value, text: &str, label: &str, diags: &mut Diagnostics) {
                 );
             }
             ValidationErrorKind::Pattern { .. } => {
-                report(pointer, format!("{shown} {}", pattern_hint(error.schema_path().as_str())))
+                report(pointer, format!("{shown} {}", pattern_hint(error.schema_path().as_str())));
             }
             _ => report(pointer, error.to_string()),
         }
