@@ -1053,6 +1053,7 @@ fn manifest_lists_every_file_with_size_content_type_and_cache_policy() {
             "html" => "text/html; charset=utf-8",
             "jpg" | "jpeg" => "image/jpeg",
             "png" => "image/png",
+            "webp" => "image/webp",
             "css" => "text/css",
             "js" => "javascript",
             "json" => "application/json",
@@ -1061,7 +1062,7 @@ fn manifest_lists_every_file_with_size_content_type_and_cache_policy() {
             other => panic!("unexpected file type `.{other}` in the site: {path}"),
         };
         let content_type = entry["content_type"].as_str().unwrap_or_default();
-        let ok = if matches!(ext, "html" | "jpg" | "jpeg" | "png") {
+        let ok = if matches!(ext, "html" | "jpg" | "jpeg" | "png" | "webp") {
             content_type == want_type
         } else {
             content_type.contains(want_type)

@@ -1,19 +1,28 @@
-//! The build pipeline as plain functions: load → images → assets → pages → sitemap →
-//! manifest → swap into place.
+//! The build pipeline as plain functions: load → theme → images → pages → sitemap →
+//! manifest → commit.
 //!
-//! Pages render in parallel and are written as they render, so the site is never held in
-//! memory. Everything goes to a staging directory that replaces `--out` only on success.
+//! Incremental: every page has a fingerprint of exactly the inputs it reads; pages whose
+//! fingerprint did not change since the last build are neither rendered nor written. A
+//! small change set is rendered in memory and applied in place once everything succeeded;
+//! a large one (or `--clean`, or a first build) goes to a staging directory that replaces
+//! the output in one swap. Either way a failed build leaves the output as it was, and the
+//! result is byte-identical to a clean build.
 
 use crate::catalog::{self, Catalog, CatalogError, Loaded};
 use crate::diagnostics::Diagnostics;
-use crate::images;
-use crate::output::{CachePolicy, FileEntry, MANIFEST, Manifest, Staging, short_hash};
+use crate::images::{self, ImageCache, ImageStats, SourceIndex};
+use crate::output::{
+    self, CachePolicy, Content, FileEntry, MANIFEST, Manifest, Sink, Staging, short_hash,
+};
 use crate::progress::Progress;
-use crate::render::{self, Renderer, Urls};
+use crate::render::{self, Job, Renderer, Urls};
 use crate::sitemap;
 use crate::theme::{self, Theme};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The shared stylesheet, compiled into the binary.
@@ -23,31 +32,56 @@ pub const STOREFRONT_JS: &str = include_str!("../../assets/storefront.js");
 
 /// At most this many render errors are listed; the rest are counted.
 const MAX_RENDER_ERRORS: usize = 20;
+/// Change sets up to this many pages are applied in place; larger ones are staged.
+const IN_PLACE_MAX_PAGES: usize = 2000;
+/// Version of the persisted build state.
+const STATE_VERSION: u32 = 1;
 
 /// What to build and where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// The catalog directory.
     pub site: PathBuf,
-    /// The output directory; replaced only when the build succeeds.
+    /// The output directory; changed only when the build succeeds.
     pub out: PathBuf,
     /// Overrides `base_url` of `store.json`.
     pub base_url: Option<String>,
     /// `--theme NAME|FILE`: a preset or a theme file instead of the shop's own theme.
     pub theme: Option<String>,
+    /// Build everything from scratch (the image cache is still used).
+    pub clean: bool,
+    /// Where encoded images and build state are kept (default `<site>/.aurelio/cache`).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl BuildOptions {
+    /// The cache directory in effect.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.site.join(".aurelio").join("cache"))
+    }
 }
 
 /// What a successful build did.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildReport {
-    /// HTML pages written.
+    /// HTML pages in the site.
     pub pages: usize,
-    /// Images published.
-    pub images: usize,
+    /// Pages rendered and written by this build.
+    pub rendered: usize,
+    /// Pages left as they were.
+    pub unchanged: usize,
+    /// Pages deleted (gone from the catalog).
+    pub removed: usize,
+    /// Images in the site, with how many were encoded and how many came from the cache.
+    pub images: ImageStats,
     /// Files in the site, manifest included.
     pub files: usize,
+    /// Files written (or linked) by this build.
+    pub written: usize,
     /// Bytes in the site.
     pub bytes: u64,
+    /// Whether the whole site was staged and swapped (otherwise changes were applied in place).
+    pub staged: bool,
     /// Warnings (never errors).
     pub warnings: Diagnostics,
     /// Wall time.
@@ -60,7 +94,7 @@ pub enum BuildError {
     /// The catalog could not be read or has errors.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    /// Images or pages had problems; all of them are inside.
+    /// The theme, images or pages had problems; all of them are inside.
     #[error("the build found {} error(s)", .0.error_count())]
     Invalid(Diagnostics),
     /// A template does not compile.
@@ -89,7 +123,7 @@ impl BuildError {
     }
 }
 
-/// Loads the catalog directory and builds its storefront.
+/// Loads the catalog directory and its theme and builds the storefront.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     progress.phase("load", 0);
@@ -107,44 +141,134 @@ pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport
     let (theme, theme_warnings) = theme::load(&source).map_err(BuildError::Invalid)?;
     let mut warnings = warnings;
     warnings.extend(theme_warnings);
-    let mut report = build_catalog(&catalog, &theme, &opts.out, warnings, progress)?;
+    let mut report = build_catalog(&catalog, &theme, opts, warnings, progress)?;
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-/// Builds the storefront of an already loaded catalog into `out`.
+/// What the last successful build into an output directory left behind.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct BuildState {
+    version: u32,
+    /// blake3 of the output's manifest, to notice outputs changed behind our back.
+    manifest_hash: String,
+    /// Page file → fingerprint.
+    pages: BTreeMap<String, String>,
+    /// Source image hashes.
+    sources: SourceIndex,
+}
+
+fn state_path(cache_dir: &Path, out: &Path) -> PathBuf {
+    let canonical = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_owned());
+    let key = blake3::hash(canonical.to_string_lossy().as_bytes()).to_hex();
+    cache_dir.join("builds").join(format!("{}.json", &key[..24]))
+}
+
+/// The previous state and manifest, if the output still is what that build left.
+fn previous(cache_dir: &Path, out: &Path) -> Option<(BuildState, Manifest)> {
+    let manifest_bytes = std::fs::read(out.join(MANIFEST)).ok()?;
+    let state: BuildState =
+        serde_json::from_slice(&std::fs::read(state_path(cache_dir, out)).ok()?).ok()?;
+    let hash = blake3::hash(&manifest_bytes).to_hex().to_string();
+    if state.version != STATE_VERSION || state.manifest_hash != hash {
+        return None;
+    }
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).ok()?;
+    Some((state, manifest))
+}
+
+/// Changes kept in memory and applied to the output in place on commit.
+struct Pending {
+    out: PathBuf,
+    files: Mutex<Vec<(String, PendingContent)>>,
+}
+
+enum PendingContent {
+    Bytes(Vec<u8>),
+    File(PathBuf),
+}
+
+impl Sink for Pending {
+    fn put(
+        &self,
+        rel: &str,
+        content: Content<'_>,
+        cache: CachePolicy,
+    ) -> std::io::Result<(String, FileEntry)> {
+        let (entry, pending) = match content {
+            Content::Bytes(b) => (output::entry(rel, b, cache), PendingContent::Bytes(b.to_vec())),
+            Content::File { path, hash, size } => {
+                (output::entry_of(rel, hash, size, cache), PendingContent::File(path.to_owned()))
+            }
+        };
+        if let Ok(mut files) = self.files.lock() {
+            files.push((rel.to_owned(), pending));
+        }
+        Ok((rel.to_owned(), entry))
+    }
+}
+
+impl Pending {
+    /// Writes every pending file (each atomically: temporary file, then rename), then
+    /// deletes `removed` files and the directories they leave empty.
+    fn apply(self, removed: &[String]) -> std::io::Result<usize> {
+        let files = self.files.into_inner().unwrap_or_default();
+        let count = files.len();
+        files.into_par_iter().try_for_each(|(rel, content)| {
+            let target = self.out.join(&rel);
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let tmp = target.with_file_name(format!(
+                ".{}.tmp-{}",
+                target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                std::process::id()
+            ));
+            match content {
+                PendingContent::Bytes(bytes) => std::fs::write(&tmp, bytes)?,
+                PendingContent::File(path) => output::link_or_copy(&path, &tmp)?,
+            }
+            std::fs::rename(&tmp, &target)
+        })?;
+        for rel in removed {
+            let path = self.out.join(rel);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            let mut dir = path.parent();
+            while let Some(d) = dir {
+                if d == self.out || std::fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        Ok(count)
+    }
+}
+
+/// Builds the storefront of an already loaded catalog with a theme.
 pub fn build_catalog(
     catalog: &Catalog,
     theme: &Theme,
-    out: &Path,
+    opts: &BuildOptions,
     warnings: Diagnostics,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
+    let out = opts.out.as_path();
+    let cache_dir = opts.cache_dir();
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| BuildError::Io { path, source }
     };
-    let tera = render::compile_templates(Some(&catalog.root.join("templates")))
+    let tera_sources = render::template_sources(Some(&catalog.root.join("templates")))
         .map_err(BuildError::Templates)?;
-    let staging = Staging::new(out).map_err(io(out))?;
+    let tera = render::compile_sources(&tera_sources).map_err(BuildError::Templates)?;
     let mut diags = warnings;
-    let mut manifest = Manifest { version: 1, ..Manifest::default() };
-
     render::check_sections(theme, catalog, &mut diags);
-    let theme_images: Vec<(String, images::Reference)> = render::section_image_refs(theme)
-        .into_iter()
-        .map(|(src, pointer)| (src, (theme.source.clone(), None, pointer)))
-        .collect();
-    progress.phase("images", 0);
-    let (image_map, image_files) = images::process(catalog, &theme_images, &staging, &mut diags);
-    progress.finish_phase();
-    if diags.has_errors() {
-        return Err(BuildError::Invalid(diags));
-    }
-    let image_count = image_files.len();
-    manifest.files.extend(image_files);
-
     let css = theme::compile_css(STOREFRONT_CSS, &theme.model).map_err(|e| {
         let mut d = diags.clone();
         d.error(
@@ -156,6 +280,29 @@ pub fn build_catalog(
         );
         BuildError::Invalid(d)
     })?;
+    if diags.has_errors() {
+        return Err(BuildError::Invalid(diags));
+    }
+    let prior = if opts.clean { None } else { previous(&cache_dir, out) };
+    let empty_sources = SourceIndex::new();
+    let prior_sources = prior.as_ref().map_or(&empty_sources, |(s, _)| &s.sources);
+
+    // Images go to a pending set first: whether the site is staged depends on how many
+    // pages changed, which needs the image map. Their bytes stay in the cache.
+    let pending = Pending { out: out.to_owned(), files: Mutex::new(Vec::new()) };
+    let theme_images: Vec<(String, images::Reference)> = render::section_image_refs(theme)
+        .into_iter()
+        .map(|(src, pointer)| (src, (theme.source.clone(), None, pointer)))
+        .collect();
+    progress.phase("images", 0);
+    let image_cache = ImageCache::new(Some(cache_dir.clone()));
+    let processed =
+        images::process(catalog, &theme_images, &image_cache, prior_sources, &pending, &mut diags);
+    progress.finish_phase();
+    if diags.has_errors() {
+        return Err(BuildError::Invalid(diags));
+    }
+
     let urls = Urls::new(&catalog.store.base_url);
     let search_index = Renderer::search_index_json(catalog, &urls);
     let hashed =
@@ -165,31 +312,231 @@ pub fn build_catalog(
         js: hashed("storefront", "js", STOREFRONT_JS.as_bytes()),
         search_index: hashed("search-index", "json", &search_index),
     };
-    for (path, bytes) in [
-        (&assets.css, css.as_bytes()),
-        (&assets.js, STOREFRONT_JS.as_bytes()),
-        (&assets.search_index, search_index.as_slice()),
-    ] {
-        let (rel, entry) = staging
-            .write(path, bytes, CachePolicy::Immutable)
-            .map_err(io(&staging.dir().join(path)))?;
+    let renderer = Renderer::new(catalog, theme, tera, &processed.map, urls, &assets);
+    let jobs = renderer.jobs();
+    let templates_text: String = tera_sources.iter().map(|(n, s)| format!("{n}\0{s}\0")).collect();
+    let global = renderer.global_fingerprint(&templates_text);
+
+    progress.phase("fingerprints", jobs.len() as u64);
+    let fingerprints: Vec<(String, String)> = jobs
+        .par_iter()
+        .map(|&j| (renderer.file(j), renderer.fingerprint(j, &global).to_hex().to_string()))
+        .collect();
+    progress.finish_phase();
+    let changed: Vec<usize> = match &prior {
+        Some((state, _)) => (0..jobs.len())
+            .filter(|&i| state.pages.get(&fingerprints[i].0) != Some(&fingerprints[i].1))
+            .collect(),
+        None => (0..jobs.len()).collect(),
+    };
+    let page_files: HashSet<&str> = fingerprints.iter().map(|(f, _)| f.as_str()).collect();
+    let removed_pages: Vec<String> = prior
+        .as_ref()
+        .map(|(state, _)| {
+            state.pages.keys().filter(|f| !page_files.contains(f.as_str())).cloned().collect()
+        })
+        .unwrap_or_default();
+    let staged = prior.is_none() || changed.len() > IN_PLACE_MAX_PAGES;
+
+    // Non-page files: assets, search index, sitemap, robots.
+    let page_urls: Vec<String> = jobs
+        .iter()
+        .filter(|j| j.indexable())
+        .map(|&j| renderer.urls.absolute(&renderer.path(j)))
+        .collect();
+    let mut extra: Vec<(String, Vec<u8>, CachePolicy)> = vec![
+        (assets.css.clone(), css.into_bytes(), CachePolicy::Immutable),
+        (assets.js.clone(), STOREFRONT_JS.as_bytes().to_vec(), CachePolicy::Immutable),
+        (assets.search_index.clone(), search_index, CachePolicy::Immutable),
+    ];
+    for (path, bytes) in sitemap::sitemaps(&page_urls, |p| renderer.urls.absolute(p)) {
+        extra.push((path, bytes, CachePolicy::Revalidate));
+    }
+    let robots = sitemap::robots(&renderer.urls.absolute("sitemap.xml"), &renderer.urls.root);
+    extra.push(("robots.txt".into(), robots, CachePolicy::Revalidate));
+
+    let mut manifest = Manifest { version: 1, ..Manifest::default() };
+    let render_set: Vec<usize> = if staged { (0..jobs.len()).collect() } else { changed.clone() };
+    let result = if staged {
+        let staging = Staging::new(out).map_err(io(out))?;
+        write_site(
+            &renderer,
+            &jobs,
+            &render_set,
+            &changed,
+            prior.as_ref().map(|(_, m)| m),
+            &staging,
+            &pending,
+            &extra,
+            &mut manifest,
+            &mut diags,
+            progress,
+        )?;
+        let written = changed.len() + processed.files.len() + extra.len();
+        let manifest_bytes = manifest_json(&manifest);
+        staging
+            .write(MANIFEST, &manifest_bytes, CachePolicy::Revalidate)
+            .map_err(io(&staging.dir().join(MANIFEST)))?;
+        progress.phase("swap", 0);
+        staging.commit().map_err(io(out))?;
+        progress.finish_phase();
+        (written, manifest_bytes)
+    } else {
+        let previous_manifest = prior.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
+        let in_place = Pending { out: out.to_owned(), files: Mutex::new(Vec::new()) };
+        write_site(
+            &renderer,
+            &jobs,
+            &render_set,
+            &changed,
+            Some(&previous_manifest),
+            &in_place,
+            &pending,
+            &extra,
+            &mut manifest,
+            &mut diags,
+            progress,
+        )?;
+        // Unchanged files already in the output keep their entries.
+        for (file, _) in &fingerprints {
+            if !manifest.files.contains_key(file)
+                && let Some(entry) = previous_manifest.files.get(file)
+            {
+                manifest.files.insert(file.clone(), entry.clone());
+            }
+        }
+        let stale: Vec<String> = previous_manifest
+            .files
+            .keys()
+            .filter(|f| !manifest.files.contains_key(*f))
+            .cloned()
+            .collect();
+        let manifest_bytes = manifest_json(&manifest);
+        in_place
+            .put(MANIFEST, Content::Bytes(&manifest_bytes), CachePolicy::Revalidate)
+            .map_err(io(out))?;
+        progress.phase("apply", 0);
+        let written = in_place.apply(&stale).map_err(io(out))?;
+        progress.finish_phase();
+        (written - 1, manifest_bytes)
+    };
+    let (written, manifest_bytes) = result;
+    let state = BuildState {
+        version: STATE_VERSION,
+        manifest_hash: blake3::hash(&manifest_bytes).to_hex().to_string(),
+        pages: fingerprints.into_iter().collect(),
+        sources: processed.sources,
+    };
+    let state_file = state_path(&cache_dir, out);
+    if let Some(parent) = state_file.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    // Losing the state only costs a full build next time, never correctness.
+    let _ = serde_json::to_vec(&state).map(|bytes| std::fs::write(&state_file, bytes));
+    let pages = jobs.len();
+    Ok(BuildReport {
+        pages,
+        rendered: changed.len(),
+        unchanged: pages - changed.len(),
+        removed: removed_pages.len(),
+        images: processed.stats,
+        files: manifest.files.len() + 1,
+        written,
+        bytes: manifest.files.values().map(|f| f.size).sum::<u64>() + manifest_bytes.len() as u64,
+        staged,
+        warnings: diags,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn manifest_json(manifest: &Manifest) -> Vec<u8> {
+    serde_json::to_vec_pretty(manifest).unwrap_or_default()
+}
+
+/// Renders `render_set` into `sink`, links unchanged pages from the previous output when
+/// staging, and puts the images and extra files. Fills `manifest`.
+#[allow(clippy::too_many_arguments)] // one call site per strategy; a struct would only rename them
+fn write_site(
+    renderer: &Renderer<'_>,
+    jobs: &[Job],
+    render_set: &[usize],
+    changed: &[usize],
+    previous: Option<&Manifest>,
+    sink: &dyn Sink,
+    images: &Pending,
+    extra: &[(String, Vec<u8>, CachePolicy)],
+    manifest: &mut Manifest,
+    diags: &mut Diagnostics,
+    progress: &dyn Progress,
+) -> Result<(), BuildError> {
+    let io = |path: &str| {
+        let path = PathBuf::from(path);
+        move |source| BuildError::Io { path, source }
+    };
+    let changed: HashSet<usize> = changed.iter().copied().collect();
+    let out = images.out.clone();
+    // Images: put each into this sink unless it is unchanged in an in-place build.
+    let image_files = std::mem::take(
+        &mut *images.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    for (rel, content) in &image_files {
+        let cache = CachePolicy::Immutable;
+        let unchanged =
+            previous.and_then(|m| m.files.get(rel)).filter(|_| !sink.receives_everything());
+        if let Some(entry) = unchanged {
+            manifest.files.insert(rel.clone(), entry.clone());
+            continue;
+        }
+        let put = match content {
+            PendingContent::Bytes(b) => sink.put(rel, Content::Bytes(b), cache),
+            PendingContent::File(path) => {
+                let bytes_hash =
+                    previous.and_then(|m| m.files.get(rel)).map(|e| (e.hash.clone(), e.size));
+                let (hash, size) = match bytes_hash {
+                    Some(hs) => hs,
+                    None => {
+                        let bytes = std::fs::read(path).map_err(io(rel))?;
+                        (blake3::hash(&bytes).to_hex().to_string(), bytes.len() as u64)
+                    }
+                };
+                sink.put(rel, Content::File { path, hash: &hash, size }, cache)
+            }
+        };
+        let (rel, entry) = put.map_err(io(rel))?;
         manifest.files.insert(rel, entry);
     }
-    drop(search_index);
-
-    let renderer = Renderer::new(catalog, theme, tera, &image_map, urls, &assets);
-    let jobs = renderer.jobs();
-    progress.phase("pages", jobs.len() as u64);
-    let rendered: Vec<Result<(String, FileEntry), (String, String)>> = jobs
+    progress.phase("pages", render_set.len() as u64);
+    let rendered: Vec<Result<(String, FileEntry), (String, String)>> = render_set
         .par_iter()
-        .map(|&job| {
+        .map(|&i| {
+            let job = jobs[i];
             let file = renderer.file(job);
-            let html = renderer.render(job).map_err(|e| (file.clone(), e))?;
-            let written = staging
-                .write(&file, html.as_bytes(), CachePolicy::Revalidate)
-                .map_err(|e| (file.clone(), format!("cannot write the file: {e}")))?;
+            let result = match previous
+                .and_then(|m| m.files.get(&file))
+                .filter(|_| !changed.contains(&i))
+            {
+                // Staging an unchanged page: link it from the live output.
+                Some(entry) => sink
+                    .put(
+                        &file,
+                        Content::File {
+                            path: &out.join(&file),
+                            hash: &entry.hash,
+                            size: entry.size,
+                        },
+                        CachePolicy::Revalidate,
+                    )
+                    .or_else(|_| {
+                        let html = renderer.render(job).map_err(std::io::Error::other)?;
+                        sink.put(&file, Content::Bytes(html.as_bytes()), CachePolicy::Revalidate)
+                    }),
+                None => {
+                    let html = renderer.render(job).map_err(|e| (file.clone(), e))?;
+                    sink.put(&file, Content::Bytes(html.as_bytes()), CachePolicy::Revalidate)
+                }
+            };
             progress.advance(1);
-            Ok(written)
+            result.map_err(|e| (file.clone(), format!("cannot write the file: {e}")))
         })
         .collect();
     progress.finish_phase();
@@ -218,42 +565,16 @@ pub fn build_catalog(
         );
     }
     if diags.has_errors() {
-        return Err(BuildError::Invalid(diags));
+        return Err(BuildError::Invalid(diags.clone()));
     }
-
-    let page_urls: Vec<String> = jobs
-        .iter()
-        .filter(|j| j.indexable())
-        .map(|&j| renderer.urls.absolute(&renderer.path(j)))
-        .collect();
-    let mut extra = sitemap::sitemaps(&page_urls, |p| renderer.urls.absolute(p));
-    extra.push((
-        "robots.txt".into(),
-        sitemap::robots(&renderer.urls.absolute("sitemap.xml"), &renderer.urls.root),
-    ));
-    for (path, bytes) in extra {
-        let (rel, entry) = staging
-            .write(&path, &bytes, CachePolicy::Revalidate)
-            .map_err(io(&staging.dir().join(&path)))?;
+    for (path, bytes, cache) in extra {
+        let entry = output::entry(path, bytes, *cache);
+        if !sink.receives_everything() && previous.and_then(|m| m.files.get(path)) == Some(&entry) {
+            manifest.files.insert(path.clone(), entry);
+            continue;
+        }
+        let (rel, entry) = sink.put(path, Content::Bytes(bytes), *cache).map_err(io(path))?;
         manifest.files.insert(rel, entry);
     }
-
-    let pages = jobs.len();
-    let files = manifest.files.len() + 1;
-    let bytes: u64 = manifest.files.values().map(|f| f.size).sum();
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-    staging
-        .write(MANIFEST, &manifest_bytes, CachePolicy::Revalidate)
-        .map_err(io(&staging.dir().join(MANIFEST)))?;
-    progress.phase("swap", 0);
-    staging.commit().map_err(io(out))?;
-    progress.finish_phase();
-    Ok(BuildReport {
-        pages,
-        images: image_count,
-        files,
-        bytes: bytes + manifest_bytes.len() as u64,
-        warnings: diags,
-        elapsed: started.elapsed(),
-    })
+    Ok(())
 }

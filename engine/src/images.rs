@@ -1,29 +1,70 @@
-//! Source images: read once, checked, measured and written under content-hashed names.
+//! Source images: checked, oriented, resized into responsive variants (WebP plus a JPEG or
+//! PNG fallback) under content-hashed names, and encoded once, ever.
 //!
-//! Every referenced image is checked in parallel and all bad ones are reported together,
-//! each naming the product (or collection, or store logo) that uses it.
+//! Every referenced image is processed in parallel and all bad ones are reported together,
+//! each naming the product (or collection, or theme section) that uses it. Encoded variants
+//! live in a persistent cache keyed by the source's content hash and the settings, so a
+//! rebuild (also after `--clean`) encodes nothing that was encoded before.
 
 use crate::catalog::Catalog;
 use crate::diagnostics::Diagnostics;
-use crate::output::{CachePolicy, FileEntry, Staging, short_hash};
+use crate::output::{CachePolicy, Content, FileEntry, Sink};
+use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, Limits};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest source file accepted, against decompression bombs and mistakes.
 pub const MAX_FILE_BYTES: u64 = 40 * 1024 * 1024;
 /// Largest pixel count accepted (width × height).
 pub const MAX_PIXELS: u64 = 100_000_000;
+/// Largest side accepted.
+const MAX_SIDE: u32 = 30_000;
+/// Memory a decoder may allocate.
+const MAX_ALLOC: u64 = 1 << 30;
+/// Widths of the responsive variants; a source is never upscaled, and its own width is
+/// added when it is below the largest.
+pub const WIDTHS: [u32; 5] = [320, 640, 960, 1280, 1920];
+/// JPEG quality of fallbacks.
+pub const JPEG_QUALITY: u8 = 82;
+/// WebP quality.
+pub const WEBP_QUALITY: f32 = 80.0;
+/// Bumped whenever the output of the pipeline changes for the same settings.
+const PIPELINE_VERSION: u32 = 1;
 
-/// A published image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageInfo {
-    /// Site-relative path, e.g. `images/linen-shirt.1a2b3c4d5e.jpg`.
-    pub path: String,
-    /// Width in pixels.
+/// The fingerprint of the settings, part of every cache key and file name.
+pub fn settings_fingerprint() -> String {
+    let text = format!("v{PIPELINE_VERSION} w{WIDTHS:?} j{JPEG_QUALITY} p{WEBP_QUALITY}");
+    blake3::hash(text.as_bytes()).to_hex()[..8].to_owned()
+}
+
+/// One responsive variant of an image.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Variant {
+    /// Pixel width.
     pub width: u32,
-    /// Height in pixels.
+    /// Pixel height.
     pub height: u32,
+    /// Site path of the JPEG or PNG fallback.
+    pub fallback: String,
+    /// Site path of the WebP.
+    pub webp: String,
+}
+
+/// A published image: its variants, smallest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// Width of the largest variant (the oriented source, capped).
+    pub width: u32,
+    /// Height of the largest variant.
+    pub height: u32,
+    /// MIME type of the fallbacks (`image/jpeg` or `image/png`).
+    pub fallback_type: String,
+    /// Variants, smallest first.
+    pub variants: Vec<Variant>,
 }
 
 /// Images by their source path in the catalog.
@@ -31,8 +72,49 @@ pub type ImageMap = HashMap<String, ImageInfo>;
 
 /// A place that uses an image: file, line and field (naming the owner).
 pub type Reference = (String, Option<usize>, String);
-/// A published image and its manifest entry.
-type Published = (ImageInfo, (String, FileEntry));
+
+/// Remembered content hashes of source files, keyed by path, so unchanged sources are not
+/// even read: path → (size, modification time in ns, blake3 hex).
+pub type SourceIndex = BTreeMap<String, (u64, i128, String)>;
+
+/// Where encoded variants are kept between builds.
+#[derive(Debug, Clone)]
+pub struct ImageCache {
+    dir: Option<PathBuf>,
+}
+
+impl ImageCache {
+    /// A cache in `dir` (created on first use); `None` keeps nothing between builds.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self { dir: dir.map(|d| d.join("images")) }
+    }
+}
+
+/// What processing did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImageStats {
+    /// Distinct source images published.
+    pub images: usize,
+    /// Sources decoded and encoded in this build.
+    pub encoded: usize,
+    /// Sources whose variants came from the cache.
+    pub cached: usize,
+    /// Variant files produced (fallbacks plus WebP).
+    pub files: usize,
+}
+
+/// The result of processing: the map for templates, the files for the manifest.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// Images by source path.
+    pub map: ImageMap,
+    /// Files placed in the output.
+    pub files: Vec<(String, FileEntry)>,
+    /// Counts.
+    pub stats: ImageStats,
+    /// Updated source index.
+    pub sources: SourceIndex,
+}
 
 /// Who uses each source path, for messages. `extra` are images used outside the catalog
 /// (the theme's sections): (source path, reference).
@@ -68,28 +150,45 @@ fn references<'a>(
     refs
 }
 
-/// Reads, checks and writes every image the published pages use.
+/// Processes every image the published pages use and places its variants in `sink`.
 pub fn process(
     catalog: &Catalog,
     extra: &[(String, Reference)],
-    staging: &Staging,
+    cache: &ImageCache,
+    previous: &SourceIndex,
+    sink: &dyn Sink,
     diags: &mut Diagnostics,
-) -> (ImageMap, Vec<(String, FileEntry)>) {
+) -> Processed {
     let refs = references(catalog, extra);
-    let results: Vec<(&str, Result<Published, String>)> = refs
-        .keys()
-        .copied()
-        .collect::<Vec<_>>()
+    let encoded = AtomicUsize::new(0);
+    let settings = settings_fingerprint();
+    let sources: Vec<&str> = refs.keys().copied().collect();
+    let results: Vec<(
+        &str,
+        Result<(ImageInfo, Vec<(String, FileEntry)>, (u64, i128, String)), String>,
+    )> = sources
         .into_par_iter()
-        .map(|src| (src, publish_one(catalog, staging, src)))
+        .map(|src| {
+            let ctx = One {
+                root: &catalog.root,
+                src,
+                cache,
+                settings: &settings,
+                previous,
+                sink,
+                encoded: &encoded,
+            };
+            (src, ctx.run())
+        })
         .collect();
-    let mut map = ImageMap::with_capacity(results.len());
-    let mut files = Vec::with_capacity(results.len());
+    let mut out = Processed::default();
     for (src, result) in results {
         match result {
-            Ok((info, file)) => {
-                map.insert(src.to_owned(), info);
-                files.push(file);
+            Ok((info, files, source)) => {
+                out.stats.files += files.len();
+                out.files.extend(files);
+                out.map.insert(src.to_owned(), info);
+                out.sources.insert(src.to_owned(), source);
             }
             Err(problem) => {
                 for (file, line, field) in &refs[src] {
@@ -104,52 +203,355 @@ pub fn process(
             }
         }
     }
-    (map, files)
+    out.stats.images = out.map.len();
+    out.stats.encoded = encoded.load(Ordering::Relaxed);
+    out.stats.cached = out.stats.images.saturating_sub(out.stats.encoded);
+    out
 }
 
-fn publish_one(
-    catalog: &Catalog,
-    staging: &Staging,
-    src: &str,
-) -> Result<(ImageInfo, (String, FileEntry)), String> {
-    let path = catalog.root.join(src);
-    let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
-        _ => format!("cannot read the file: {e}"),
-    })?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(format!("the file is {} bytes, the limit is {MAX_FILE_BYTES}", meta.len()));
+/// Cached description of one source's variants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CacheMeta {
+    width: u32,
+    height: u32,
+    alpha: bool,
+    /// (width, height, fallback hash, fallback size, webp hash, webp size)
+    variants: Vec<(u32, u32, String, u64, String, u64)>,
+}
+
+/// Processing of one source image.
+struct One<'a> {
+    root: &'a Path,
+    src: &'a str,
+    cache: &'a ImageCache,
+    settings: &'a str,
+    previous: &'a SourceIndex,
+    sink: &'a dyn Sink,
+    encoded: &'a AtomicUsize,
+}
+
+impl One<'_> {
+    fn run(&self) -> Result<(ImageInfo, Vec<(String, FileEntry)>, (u64, i128, String)), String> {
+        let path = self.root.join(self.src);
+        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
+            _ => format!("cannot read the file: {e}"),
+        })?;
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(format!("the file is {} bytes, the limit is {MAX_FILE_BYTES}", meta.len()));
+        }
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+        let mut bytes = None;
+        let hash = match self.previous.get(self.src) {
+            Some((size, time, hash)) if *size == meta.len() && *time == mtime && mtime != 0 => {
+                hash.clone()
+            }
+            _ => {
+                let read =
+                    std::fs::read(&path).map_err(|e| format!("cannot read the file: {e}"))?;
+                let hash = blake3::hash(&read).to_hex().to_string();
+                bytes = Some(read);
+                hash
+            }
+        };
+        let key = format!("{}-{}", &hash[..32], self.settings);
+        let cache_dir = self.cache.dir.as_ref().map(|d| d.join(&key));
+        let stem = stem_of(self.src);
+        if let Some(dir) = &cache_dir
+            && let Some(cached) = read_meta(dir)
+        {
+            let placed = self.place_cached(dir, &stem, &cached);
+            if let Ok(result) = placed {
+                return Ok((result.0, result.1, (meta.len(), mtime, hash)));
+            }
+        }
+        let bytes = match bytes {
+            Some(b) => b,
+            None => std::fs::read(&path).map_err(|e| format!("cannot read the file: {e}"))?,
+        };
+        let encoded = encode(&bytes)?;
+        self.encoded.fetch_add(1, Ordering::Relaxed);
+        let (info, files) = self.place_encoded(&encoded, &stem, cache_dir.as_deref())?;
+        Ok((info, files, (meta.len(), mtime, hash)))
     }
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the file: {e}"))?;
-    let reader = image::ImageReader::new(Cursor::new(&bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read the file: {e}"))?;
-    let format = reader.format().ok_or("the file is not a JPEG, PNG, WebP or GIF image")?;
-    let ext = match format {
-        image::ImageFormat::Jpeg => "jpg",
-        image::ImageFormat::Png => "png",
-        image::ImageFormat::WebP => "webp",
-        image::ImageFormat::Gif => "gif",
-        _ => return Err("the file is not a JPEG, PNG, WebP or GIF image".into()),
-    };
+
+    /// Puts freshly encoded variants into the cache (if any) and the output.
+    fn place_encoded(
+        &self,
+        encoded: &Encoded,
+        stem: &str,
+        cache_dir: Option<&Path>,
+    ) -> Result<(ImageInfo, Vec<(String, FileEntry)>), String> {
+        let mut meta = CacheMeta {
+            width: encoded.width,
+            height: encoded.height,
+            alpha: encoded.alpha,
+            variants: Vec::new(),
+        };
+        let staged = cache_dir.and_then(|dir| {
+            let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+            std::fs::create_dir_all(&tmp).ok().map(|()| tmp)
+        });
+        for v in &encoded.variants {
+            let fh = blake3::hash(&v.fallback).to_hex().to_string();
+            let wh = blake3::hash(&v.webp).to_hex().to_string();
+            if let Some(tmp) = &staged {
+                let _ = std::fs::write(
+                    tmp.join(format!("{}.{}", v.width, fallback_ext(encoded.alpha))),
+                    &v.fallback,
+                );
+                let _ = std::fs::write(tmp.join(format!("{}.webp", v.width)), &v.webp);
+            }
+            meta.variants.push((
+                v.width,
+                v.height,
+                fh,
+                v.fallback.len() as u64,
+                wh,
+                v.webp.len() as u64,
+            ));
+        }
+        if let (Some(tmp), Some(dir)) = (&staged, cache_dir) {
+            let written = serde_json::to_vec(&meta)
+                .ok()
+                .is_some_and(|m| std::fs::write(tmp.join("meta.json"), m).is_ok());
+            if !written || std::fs::rename(tmp, dir).is_err() {
+                let _ = std::fs::remove_dir_all(tmp);
+            }
+        }
+        let mut files = Vec::new();
+        let mut variants = Vec::new();
+        for (v, (width, height, fh, _, wh, _)) in encoded.variants.iter().zip(&meta.variants) {
+            let fallback = variant_path(stem, *width, fh, fallback_ext(encoded.alpha));
+            let webp = variant_path(stem, *width, wh, "webp");
+            files.push(self.put(&fallback, Content::Bytes(&v.fallback))?);
+            files.push(self.put(&webp, Content::Bytes(&v.webp))?);
+            variants.push(Variant { width: *width, height: *height, fallback, webp });
+        }
+        Ok((info_of(&meta, variants), files))
+    }
+
+    /// Links cached variants into the output.
+    fn place_cached(
+        &self,
+        dir: &Path,
+        stem: &str,
+        meta: &CacheMeta,
+    ) -> Result<(ImageInfo, Vec<(String, FileEntry)>), String> {
+        let ext = fallback_ext(meta.alpha);
+        let mut files = Vec::new();
+        let mut variants = Vec::new();
+        for (width, height, fh, fsize, wh, wsize) in &meta.variants {
+            let fallback = variant_path(stem, *width, fh, ext);
+            let webp = variant_path(stem, *width, wh, "webp");
+            let fpath = dir.join(format!("{width}.{ext}"));
+            let wpath = dir.join(format!("{width}.webp"));
+            files
+                .push(self.put(&fallback, Content::File { path: &fpath, hash: fh, size: *fsize })?);
+            files.push(self.put(&webp, Content::File { path: &wpath, hash: wh, size: *wsize })?);
+            variants.push(Variant { width: *width, height: *height, fallback, webp });
+        }
+        Ok((info_of(meta, variants), files))
+    }
+
+    fn put(&self, rel: &str, content: Content<'_>) -> Result<(String, FileEntry), String> {
+        self.sink
+            .put(rel, content, CachePolicy::Immutable)
+            .map_err(|e| format!("cannot write `{rel}`: {e}"))
+    }
+}
+
+fn info_of(meta: &CacheMeta, variants: Vec<Variant>) -> ImageInfo {
     let (width, height) =
-        reader.into_dimensions().map_err(|e| format!("the image is corrupt: {e}"))?;
-    if width == 0 || height == 0 || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(format!(
-            "the image is {width}×{height} pixels, the limit is {MAX_PIXELS} pixels"
-        ));
-    }
-    // Decode fully once so a truncated file is caught here, not by a shopper's browser.
-    image::load_from_memory_with_format(&bytes, format)
-        .map_err(|e| format!("the image is corrupt: {e}"))?;
+        variants.last().map_or((meta.width, meta.height), |v| (v.width, v.height));
+    let fallback_type = if meta.alpha { "image/png" } else { "image/jpeg" }.to_owned();
+    ImageInfo { width, height, fallback_type, variants }
+}
+
+fn read_meta(dir: &Path) -> Option<CacheMeta> {
+    let meta: CacheMeta =
+        serde_json::from_slice(&std::fs::read(dir.join("meta.json")).ok()?).ok()?;
+    let ext = fallback_ext(meta.alpha);
+    let complete = meta.variants.iter().all(|(w, ..)| {
+        dir.join(format!("{w}.{ext}")).is_file() && dir.join(format!("{w}.webp")).is_file()
+    });
+    complete.then_some(meta)
+}
+
+fn fallback_ext(alpha: bool) -> &'static str {
+    if alpha { "png" } else { "jpg" }
+}
+
+/// `images/<stem>-<width>.<hash10>.<ext>`.
+fn variant_path(stem: &str, width: u32, hash: &str, ext: &str) -> String {
+    format!("images/{stem}-{width}.{}.{ext}", &hash[..10])
+}
+
+/// A file-name-safe stem of the source path.
+fn stem_of(src: &str) -> String {
     let stem = src.rsplit('/').next().and_then(|n| n.rsplit_once('.')).map_or("image", |(s, _)| s);
-    let stem: String = stem
+    let clean: String = stem
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c.to_ascii_lowercase() } else { '-' })
         .collect();
-    let rel = format!("images/{stem}.{}.{ext}", short_hash(&bytes));
-    let file = staging
-        .write(&rel, &bytes, CachePolicy::Immutable)
-        .map_err(|e| format!("cannot write `{rel}`: {e}"))?;
-    Ok((ImageInfo { path: rel, width, height }, file))
+    if clean.is_empty() { "image".into() } else { clean }
+}
+
+struct EncodedVariant {
+    width: u32,
+    height: u32,
+    fallback: Vec<u8>,
+    webp: Vec<u8>,
+}
+
+struct Encoded {
+    width: u32,
+    height: u32,
+    alpha: bool,
+    variants: Vec<EncodedVariant>,
+}
+
+/// Decodes (within limits, EXIF orientation applied), resizes and encodes every variant.
+/// Re-encoding drops all metadata.
+fn encode(bytes: &[u8]) -> Result<Encoded, String> {
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    let format = reader.format().ok_or("the file is not a JPEG, PNG, WebP or GIF image")?;
+    if !matches!(
+        format,
+        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif
+    ) {
+        return Err("the file is not a JPEG, PNG, WebP or GIF image".into());
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| format!("the image is corrupt: {e}"))?;
+    let (w, h) = decoder.dimensions();
+    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(format!("the image is {w}×{h} pixels, the limit is {MAX_PIXELS} pixels"));
+    }
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img =
+        DynamicImage::from_decoder(decoder).map_err(|e| format!("the image is corrupt: {e}"))?;
+    img.apply_orientation(orientation);
+    let alpha = img.color().has_alpha() && has_transparency(&img);
+    let (width, height) = img.dimensions();
+    let mut widths: Vec<u32> = WIDTHS.iter().copied().filter(|w| *w < width).collect();
+    if width <= WIDTHS[WIDTHS.len() - 1] {
+        widths.push(width);
+    } else {
+        widths.push(WIDTHS[WIDTHS.len() - 1]);
+    }
+    widths.dedup();
+    let mut variants = Vec::with_capacity(widths.len());
+    // Largest first, each smaller one resized from the previous: fast and sharp enough.
+    let mut current = img;
+    for &target in widths.iter().rev() {
+        if target < current.width() {
+            let target_h = (u64::from(height) * u64::from(target) / u64::from(width)).max(1) as u32;
+            current =
+                current.resize_exact(target, target_h, image::imageops::FilterType::CatmullRom);
+        }
+        variants.push(encode_variant(&current, alpha)?);
+    }
+    variants.reverse();
+    Ok(Encoded { width, height, alpha, variants })
+}
+
+fn has_transparency(img: &DynamicImage) -> bool {
+    match img {
+        DynamicImage::ImageRgba8(buf) => buf.pixels().any(|p| p.0[3] < 255),
+        DynamicImage::ImageLumaA8(buf) => buf.pixels().any(|p| p.0[1] < 255),
+        other => other.to_rgba8().pixels().any(|p| p.0[3] < 255),
+    }
+}
+
+fn encode_variant(img: &DynamicImage, alpha: bool) -> Result<EncodedVariant, String> {
+    let (width, height) = img.dimensions();
+    let mut fallback = Vec::new();
+    let webp = if alpha {
+        let rgba = img.to_rgba8();
+        image::codecs::png::PngEncoder::new_with_quality(
+            &mut fallback,
+            image::codecs::png::CompressionType::Best,
+            image::codecs::png::FilterType::Adaptive,
+        )
+        .write_image(&rgba, width, height, image::ExtendedColorType::Rgba8)
+        .map_err(|e| format!("cannot encode PNG: {e}"))?;
+        webp::Encoder::from_rgba(&rgba, width, height).encode(WEBP_QUALITY).to_vec()
+    } else {
+        let rgb = img.to_rgb8();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut fallback, JPEG_QUALITY)
+            .encode_image(&rgb)
+            .map_err(|e| format!("cannot encode JPEG: {e}"))?;
+        webp::Encoder::from_rgb(&rgb, width, height).encode(WEBP_QUALITY).to_vec()
+    };
+    Ok(EncodedVariant { width, height, fallback, webp })
+}
+
+use image::ImageEncoder as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(width: u32, height: u32) -> Vec<u8> {
+        let img = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .expect("encode");
+        out
+    }
+
+    #[test]
+    fn never_upscales_and_keeps_the_aspect_ratio() {
+        let encoded = encode(&jpeg(700, 350)).expect("encodes");
+        let widths: Vec<u32> = encoded.variants.iter().map(|v| v.width).collect();
+        assert_eq!(widths, vec![320, 640, 700]);
+        assert_eq!(encoded.variants[0].height, 160);
+        assert!(!encoded.alpha);
+        for v in &encoded.variants {
+            assert_eq!(&v.webp[..4], b"RIFF");
+            assert_eq!(&v.fallback[..2], &[0xff, 0xd8]);
+        }
+    }
+
+    #[test]
+    fn large_sources_are_capped_at_the_largest_width() {
+        let encoded = encode(&jpeg(2400, 1200)).expect("encodes");
+        assert_eq!(encoded.variants.last().map(|v| (v.width, v.height)), Some((1920, 960)));
+    }
+
+    #[test]
+    fn corrupt_and_foreign_files_are_errors() {
+        assert!(encode(b"not an image").is_err());
+        let mut truncated = jpeg(64, 64);
+        truncated.truncate(truncated.len() / 2);
+        assert!(encode(&truncated).is_err());
+    }
+
+    #[test]
+    fn decompression_bombs_are_refused_before_decoding() {
+        // A PNG header claiming 60000 × 60000 pixels.
+        let img = image::RgbImage::new(1, 1);
+        let mut png = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(&img, 1, 1, image::ExtendedColorType::Rgb8)
+            .expect("encode");
+        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        let err = encode(&png).err().unwrap_or_default();
+        assert!(err.contains("limit") || err.contains("corrupt"), "{err}");
+    }
 }

@@ -3,7 +3,7 @@
 //!
 //! A failed build removes its staging directory and leaves `--out` exactly as it was.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub const MANIFEST: &str = "aurelio-manifest.json";
 
 /// How long a CDN and browsers may keep a file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CachePolicy {
     /// Content-hashed name: cache for a year, never revalidate.
@@ -32,20 +32,20 @@ impl CachePolicy {
 }
 
 /// One file of the built site, as recorded in the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
     /// blake3 of the content, hex.
     pub hash: String,
     /// Size in bytes.
     pub size: u64,
     /// MIME type.
-    pub content_type: &'static str,
+    pub content_type: String,
     /// Cache policy.
     pub cache: CachePolicy,
 }
 
 /// The manifest: every file of the site keyed by its path, sorted.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     /// Format version.
     pub version: u32,
@@ -71,6 +71,60 @@ pub fn content_type(path: &str) -> &'static str {
         Some("ico") => "image/x-icon",
         _ => "application/octet-stream",
     }
+}
+
+/// What to put at a path: bytes, or a file to link or copy (from the image cache).
+#[derive(Debug, Clone, Copy)]
+pub enum Content<'a> {
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// This file, whose blake3 hex hash and size are known.
+    File {
+        /// The file.
+        path: &'a Path,
+        /// Its blake3 hash, hex.
+        hash: &'a str,
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
+/// Where a build puts files; implemented by a staging directory (full builds) and by a
+/// pending change set applied in place (incremental builds).
+pub trait Sink: Sync {
+    /// Puts one file (relative path with `/`) and returns its manifest entry.
+    fn put(
+        &self,
+        rel: &str,
+        content: Content<'_>,
+        cache: CachePolicy,
+    ) -> io::Result<(String, FileEntry)>;
+
+    /// True for a staging directory, which must receive every file of the site; false
+    /// for an in-place change set, which receives only what changed.
+    fn receives_everything(&self) -> bool {
+        false
+    }
+}
+
+/// Hard-links `from` to `to`, copying when linking is impossible (another file system).
+pub fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::hard_link(from, to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(to)?;
+            std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(drop))
+        }
+        Err(_) => std::fs::copy(from, to).map(drop),
+    }
+}
+
+/// The manifest entry of a file given by hash and size.
+pub fn entry_of(rel: &str, hash: &str, size: u64, cache: CachePolicy) -> FileEntry {
+    FileEntry { hash: hash.to_owned(), size, content_type: content_type(rel).to_owned(), cache }
 }
 
 /// A directory being written; becomes the output only through `commit`.
@@ -132,6 +186,11 @@ impl Staging {
         Ok((rel.to_owned(), entry(rel, bytes, cache)))
     }
 
+    /// The output directory this staging directory will replace.
+    pub fn out(&self) -> &Path {
+        &self.out
+    }
+
     /// Puts the staging directory in place of the output: an atomic exchange where the
     /// file system supports it, otherwise two renames.
     pub fn commit(mut self) -> io::Result<()> {
@@ -158,6 +217,27 @@ impl Staging {
     }
 }
 
+impl Sink for Staging {
+    fn receives_everything(&self) -> bool {
+        true
+    }
+
+    fn put(
+        &self,
+        rel: &str,
+        content: Content<'_>,
+        cache: CachePolicy,
+    ) -> io::Result<(String, FileEntry)> {
+        match content {
+            Content::Bytes(bytes) => self.write(rel, bytes, cache),
+            Content::File { path, hash, size } => {
+                link_or_copy(path, &self.dir.join(rel))?;
+                Ok((rel.to_owned(), entry_of(rel, hash, size, cache)))
+            }
+        }
+    }
+}
+
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.committed {
@@ -171,7 +251,7 @@ pub fn entry(rel: &str, bytes: &[u8], cache: CachePolicy) -> FileEntry {
     FileEntry {
         hash: blake3::hash(bytes).to_hex().to_string(),
         size: bytes.len() as u64,
-        content_type: content_type(rel),
+        content_type: content_type(rel).to_owned(),
         cache,
     }
 }

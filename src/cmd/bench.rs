@@ -42,7 +42,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if out.exists() {
             std::fs::remove_dir_all(&out)?;
         }
-        let opts = BuildOptions { site: site.clone(), out, base_url: None, theme: None };
+        let opts =
+            BuildOptions { site: site.clone(), out, base_url: None, ..BuildOptions::default() };
         let report = aurelio_engine::build(&opts, &Silent).map_err(|e| anyhow::anyhow!("{e}"))?;
         let secs = report.elapsed.as_secs_f64();
         let rate = report.pages as f64 / secs;

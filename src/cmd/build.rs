@@ -20,9 +20,32 @@ pub struct Args {
     /// Theme preset name or theme JSON file (the store's theme when absent).
     #[arg(long)]
     pub theme: Option<String>,
-    /// Build from scratch, ignoring anything kept from earlier builds.
+    /// Build from scratch, ignoring the previous output (encoded images stay cached).
     #[arg(long)]
     pub clean: bool,
+    /// Cache directory for encoded images and build state (default `<site>/.aurelio/cache`).
+    #[arg(long, env = "AURELIO_CACHE_DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// The one-line summary of a build.
+pub fn summary(report: &aurelio_engine::BuildReport) -> String {
+    let ms = report.elapsed.as_secs_f64() * 1000.0;
+    let memory =
+        peak_memory().map(|b| format!(", peak memory {} MB", b / 1_000_000)).unwrap_or_default();
+    format!(
+        "built {} pages: {} rendered, {} unchanged, {} removed; {} images ({} encoded, {} cached); {} files written of {} ({:.1} MB) in {ms:.0} ms{memory}",
+        report.pages,
+        report.rendered,
+        report.unchanged,
+        report.removed,
+        report.images.images,
+        report.images.encoded,
+        report.images.cached,
+        report.written,
+        report.files,
+        report.bytes as f64 / 1e6,
+    )
 }
 
 /// Prints diagnostics, most severe last so they stay on screen.
@@ -39,25 +62,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         out: args.out.clone(),
         base_url: args.base_url.clone(),
         theme: args.theme.clone(),
+        clean: args.clean,
+        cache_dir: args.cache.clone(),
     };
     let progress = CliProgress::new();
     match aurelio_engine::build(&opts, &progress) {
         Ok(report) => {
             print_diagnostics(&report.warnings);
-            let secs = report.elapsed.as_secs_f64();
-            let memory = peak_memory()
-                .map(|b| format!(", peak memory {} MB", b / 1_000_000))
-                .unwrap_or_default();
-            println!(
-                "built {} pages, {} images, {} files ({:.1} MB) in {:.2} s ({:.0} pages/s{memory}) → {}",
-                report.pages,
-                report.images,
-                report.files,
-                report.bytes as f64 / 1e6,
-                secs,
-                report.pages as f64 / secs.max(1e-9),
-                args.out.display()
-            );
+            println!("{} → {}", summary(&report), args.out.display());
             Ok(())
         }
         Err(err) => {

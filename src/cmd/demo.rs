@@ -28,7 +28,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         site: args.site.clone(),
         out: out.clone(),
         base_url: Some(base_url.clone()),
-        theme: None,
+        ..BuildOptions::default()
     };
     let report = aurelio_engine::build(&opts, &CliProgress::new()).map_err(|e| {
         if let Some(d) = e.diagnostics() {

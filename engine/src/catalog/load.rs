@@ -732,6 +732,7 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed 
         created_at: raw.created_at,
         created_unix,
         line,
+        fingerprint: *blake3::hash(bytes).as_bytes(),
     };
     Parsed { product: Some(product), line, handle: Some(handle), skus, diags: d }
 }

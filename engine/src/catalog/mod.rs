@@ -210,6 +210,8 @@ pub struct Product {
     pub created_unix: Option<i64>,
     /// Line in `products.jsonl`.
     pub line: usize,
+    /// blake3 of the product's source record: changes whenever any of its data does.
+    pub fingerprint: [u8; 32],
 }
 
 impl Product {

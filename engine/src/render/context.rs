@@ -55,33 +55,51 @@ pub fn category_path(c: &Category) -> String {
     format!("categories/{}/", c.path)
 }
 
-/// An image as templates see it.
+/// An image as templates see it: responsive variants in WebP with a JPEG/PNG fallback.
 #[derive(Debug, Clone, Serialize)]
 pub struct ImageCtx {
-    /// Root-relative URL.
+    /// Root-relative URL of a mid-sized fallback, for `src`.
     pub url: String,
-    /// Absolute URL (Open Graph, JSON-LD).
+    /// Absolute URL of the largest fallback (Open Graph, JSON-LD, feeds).
     pub absolute_url: String,
-    /// `srcset` value.
+    /// `srcset` of the fallbacks.
     pub srcset: String,
-    /// Pixel width.
+    /// `srcset` of the WebP variants.
+    pub webp_srcset: String,
+    /// MIME type of the fallbacks.
+    pub fallback_type: String,
+    /// Pixel width of the `src` variant (its aspect ratio is every variant's).
     pub width: u32,
-    /// Pixel height.
+    /// Pixel height of the `src` variant.
     pub height: u32,
     /// Alternative text.
     pub alt: String,
 }
 
+/// The width `src` points at: the largest variant up to this.
+const SRC_WIDTH: u32 = 960;
+
 /// Converts a catalog image reference, if it was published.
 pub fn image_ctx(images: &ImageMap, urls: &Urls, src: &str, alt: &str) -> Option<ImageCtx> {
     let info = images.get(src)?;
-    let url = urls.link(&info.path);
+    let largest = info.variants.last()?;
+    let mid =
+        info.variants.iter().rev().find(|v| v.width <= SRC_WIDTH).unwrap_or(&info.variants[0]);
+    let set = |pick: fn(&crate::images::Variant) -> &str| {
+        info.variants
+            .iter()
+            .map(|v| format!("{} {}w", urls.link(pick(v)), v.width))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     Some(ImageCtx {
-        srcset: format!("{url} {}w", info.width),
-        absolute_url: urls.absolute(&info.path),
-        url,
-        width: info.width,
-        height: info.height,
+        url: urls.link(&mid.fallback),
+        absolute_url: urls.absolute(&largest.fallback),
+        srcset: set(|v| &v.fallback),
+        webp_srcset: set(|v| &v.webp),
+        fallback_type: info.fallback_type.clone(),
+        width: mid.width,
+        height: mid.height,
         alt: alt.to_owned(),
     })
 }

@@ -40,9 +40,9 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
     ("404.html", include_str!("../../../templates/404.html")),
 ];
 
-/// Compiles the built-in templates plus the `.html` files of `overrides` (a shop's
-/// `templates/` folder), which replace built-ins of the same name.
-pub fn compile_templates(overrides: Option<&Path>) -> Result<tera::Tera, String> {
+/// The template sources of a build: the built-ins, replaced by same-named `.html` files of
+/// `overrides` (a shop's `templates/` folder). Sorted by name.
+pub fn template_sources(overrides: Option<&Path>) -> Result<Vec<(String, String)>, String> {
     let mut sources: HashMap<String, String> =
         BUILTIN_TEMPLATES.iter().map(|(n, s)| ((*n).to_owned(), (*s).to_owned())).collect();
     if let Some(dir) = overrides.filter(|d| d.is_dir()) {
@@ -58,12 +58,22 @@ pub fn compile_templates(overrides: Option<&Path>) -> Result<tera::Tera, String>
             }
         }
     }
-    let mut tera = tera::Tera::default();
-    tera.set_escape_fn(escape_html);
     let mut sorted: Vec<(String, String)> = sources.into_iter().collect();
     sorted.sort();
-    tera.add_raw_templates(sorted).map_err(|e| error_chain(&e))?;
+    Ok(sorted)
+}
+
+/// Compiles template sources once for a build.
+pub fn compile_sources(sources: &[(String, String)]) -> Result<tera::Tera, String> {
+    let mut tera = tera::Tera::default();
+    tera.set_escape_fn(escape_html);
+    tera.add_raw_templates(sources.to_vec()).map_err(|e| error_chain(&e))?;
     Ok(tera)
+}
+
+/// Compiles the built-in templates plus the `.html` files of `overrides`.
+pub fn compile_templates(overrides: Option<&Path>) -> Result<tera::Tera, String> {
+    compile_sources(&template_sources(overrides)?)
 }
 
 /// HTML escaping for text and attribute values: `&`, `<`, `>`, `"` and `'` only (Tera's
@@ -231,7 +241,9 @@ impl<'a> Renderer<'a> {
             js: urls.link(&assets.js),
             search_index: urls.link(&assets.search_index),
         };
-        common.insert("assets", &asset_links);
+        // The search index changes with every product edit; only the search page links it,
+        // so it stays out of the context every page shares.
+        common.insert("assets", &json!({"css": asset_links.css, "js": asset_links.js}));
         common.insert(
             "theme",
             &json!({
@@ -318,7 +330,15 @@ impl<'a> Renderer<'a> {
 
     /// Renders one page to HTML.
     pub fn render(&self, job: Job) -> Result<String, String> {
+        let (template, page) = self.context(job);
         let mut ctx = self.common.clone();
+        ctx.extend(page);
+        self.tera.render(template, &ctx).map_err(|e| format!("`{template}`: {}", error_chain(&e)))
+    }
+
+    /// The template and the page's own context (what is not shared by every page).
+    fn context(&self, job: Job) -> (&'static str, tera::Context) {
+        let mut ctx = tera::Context::new();
         let (template, meta) = match job {
             Job::Home => ("index.html", self.home(&mut ctx)),
             Job::Product(i) => ("product.html", self.product(&mut ctx, i)),
@@ -338,7 +358,50 @@ impl<'a> Renderer<'a> {
             Job::NotFound => ("404.html", self.plain_meta("Page not found", "404.html")),
         };
         ctx.insert("meta", &meta);
-        self.tera.render(template, &ctx).map_err(|e| format!("`{template}`: {}", error_chain(&e)))
+        (template, ctx)
+    }
+
+    /// What every page shares (store, navigation, assets, theme, templates), hashed.
+    pub fn global_fingerprint(&self, templates: &str) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        h.update(b"aurelio-page-v1\0");
+        h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        h.update(self.common.clone().into_json().to_string().as_bytes());
+        h.update(templates.as_bytes());
+        h.finalize()
+    }
+
+    /// A hash of exactly the inputs page `job` reads, given the global fingerprint. Product
+    /// pages hash their source record, images, breadcrumb and related cards instead of
+    /// building their context (which renders Markdown).
+    pub fn fingerprint(&self, job: Job, global: &blake3::Hash) -> blake3::Hash {
+        let mut h = blake3::Hasher::new();
+        h.update(global.as_bytes());
+        match job {
+            Job::Product(i) => {
+                let p = &self.catalog.products[i];
+                h.update(b"product\0");
+                h.update(&p.fingerprint);
+                for img in &p.images {
+                    h.update(img.src.as_bytes());
+                    if let Some(info) = self.images.get(&img.src) {
+                        h.update(serde_json::to_string(info).unwrap_or_default().as_bytes());
+                    }
+                }
+                h.update(
+                    serde_json::to_string(&self.product_trail(p)).unwrap_or_default().as_bytes(),
+                );
+                for card in self.related(i) {
+                    h.update(card.to_string().as_bytes());
+                }
+            }
+            other => {
+                let (template, ctx) = self.context(other);
+                h.update(template.as_bytes());
+                h.update(ctx.into_json().to_string().as_bytes());
+            }
+        }
+        h.finalize()
     }
 
     fn title(&self, title: &str) -> String {
