@@ -24,6 +24,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Build a storefront from a catalog directory.
     Build(cmd::build::Args),
+    /// Rebuild on every change and serve a live-reloading preview.
+    Watch(cmd::watch::Args),
     /// Write a synthetic catalog directory for tests and benchmarks.
     Fixtures(cmd::fixtures::Args),
     /// Theme presets, validation, export and import.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Build(args) => cmd::build::run(&args),
         Command::Fixtures(args) => cmd::fixtures::run(&args),
+        Command::Watch(args) => cmd::watch::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
         Command::Theme(args) => cmd::theme::run(&args),
     };

@@ -2,6 +2,8 @@
 //!
 //! `app` is the one place routers are merged; `main` and every test go through it.
 
+pub mod preview;
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse};

@@ -5,3 +5,4 @@ pub mod build;
 pub mod demo;
 pub mod fixtures;
 pub mod theme;
+pub mod watch;

@@ -120,7 +120,8 @@ fn serde_problem(
     let inner = err.inner();
     let line = (inner.line() > 0).then(|| inner.line());
     let path = err.path().to_string();
-    let field = (path != ".").then_some(path);
+    // serde_path_to_error shows `.` for the root and `?` where a syntax error left no path.
+    let field = (path != "." && path != "?").then_some(path);
     (line, field, describe_serde_message(&inner.to_string()))
 }
 

@@ -1,0 +1,154 @@
+//! `aurelio watch`: rebuilds on every change to the catalog directory (catalog files,
+//! images, the shop's templates and theme) and serves a live-reloading preview.
+//!
+//! File events are debounced; each rebuild is incremental. A failed build is printed here
+//! and shown as an overlay in the browser, and watching goes on.
+
+use crate::cmd::build::{print_diagnostics, summary};
+use crate::progress::CliProgress;
+use anyhow::Context;
+use aurelio_api::preview::{self, PreviewEvent};
+use aurelio_engine::BuildOptions;
+use notify::{RecursiveMode, Watcher};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// Quiet time after the last file event before rebuilding.
+const DEBOUNCE: Duration = Duration::from_millis(80);
+
+/// Arguments of `aurelio watch`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The catalog directory to watch and build.
+    #[arg(long)]
+    pub site: PathBuf,
+    /// Where the preview site is built.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Port of the preview server (127.0.0.1).
+    #[arg(long, default_value_t = 4000)]
+    pub port: u16,
+    /// Theme preset name or theme JSON file (watched too when it is a file).
+    #[arg(long)]
+    pub theme: Option<String>,
+    /// Cache directory for encoded images and build state.
+    #[arg(long, env = "AURELIO_CACHE_DIR")]
+    pub cache: Option<PathBuf>,
+}
+
+/// Builds, serves, and rebuilds on change until Ctrl-C.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let base_url = format!("http://127.0.0.1:{}", args.port);
+    let opts = BuildOptions {
+        site: args.site.clone(),
+        out: args.out.clone(),
+        base_url: Some(base_url.clone()),
+        theme: args.theme.clone(),
+        cache_dir: args.cache.clone(),
+        ..BuildOptions::default()
+    };
+    let (events, _) = broadcast::channel(16);
+    rebuild(&opts, &events);
+    if !args.out.join("index.html").is_file() {
+        std::fs::create_dir_all(&args.out)?;
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", args.port)))
+        .with_context(|| format!("cannot listen on port {}", args.port))?;
+    let app = preview::app(args.out.clone(), events.clone());
+    runtime.spawn(async move {
+        if let Err(e) = aurelio_api::serve(listener, app).await {
+            eprintln!("error: the preview server stopped: {e}");
+        }
+    });
+    println!("preview: {base_url}/  (watching {}; Ctrl-C to stop)", args.site.display());
+
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event| {
+        let _ = tx.send(event);
+    })
+    .context("cannot start the file watcher")?;
+    watcher.watch(&args.site, RecursiveMode::Recursive).with_context(|| format!("cannot watch `{}`", args.site.display()))?;
+    if let Some(theme) = args.theme.as_deref().map(Path::new).filter(|p| p.is_file()) {
+        watcher.watch(theme, RecursiveMode::NonRecursive)?;
+    }
+    let ignored = Ignored::new(&opts);
+    loop {
+        // Wait for a relevant change, then for quiet.
+        let first = rx.recv().context("the file watcher stopped")?;
+        if !ignored.relevant(&first) {
+            continue;
+        }
+        let mut changed = paths(&first);
+        let deadline = Instant::now() + DEBOUNCE;
+        while let Ok(event) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if ignored.relevant(&event) {
+                changed.extend(paths(&event));
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        let shown: Vec<String> = changed.iter().take(3).map(|p| p.display().to_string()).collect();
+        println!("changed: {}{}", shown.join(", "), if changed.len() > 3 { ", …" } else { "" });
+        rebuild(&opts, &events);
+    }
+}
+
+fn paths(event: &notify::Result<notify::Event>) -> Vec<PathBuf> {
+    event.as_ref().map(|e| e.paths.clone()).unwrap_or_default()
+}
+
+/// Rebuilds and tells the browser.
+fn rebuild(opts: &BuildOptions, events: &broadcast::Sender<PreviewEvent>) {
+    match aurelio_engine::build(opts, &CliProgress::new()) {
+        Ok(report) => {
+            print_diagnostics(&report.warnings);
+            println!("{}", summary(&report));
+            let _ = events.send(PreviewEvent::Reload);
+        }
+        Err(err) => {
+            let mut message = String::new();
+            if let Some(d) = err.diagnostics() {
+                print_diagnostics(d);
+                message = d.to_string();
+            }
+            eprintln!("error: build failed: {err}; the preview keeps the last good build");
+            if message.is_empty() {
+                message = err.to_string();
+            }
+            let _ = events.send(PreviewEvent::Error(message));
+        }
+    }
+}
+
+/// Paths whose changes never trigger a rebuild: the cache, the output, editor droppings.
+struct Ignored {
+    cache: PathBuf,
+    out: PathBuf,
+}
+
+impl Ignored {
+    fn new(opts: &BuildOptions) -> Self {
+        let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+        Self { cache: abs(&opts.cache_dir()), out: abs(&opts.out) }
+    }
+
+    fn relevant(&self, event: &notify::Result<notify::Event>) -> bool {
+        let Ok(event) = event else { return false };
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return false;
+        }
+        event.paths.iter().any(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+            let droppings = name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") || name.contains(".tmp");
+            !droppings
+                && !p.starts_with(&self.cache)
+                && !p.starts_with(&self.out)
+                && !p.components().any(|c| c.as_os_str() == ".aurelio")
+        })
+    }
+}
