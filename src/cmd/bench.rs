@@ -1,11 +1,13 @@
-//! `aurelio bench`: clean builds of a synthetic catalog, reporting pages per second and
-//! peak memory. Results belong in `docs/benchmarks.md`.
+//! `aurelio bench`: measures builds of a synthetic catalog. Without `--incremental`, clean
+//! builds (pages per second, peak memory); with it, the incremental cycle a merchant lives
+//! in: cold build with images, warm rebuild, a single-product change, a no-op. Results
+//! belong in `docs/benchmarks.md`.
 
 use crate::progress::peak_memory;
 use anyhow::Context;
 use aurelio_engine::fixtures::{self, FixtureOptions};
-use aurelio_engine::{BuildOptions, Silent};
-use std::path::PathBuf;
+use aurelio_engine::{BuildOptions, BuildReport, Silent};
+use std::path::{Path, PathBuf};
 
 /// Arguments of `aurelio bench`.
 #[derive(Debug, clap::Args)]
@@ -13,15 +15,21 @@ pub struct Args {
     /// Products in the synthetic catalog.
     #[arg(long, default_value_t = 10_000)]
     pub products: usize,
-    /// Clean builds to time.
+    /// Distinct source images in the catalog (800×800 JPEGs shared round-robin).
+    #[arg(long, default_value_t = 0)]
+    pub images: usize,
+    /// Clean builds to time (build mode).
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// Measure the incremental cycle instead of clean builds.
+    #[arg(long)]
+    pub incremental: bool,
     /// Working directory (a temporary one when absent).
     #[arg(long)]
     pub dir: Option<PathBuf>,
 }
 
-/// Generates the catalog once, then times `runs` clean builds.
+/// Generates the catalog once, then measures.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let tmp;
     let dir = match &args.dir {
@@ -32,7 +40,31 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     let site = dir.join("catalog");
-    fixtures::write(&site, &FixtureOptions { products: args.products, seed: 1, images: 0 })?;
+    fixtures::write(
+        &site,
+        &FixtureOptions { products: args.products, seed: 1, images: args.images },
+    )?;
+    println!(
+        "catalog: {} products, {} source images, {} cores",
+        args.products,
+        args.images,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    if args.incremental { incremental(&dir, &site) } else { clean_builds(args, &dir, &site) }
+}
+
+fn build(site: &Path, out: &Path, cache: &Path, clean: bool) -> anyhow::Result<BuildReport> {
+    let opts = BuildOptions {
+        site: site.to_owned(),
+        out: out.to_owned(),
+        clean,
+        cache_dir: Some(cache.to_owned()),
+        ..BuildOptions::default()
+    };
+    aurelio_engine::build(&opts, &Silent).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn clean_builds(args: &Args, dir: &Path, site: &Path) -> anyhow::Result<()> {
     let before = peak_memory().unwrap_or(0);
     let mut rates = Vec::new();
     for run in 1..=args.runs.max(1) {
@@ -42,9 +74,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if out.exists() {
             std::fs::remove_dir_all(&out)?;
         }
-        let opts =
-            BuildOptions { site: site.clone(), out, base_url: None, ..BuildOptions::default() };
-        let report = aurelio_engine::build(&opts, &Silent).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let report = build(site, &out, &dir.join("cache"), true)?;
         let secs = report.elapsed.as_secs_f64();
         let rate = report.pages as f64 / secs;
         println!("run {run}: {} pages in {secs:.3} s = {rate:.0} pages/s", report.pages);
@@ -54,15 +84,72 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(dir.join(format!("out-{run}")));
     }
     rates.sort_by(f64::total_cmp);
-    let peak = peak_memory().unwrap_or(0);
     println!(
-        "products {}: median {:.0} pages/s, best {:.0} pages/s, peak memory {} MB (before builds {} MB), {} cores",
-        args.products,
+        "clean build: median {:.0} pages/s, best {:.0} pages/s, peak memory {} MB (before builds {} MB)",
         rates[rates.len() / 2],
         rates[rates.len() - 1],
-        peak / 1_000_000,
+        peak_memory().unwrap_or(0) / 1_000_000,
         before / 1_000_000,
-        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    Ok(())
+}
+
+fn incremental(dir: &Path, site: &Path) -> anyhow::Result<()> {
+    let cache = dir.join("cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let cold = build(site, &out, &cache, true)?;
+    let secs = cold.elapsed.as_secs_f64();
+    println!(
+        "cold build with images: {} pages, {} images encoded ({} files) in {secs:.2} s = {:.1} images/s",
+        cold.pages,
+        cold.images.encoded,
+        cold.images.files,
+        cold.images.encoded as f64 / secs
+    );
+    let warm_out = dir.join("out-warm");
+    let _ = std::fs::remove_dir_all(&warm_out);
+    let warm = build(site, &warm_out, &cache, true)?;
+    println!(
+        "clean rebuild, warm image cache: {} images encoded, {} from cache, {} pages in {:.0} ms",
+        warm.images.encoded,
+        warm.images.cached,
+        warm.pages,
+        warm.elapsed.as_secs_f64() * 1000.0
+    );
+    let _ = std::fs::remove_dir_all(&warm_out);
+    let noop = build(site, &out, &cache, false)?;
+    println!(
+        "no-op rebuild: {} rendered, {} files written in {:.0} ms",
+        noop.rendered,
+        noop.written,
+        noop.elapsed.as_secs_f64() * 1000.0
+    );
+    let products = site.join("products.jsonl");
+    let text = std::fs::read_to_string(&products)?;
+    let target = fixtures::handle(text.lines().count() / 2);
+    let edited: String = text
+        .lines()
+        .map(|line| {
+            if line.contains(&format!("\"handle\":\"{target}\"")) {
+                let mut v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+                v["variants"][0]["price"] = serde_json::Value::String("1.99".into());
+                format!("{v}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&products, edited)?;
+    let one = build(site, &out, &cache, false)?;
+    println!(
+        "single-product change ({target}): {} pages rendered, {} files written, in place: {} in {:.0} ms",
+        one.rendered,
+        one.written,
+        !one.staged,
+        one.elapsed.as_secs_f64() * 1000.0
+    );
+    println!("peak memory {} MB", peak_memory().unwrap_or(0) / 1_000_000);
     Ok(())
 }

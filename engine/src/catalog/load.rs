@@ -506,12 +506,19 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed 
         d.error("encoding", PRODUCTS, at, None, "the line is not valid UTF-8");
         return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
     };
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let raw: RawProduct = match serde_path_to_error::deserialize(de) {
+    // The fast path parses directly; only a broken line is parsed again to find the field.
+    let raw: RawProduct = match serde_json::from_str(text) {
         Ok(raw) => raw,
-        Err(e) => {
-            let (_, field, message) = serde_problem(&e);
-            d.error("syntax", PRODUCTS, at, field, message);
+        Err(_) => {
+            let de = &mut serde_json::Deserializer::from_str(text);
+            let message = match serde_path_to_error::deserialize::<_, RawProduct>(de) {
+                Ok(_) => (None, "the line could not be parsed".to_owned()),
+                Err(e) => {
+                    let (_, field, message) = serde_problem(&e);
+                    (field, message)
+                }
+            };
+            d.error("syntax", PRODUCTS, at, message.0, message.1);
             return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
         }
     };

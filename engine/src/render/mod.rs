@@ -158,10 +158,23 @@ pub struct Renderer<'a> {
     /// Site URLs.
     pub urls: Urls,
     summaries: Vec<Value>,
+    /// blake3 of each card's JSON, for fingerprints.
+    summary_hashes: Vec<[u8; 32]>,
     /// Active members of each category (with descendants), sorted by title.
     category_members: Vec<Vec<usize>>,
     common: tera::Context,
     search_index: String,
+}
+
+/// A listing page's parts other than its cards (shared by rendering and fingerprints).
+struct ListingParts<'a> {
+    base: String,
+    title: &'a String,
+    description_md: &'a String,
+    members: &'a Vec<usize>,
+    image: Option<context::ImageCtx>,
+    trail: Vec<Link>,
+    subcategories: Vec<Link>,
 }
 
 /// Paths of the static assets pages link to.
@@ -186,6 +199,13 @@ impl<'a> Renderer<'a> {
         assets: &AssetUrls,
     ) -> Self {
         let summaries = summaries(catalog, images, &urls);
+        let summary_hashes: Vec<[u8; 32]> = {
+            use rayon::prelude::*;
+            summaries
+                .par_iter()
+                .map(|v| *blake3::hash(v.to_string().as_bytes()).as_bytes())
+                .collect()
+        };
         let category_members = category_members(catalog);
         let store = &catalog.store;
         let mut common = tera::Context::new();
@@ -265,6 +285,7 @@ impl<'a> Renderer<'a> {
             images,
             urls,
             summaries,
+            summary_hashes,
             category_members,
             common,
             search_index: asset_links.search_index,
@@ -391,9 +412,12 @@ impl<'a> Renderer<'a> {
                 h.update(
                     serde_json::to_string(&self.product_trail(p)).unwrap_or_default().as_bytes(),
                 );
-                for card in self.related(i) {
-                    h.update(card.to_string().as_bytes());
+                for card in self.related_indices(i) {
+                    h.update(&self.summary_hashes[card]);
                 }
+            }
+            Job::Listing { kind, index, page } => {
+                self.listing_fingerprint(&mut h, kind, index, page)
             }
             other => {
                 let (template, ctx) = self.context(other);
@@ -587,6 +611,10 @@ impl<'a> Renderer<'a> {
     /// The next products after this one in its first category (wrapping), else in the
     /// whole catalog: deterministic and cheap.
     fn related(&self, index: usize) -> Vec<&Value> {
+        self.related_indices(index).into_iter().map(|i| &self.summaries[i]).collect()
+    }
+
+    fn related_indices(&self, index: usize) -> Vec<usize> {
         let p = &self.catalog.products[index];
         let pool: &[usize] = match p.categories.first() {
             Some(&c) if self.category_members[c].len() > 1 => &self.category_members[c],
@@ -598,7 +626,6 @@ impl<'a> Renderer<'a> {
                 .map(|k| (index + k) % n)
                 .filter(|i| !self.summaries[*i].is_null())
                 .take(RELATED)
-                .map(|i| &self.summaries[i])
                 .collect();
         }
         let start =
@@ -607,7 +634,6 @@ impl<'a> Renderer<'a> {
             .map(|k| pool[(start + k) % pool.len()])
             .filter(|i| *i != index)
             .take(RELATED)
-            .map(|i| &self.summaries[i])
             .collect()
     }
 
@@ -616,7 +642,8 @@ impl<'a> Renderer<'a> {
         (p.title.to_lowercase(), p.handle.as_str())
     }
 
-    fn listing(&self, ctx: &mut tera::Context, kind: ListKind, index: usize, page: usize) -> Meta {
+    /// Everything a listing page shows except its product cards.
+    fn listing_parts(&self, kind: ListKind, index: usize) -> ListingParts<'_> {
         let c = self.catalog;
         let base = self.listing_base(kind, index);
         let (title, description_md, members, image) = match kind {
@@ -633,6 +660,61 @@ impl<'a> Renderer<'a> {
                 (&cat.title, &cat.description, &self.category_members[index], None)
             }
         };
+        let mut trail = vec![Link { title: "Home".into(), url: self.urls.link("") }];
+        let subcategories: Vec<Link> = match kind {
+            ListKind::Collection => {
+                trail.push(Link {
+                    title: "Collections".into(),
+                    url: self.urls.link("collections/"),
+                });
+                trail.push(Link { title: title.clone(), url: self.urls.link(&base) });
+                Vec::new()
+            }
+            ListKind::Category => {
+                trail.extend(self.category_trail(index));
+                c.categories
+                    .iter()
+                    .filter(|s| s.parent == Some(index))
+                    .map(|s| Link {
+                        title: s.title.clone(),
+                        url: self.urls.link(&category_path(s)),
+                    })
+                    .collect()
+            }
+        };
+        ListingParts { base, title, description_md, members, image, trail, subcategories }
+    }
+
+    /// The fingerprint input of a listing page: its parts plus the hashes of its cards.
+    fn listing_fingerprint(
+        &self,
+        h: &mut blake3::Hasher,
+        kind: ListKind,
+        index: usize,
+        page: usize,
+    ) {
+        let parts = self.listing_parts(kind, index);
+        h.update(b"listing\0");
+        h.update(format!("{kind:?}\0{index}\0{page}\0{}\0", parts.members.len()).as_bytes());
+        h.update(parts.base.as_bytes());
+        h.update(parts.title.as_bytes());
+        h.update(b"\0");
+        h.update(parts.description_md.as_bytes());
+        h.update(b"\0");
+        h.update(
+            serde_json::to_string(&(&parts.image, &parts.trail, &parts.subcategories))
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        for i in parts.members.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
+            h.update(&self.summary_hashes[*i]);
+        }
+    }
+
+    fn listing(&self, ctx: &mut tera::Context, kind: ListKind, index: usize, page: usize) -> Meta {
+        let c = self.catalog;
+        let ListingParts { base, title, description_md, members, image, trail, subcategories } =
+            self.listing_parts(kind, index);
         let total_pages = pages_for(members.len());
         let shown: Vec<&Value> = members
             .iter()
@@ -648,28 +730,6 @@ impl<'a> Renderer<'a> {
                 None => json!({"number": null}),
             })
             .collect();
-        let mut trail = vec![Link { title: "Home".into(), url: self.urls.link("") }];
-        let subcategories: Vec<Link> = match kind {
-            ListKind::Collection => {
-                trail.push(Link {
-                    title: "Collections".into(),
-                    url: self.urls.link("collections/"),
-                });
-                trail.push(Link { title: title.clone(), url: link(1) });
-                Vec::new()
-            }
-            ListKind::Category => {
-                trail.extend(self.category_trail(index));
-                c.categories
-                    .iter()
-                    .filter(|s| s.parent == Some(index))
-                    .map(|s| Link {
-                        title: s.title.clone(),
-                        url: self.urls.link(&category_path(s)),
-                    })
-                    .collect()
-            }
-        };
         ctx.insert(
             "listing",
             &json!({
