@@ -123,11 +123,27 @@ impl BuildError {
     }
 }
 
+/// What a long-lived process (`aurelio watch`) keeps between builds so that an edit costs
+/// only what it touches: the products parsed last time.
+#[derive(Debug, Default)]
+pub struct Session {
+    parsed: catalog::ParseCache,
+}
+
 /// Loads the catalog directory and its theme and builds the storefront.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
+    build_in(&mut Session::default(), opts, progress)
+}
+
+/// Builds like `build`, reusing and refreshing what `session` kept from earlier builds.
+pub fn build_in(
+    session: &mut Session,
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     progress.phase("load", 0);
-    let Loaded { mut catalog, warnings } = catalog::load(&opts.site)?;
+    let Loaded { mut catalog, warnings } = catalog::load_cached(&opts.site, &mut session.parsed)?;
     progress.finish_phase();
     if let Some(url) = &opts.base_url {
         catalog::check_base_url(url).map_err(BuildError::BaseUrl)?;

@@ -77,6 +77,9 @@ pub type Reference = (String, Option<usize>, String);
 /// even read: path → (size, modification time in ns, blake3 hex).
 pub type SourceIndex = BTreeMap<String, (u64, i128, String)>;
 
+/// One source's result: its info, the files placed, and its source-index entry.
+type OneResult = Result<(ImageInfo, Vec<(String, FileEntry)>, (u64, i128, String)), String>;
+
 /// Where encoded variants are kept between builds.
 #[derive(Debug, Clone)]
 pub struct ImageCache {
@@ -163,10 +166,7 @@ pub fn process(
     let encoded = AtomicUsize::new(0);
     let settings = settings_fingerprint();
     let sources: Vec<&str> = refs.keys().copied().collect();
-    let results: Vec<(
-        &str,
-        Result<(ImageInfo, Vec<(String, FileEntry)>, (u64, i128, String)), String>,
-    )> = sources
+    let results: Vec<(&str, OneResult)> = sources
         .into_par_iter()
         .map(|src| {
             let ctx = One {
@@ -231,7 +231,7 @@ struct One<'a> {
 }
 
 impl One<'_> {
-    fn run(&self) -> Result<(ImageInfo, Vec<(String, FileEntry)>, (u64, i128, String)), String> {
+    fn run(&self) -> OneResult {
         let path = self.root.join(self.src);
         let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),

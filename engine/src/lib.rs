@@ -16,7 +16,7 @@ pub mod sitemap;
 pub mod text;
 pub mod theme;
 
-pub use build::{BuildError, BuildOptions, BuildReport, build, build_catalog};
+pub use build::{BuildError, BuildOptions, BuildReport, Session, build, build_catalog, build_in};
 pub use catalog::{Catalog, CatalogError};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use progress::{Progress, Silent};

@@ -4,7 +4,7 @@
 //! build of the same input.
 
 use aurelio_engine::fixtures::{self, FixtureOptions, Rng};
-use aurelio_engine::{BuildOptions, Silent, build};
+use aurelio_engine::{BuildOptions, Session, Silent, build, build_in};
 use proptest::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -218,11 +218,14 @@ fn run(edits: &[Edit], seed: u64) {
         cache_dir: Some(cache.clone()),
         ..BuildOptions::default()
     };
-    build(&opts(&out, false, &None), &Silent).expect("first build");
+    // The incremental side runs in one session, as `aurelio watch` does (parsed products
+    // are reused); the clean side starts from nothing every time.
+    let mut session = Session::default();
+    build_in(&mut session, &opts(&out, false, &None), &Silent).expect("first build");
     let mut rng = Rng::new(seed);
     for (step, e) in edits.iter().enumerate() {
         state.apply(e);
-        let report = build(&opts(&out, false, &state.theme), &Silent)
+        let report = build_in(&mut session, &opts(&out, false, &state.theme), &Silent)
             .unwrap_or_else(|err| panic!("step {step} ({e:?}): {err}"));
         let clean = tmp.path().join(format!("clean-{step}-{}", rng.below(1000)));
         build(&opts(&clean, true, &state.theme), &Silent).expect("clean build");

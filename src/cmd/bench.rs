@@ -6,7 +6,7 @@
 use crate::progress::peak_memory;
 use anyhow::Context;
 use aurelio_engine::fixtures::{self, FixtureOptions};
-use aurelio_engine::{BuildOptions, BuildReport, Silent};
+use aurelio_engine::{BuildOptions, BuildReport, Session, Silent};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `aurelio bench`.
@@ -54,6 +54,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 }
 
 fn build(site: &Path, out: &Path, cache: &Path, clean: bool) -> anyhow::Result<BuildReport> {
+    build_in(&mut Session::default(), site, out, cache, clean)
+}
+
+fn build_in(
+    session: &mut Session,
+    site: &Path,
+    out: &Path,
+    cache: &Path,
+    clean: bool,
+) -> anyhow::Result<BuildReport> {
     let opts = BuildOptions {
         site: site.to_owned(),
         out: out.to_owned(),
@@ -61,7 +71,7 @@ fn build(site: &Path, out: &Path, cache: &Path, clean: bool) -> anyhow::Result<B
         cache_dir: Some(cache.to_owned()),
         ..BuildOptions::default()
     };
-    aurelio_engine::build(&opts, &Silent).map_err(|e| anyhow::anyhow!("{e}"))
+    aurelio_engine::build_in(session, &opts, &Silent).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn clean_builds(args: &Args, dir: &Path, site: &Path) -> anyhow::Result<()> {
@@ -149,6 +159,21 @@ fn incremental(dir: &Path, site: &Path) -> anyhow::Result<()> {
         one.written,
         !one.staged,
         one.elapsed.as_secs_f64() * 1000.0
+    );
+    // The same change inside a long-lived session (`aurelio watch`): parsed products are
+    // kept, so only the edited line is parsed again.
+    let mut session = Session::default();
+    let warmup = build_in(&mut session, site, &out, &cache, false)?;
+    let edited_again =
+        std::fs::read_to_string(&products)?.replace("\"price\":\"1.99\"", "\"price\":\"2.49\"");
+    std::fs::write(&products, edited_again)?;
+    let watched = build_in(&mut session, site, &out, &cache, false)?;
+    println!(
+        "single-product change in a watch session: {} pages rendered, {} files written in {:.0} ms (no-op in session {:.0} ms)",
+        watched.rendered,
+        watched.written,
+        watched.elapsed.as_secs_f64() * 1000.0,
+        warmup.elapsed.as_secs_f64() * 1000.0
     );
     println!("peak memory {} MB", peak_memory().unwrap_or(0) / 1_000_000);
     Ok(())

@@ -8,7 +8,7 @@ use crate::cmd::build::{print_diagnostics, summary};
 use crate::progress::CliProgress;
 use anyhow::Context;
 use aurelio_api::preview::{self, PreviewEvent};
-use aurelio_engine::BuildOptions;
+use aurelio_engine::{BuildOptions, Session};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -50,12 +50,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ..BuildOptions::default()
     };
     let (events, _) = broadcast::channel(16);
-    rebuild(&opts, &events);
+    let mut session = Session::default();
+    rebuild(&mut session, &opts, &events);
     if !args.out.join("index.html").is_file() {
         std::fs::create_dir_all(&args.out)?;
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", args.port)))
         .with_context(|| format!("cannot listen on port {}", args.port))?;
@@ -72,7 +74,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let _ = tx.send(event);
     })
     .context("cannot start the file watcher")?;
-    watcher.watch(&args.site, RecursiveMode::Recursive).with_context(|| format!("cannot watch `{}`", args.site.display()))?;
+    watcher
+        .watch(&args.site, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch `{}`", args.site.display()))?;
     if let Some(theme) = args.theme.as_deref().map(Path::new).filter(|p| p.is_file()) {
         watcher.watch(theme, RecursiveMode::NonRecursive)?;
     }
@@ -94,7 +98,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         changed.dedup();
         let shown: Vec<String> = changed.iter().take(3).map(|p| p.display().to_string()).collect();
         println!("changed: {}{}", shown.join(", "), if changed.len() > 3 { ", …" } else { "" });
-        rebuild(&opts, &events);
+        rebuild(&mut session, &opts, &events);
     }
 }
 
@@ -103,8 +107,8 @@ fn paths(event: &notify::Result<notify::Event>) -> Vec<PathBuf> {
 }
 
 /// Rebuilds and tells the browser.
-fn rebuild(opts: &BuildOptions, events: &broadcast::Sender<PreviewEvent>) {
-    match aurelio_engine::build(opts, &CliProgress::new()) {
+fn rebuild(session: &mut Session, opts: &BuildOptions, events: &broadcast::Sender<PreviewEvent>) {
+    match aurelio_engine::build_in(session, opts, &CliProgress::new()) {
         Ok(report) => {
             print_diagnostics(&report.warnings);
             println!("{}", summary(&report));
@@ -144,7 +148,10 @@ impl Ignored {
         }
         event.paths.iter().any(|p| {
             let name = p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-            let droppings = name.starts_with('.') || name.ends_with('~') || name.ends_with(".swp") || name.contains(".tmp");
+            let droppings = name.starts_with('.')
+                || name.ends_with('~')
+                || name.ends_with(".swp")
+                || name.contains(".tmp");
             !droppings
                 && !p.starts_with(&self.cache)
                 && !p.starts_with(&self.out)

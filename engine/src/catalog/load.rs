@@ -54,8 +54,22 @@ const COLLECTIONS: &str = "collections.json";
 /// Lines parsed in parallel at a time: bounds memory while keeping both cores busy.
 const CHUNK_LINES: usize = 2048;
 
+/// Products parsed by earlier loads, reused while their line and everything a product
+/// parse reads (the currency, the category handles) are unchanged. A long-lived process
+/// (`aurelio watch`) keeps one, so an edit re-parses only the lines that changed.
+#[derive(Debug, Default)]
+pub struct ParseCache {
+    context: [u8; 32],
+    products: HashMap<[u8; 32], Product>,
+}
+
 /// Loads and validates the catalog directory `dir`.
 pub fn load(dir: &Path) -> Result<Loaded, CatalogError> {
+    load_cached(dir, &mut ParseCache::default())
+}
+
+/// Loads like `load`, reusing and then refreshing `cache`.
+pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, CatalogError> {
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| CatalogError::Io { path, source }
@@ -72,7 +86,7 @@ pub fn load(dir: &Path) -> Result<Loaded, CatalogError> {
     let categories = load_categories(dir, &mut diags);
     let category_index: HashMap<&str, usize> =
         categories.iter().enumerate().map(|(i, c)| (c.handle.as_str(), i)).collect();
-    let products = load_products(dir, currency, &category_index, &mut diags)?;
+    let products = load_products(dir, currency, &category_index, cache, &mut diags)?;
     let collections = load_collections(dir, currency, &products, &categories, &mut diags);
     let pages = load_pages(dir, &mut diags);
     match store {
@@ -387,6 +401,7 @@ fn load_products(
     dir: &Path,
     currency: Option<Currency>,
     categories: &HashMap<&str, usize>,
+    cache: &mut ParseCache,
     diags: &mut Diagnostics,
 ) -> Result<Vec<Product>, CatalogError> {
     let path = dir.join(PRODUCTS);
@@ -405,6 +420,17 @@ fn load_products(
         check_precision: currency.is_some(),
         categories,
     };
+    let mut context = blake3::Hasher::new();
+    context.update(currency.map(|c| c.code().to_owned()).unwrap_or_default().as_bytes());
+    let mut names: Vec<(&&str, &usize)> = categories.iter().collect();
+    names.sort();
+    for (name, index) in names {
+        context.update(format!("{name}={index};").as_bytes());
+    }
+    let context = *context.finalize().as_bytes();
+    let previous =
+        if cache.context == context { std::mem::take(&mut cache.products) } else { HashMap::new() };
+    let mut fresh: HashMap<[u8; 32], Product> = HashMap::with_capacity(previous.len());
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut products: Vec<Product> = Vec::new();
     let mut handles: HashMap<String, usize> = HashMap::new();
@@ -425,9 +451,31 @@ fn load_products(
         if chunk.len() == CHUNK_LINES || (read == 0 && !chunk.is_empty()) {
             let parsed: Vec<Parsed> = chunk
                 .par_drain(..)
-                .map(|(line, bytes)| parse_product(line, &bytes, &ctx))
+                .map(|(line, bytes)| {
+                    let hash = *blake3::hash(&bytes).as_bytes();
+                    match previous.get(&hash) {
+                        Some(known) => {
+                            let product = Product { line, ..known.clone() };
+                            let skus = product.variants.iter().map(|v| v.sku.clone()).collect();
+                            let handle = Some(product.handle.clone());
+                            Parsed {
+                                product: Some(product),
+                                line,
+                                handle,
+                                skus,
+                                diags: Diagnostics::default(),
+                            }
+                        }
+                        None => parse_product(line, &bytes, &ctx),
+                    }
+                })
                 .collect();
             for p in parsed {
+                if p.diags.is_empty()
+                    && let Some(product) = &p.product
+                {
+                    fresh.insert(product.fingerprint, product.clone());
+                }
                 register(p, &mut products, &mut handles, &mut skus, diags);
             }
         }
@@ -435,6 +483,7 @@ fn load_products(
             break;
         }
     }
+    *cache = ParseCache { context, products: fresh };
     Ok(products)
 }
 

@@ -10,7 +10,7 @@ mod validate;
 
 pub use json_pos::locate;
 pub(crate) use load::describe_serde_message;
-pub use load::{CatalogError, Loaded, check_base_url, load};
+pub use load::{CatalogError, Loaded, ParseCache, check_base_url, load, load_cached};
 pub use validate::{check_image_path, did_you_mean, gtin_is_valid, is_handle};
 
 use crate::money::{Currency, Locale, Money};

@@ -417,7 +417,7 @@ impl<'a> Renderer<'a> {
                 }
             }
             Job::Listing { kind, index, page } => {
-                self.listing_fingerprint(&mut h, kind, index, page)
+                self.listing_fingerprint(&mut h, kind, index, page);
             }
             other => {
                 let (template, ctx) = self.context(other);
