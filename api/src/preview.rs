@@ -68,7 +68,13 @@ pub fn app(site_dir: PathBuf, events: broadcast::Sender<PreviewEvent>) -> Router
 }
 
 async fn script() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], SCRIPT)
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        SCRIPT,
+    )
 }
 
 fn stream(receiver: broadcast::Receiver<PreviewEvent>) -> impl IntoResponse {
@@ -76,10 +82,16 @@ fn stream(receiver: broadcast::Receiver<PreviewEvent>) -> impl IntoResponse {
         loop {
             match receiver.recv().await {
                 Ok(PreviewEvent::Reload) => {
-                    return Some((Ok::<_, Infallible>(Event::default().event("reload").data("reload")), receiver));
+                    return Some((
+                        Ok::<_, Infallible>(Event::default().event("reload").data("reload")),
+                        receiver,
+                    ));
                 }
                 Ok(PreviewEvent::Error(message)) => {
-                    return Some((Ok(Event::default().event("build-error").data(message)), receiver));
+                    return Some((
+                        Ok(Event::default().event("build-error").data(message)),
+                        receiver,
+                    ));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return None,
@@ -123,16 +135,27 @@ mod tests {
     #[tokio::test]
     async fn html_gets_the_script_and_other_files_do_not() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("index.html"), "<html><body><h1>Hi</h1></body></html>").expect("write");
+        std::fs::write(dir.path().join("index.html"), "<html><body><h1>Hi</h1></body></html>")
+            .expect("write");
         std::fs::write(dir.path().join("robots.txt"), "User-agent: *").expect("write");
         let (tx, _rx) = broadcast::channel(4);
         let app = app(dir.path().to_owned(), tx);
-        let page = app.clone().oneshot(Request::get("/").body(Body::empty()).expect("request")).await.expect("response");
+        let page = app
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
         assert_eq!(page.status(), StatusCode::OK);
         let body = axum::body::to_bytes(page.into_body(), 1 << 20).await.expect("body");
         let text = String::from_utf8_lossy(&body);
-        assert!(text.contains(&format!("<script src=\"{SCRIPT_PATH}\"></script></body>")), "{text}");
-        let robots = app.oneshot(Request::get("/robots.txt").body(Body::empty()).expect("request")).await.expect("response");
+        assert!(
+            text.contains(&format!("<script src=\"{SCRIPT_PATH}\"></script></body>")),
+            "{text}"
+        );
+        let robots = app
+            .oneshot(Request::get("/robots.txt").body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
         let body = axum::body::to_bytes(robots.into_body(), 1 << 20).await.expect("body");
         assert_eq!(&body[..], b"User-agent: *");
     }

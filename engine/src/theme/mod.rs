@@ -505,13 +505,31 @@ mod robustness {
             any::<i64>().prop_map(Value::from),
             any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
             ".{0,12}".prop_map(Value::String),
-            prop::sample::select(vec!["#fff", "1rem", "hero", "minimal", "pill", "#ggg", "/x/", "4:5"])
-                .prop_map(|s| Value::String(s.to_owned())),
+            prop::sample::select(vec![
+                "#fff", "1rem", "hero", "minimal", "pill", "#ggg", "/x/", "4:5"
+            ])
+            .prop_map(|s| Value::String(s.to_owned())),
         ];
         leaf.prop_recursive(5, 64, 6, |inner| {
             let keys = prop::sample::select(vec![
-                "version", "metadata", "name", "settings", "color", "palette", "slug", "components", "home",
-                "sections", "type", "settings", "css", "extends", "typography", "body", "layout", "x",
+                "version",
+                "metadata",
+                "name",
+                "settings",
+                "color",
+                "palette",
+                "slug",
+                "components",
+                "home",
+                "sections",
+                "type",
+                "settings",
+                "css",
+                "extends",
+                "typography",
+                "body",
+                "layout",
+                "x",
             ]);
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
