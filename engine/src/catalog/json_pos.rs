@@ -4,6 +4,11 @@
 /// Returns the 1-based `(line, column)` where the value at `pointer` (RFC 6901, e.g.
 /// `/0/children/1/handle`) starts in `text`, or `None` if the text does not contain it.
 pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
+    locate_offset(text, pointer).map(|offset| line_col(text, offset))
+}
+
+/// The byte offset where the value at `pointer` starts in `text`.
+pub fn locate_offset(text: &str, pointer: &str) -> Option<usize> {
     let target: Vec<String> = if pointer.is_empty() {
         Vec::new()
     } else {
@@ -58,11 +63,11 @@ pub fn locate(text: &str, pointer: &str) -> Option<(usize, usize)> {
             _ => return None,
         }
     }
-    Some(line_col(text, scanner.pos))
+    Some(scanner.pos)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -184,9 +189,61 @@ mod tests {
     }
 
     #[test]
+    fn finds_positions_inside_string_values() {
+        let text = "{\n  \"css\": \".a { color: red; }\\n.b[ { x: y }\"\n}";
+        let quote = locate_offset(text, "/css").expect("found");
+        assert_eq!(position_in_string(text, quote, 1, 1), Some((2, 11)));
+        assert_eq!(position_in_string(text, quote, 2, 3), Some((2, 33)));
+    }
+
+    #[test]
     fn handles_escapes_and_strings_with_brackets() {
         let text = r#"{"a]": "}[", "b/c": [1, {"x": "\"q\""}], "ü": true}"#;
         check(text, "/b~1c/1/x", Some((1, 31)));
         check(text, "/ü", Some((1, 47)));
     }
+}
+
+/// Where a position inside a JSON string's *value* is in the JSON text: `quote` is the byte
+/// offset of the string's opening quote, `line` and `column` (1-based) count in the decoded
+/// value. Escapes such as `\n` are decoded while walking, so the second line of a string
+/// value is found on the same source line, after its `\n`.
+pub fn position_in_string(
+    text: &str,
+    quote: usize,
+    line: usize,
+    column: usize,
+) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    if bytes.get(quote) != Some(&b'"') {
+        return None;
+    }
+    let (mut at_line, mut at_col) = (1, 1);
+    let mut i = quote + 1;
+    while i < bytes.len() {
+        if (at_line, at_col) >= (line, column) {
+            return Some(line_col(text, i));
+        }
+        let (decoded, width) = match bytes[i] {
+            b'"' => break,
+            b'\\' => match bytes.get(i + 1) {
+                Some(b'n') => ('\n', 2),
+                Some(b'u') => ('x', 6),
+                Some(_) => ('x', 2),
+                None => break,
+            },
+            _ => {
+                let ch = text[i..].chars().next()?;
+                (ch, ch.len_utf8())
+            }
+        };
+        if decoded == '\n' {
+            at_line += 1;
+            at_col = 1;
+        } else {
+            at_col += 1;
+        }
+        i += width;
+    }
+    Some(line_col(text, i.min(text.len())))
 }

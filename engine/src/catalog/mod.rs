@@ -8,7 +8,7 @@ mod load;
 mod raw;
 mod validate;
 
-pub use json_pos::locate;
+pub use json_pos::{line_col, locate, locate_offset, position_in_string};
 pub(crate) use load::describe_serde_message;
 pub use load::{CatalogError, Loaded, ParseCache, check_base_url, load, load_cached};
 pub use validate::{check_image_path, did_you_mean, gtin_is_valid, is_handle};

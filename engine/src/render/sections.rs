@@ -35,12 +35,14 @@ pub fn check(theme: &Theme, catalog: &Catalog, diags: &mut Diagnostics) {
         )
         .map(|s| format!(", did you mean `{s}`?"))
         .unwrap_or_default();
-        diags.error(
+        let position = crate::catalog::locate(&theme.text, &pointer);
+        diags.push_at(
+            crate::diagnostics::Severity::Error,
             "theme-section",
             &theme.source,
-            None,
+            position,
             Some(pointer),
-            format!("unknown collection `{handle}`{hint}"),
+            &format!("unknown collection `{handle}`{hint}"),
         );
     };
     for (i, s) in theme.model.home.sections.iter().enumerate() {

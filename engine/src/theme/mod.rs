@@ -40,6 +40,8 @@ pub struct Theme {
     pub value: Value,
     /// The same, typed.
     pub model: ThemeModel,
+    /// The source text of the theme file, to locate problems found later (at build time).
+    pub text: String,
 }
 
 impl Theme {
@@ -70,9 +72,11 @@ pub fn preset_names() -> impl Iterator<Item = &'static str> {
     PRESETS.iter().map(|(n, _)| *n)
 }
 
-/// `--theme NAME|FILE`: a preset name, otherwise a path to a theme file.
+/// `--theme NAME|FILE`: a preset name, otherwise a path to a theme file. A bare word that
+/// is no file is taken as a (misspelt) preset name, so the error can suggest one.
 pub fn source_from_arg(arg: &str) -> ThemeSource<'_> {
-    if preset_names().any(|n| n == arg) {
+    let bare = !arg.contains(['/', '.', '\\']);
+    if preset_names().any(|n| n == arg) || (bare && !Path::new(arg).exists()) {
         ThemeSource::Preset(arg)
     } else {
         ThemeSource::File { path: Path::new(arg), default_base: "minimal" }
@@ -193,7 +197,7 @@ pub fn check_text(
     if diags.has_errors() {
         return Err(diags);
     }
-    Ok((Theme { source: label.to_owned(), value, model }, diags))
+    Ok((Theme { source: label.to_owned(), value, model, text: text.to_owned() }, diags))
 }
 
 /// Follows `extends` and merges: base first, then this theme's keys over it.
@@ -369,8 +373,8 @@ fn semantic_checks(model: &ThemeModel, text: &str, label: &str, diags: &mut Diag
     if !model.css.trim().is_empty()
         && let Err((line, column, message)) = css::check_custom_css(&model.css)
     {
-        let position = at("/css")
-            .map(|(l, c)| if line <= 1 { (l, c + column) } else { (l + line - 1, column) });
+        let position = crate::catalog::locate_offset(text, "/css")
+            .and_then(|quote| crate::catalog::position_in_string(text, quote, line, column));
         diags.push_at(
             Severity::Error,
             "css",

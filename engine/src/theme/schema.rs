@@ -46,9 +46,37 @@ pub fn is_length(s: &str) -> bool {
         && ["px", "rem", "em", "ch", "vw", "vh", "%"].contains(&unit)
 }
 
+/// Whether a value could escape its declaration in generated CSS: comments, `url(`,
+/// unbalanced quotes or parentheses.
+fn breaks_css(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    if lower.contains("/*") || lower.contains("*/") || lower.contains("url(") {
+        return true;
+    }
+    let mut quote: Option<char> = None;
+    let mut depth = 0i32;
+    for c in s.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    quote.is_some() || depth != 0
+}
+
 /// Comma-separated font names; nothing that could end a CSS declaration.
 pub fn is_font_stack(s: &str) -> bool {
-    !s.trim().is_empty()
+    !breaks_css(s)
+        && !s.trim().is_empty()
         && !s.contains([';', '{', '}', '<', '>', '\\'])
         && s.split(',').all(|name| {
             let name = name.trim();
@@ -60,7 +88,7 @@ pub fn is_font_stack(s: &str) -> bool {
 
 /// A box-shadow value: nothing that could end a declaration.
 pub fn is_shadow(s: &str) -> bool {
-    !s.trim().is_empty() && !s.contains([';', '{', '}', '<', '>', '\\'])
+    !breaks_css(s) && !s.trim().is_empty() && !s.contains([';', '{', '}', '<', '>', '\\'])
 }
 
 /// A root-relative path or an absolute http(s) URL.
@@ -242,6 +270,10 @@ mod tests {
         assert!(
             is_font_stack("\"Iowan Old Style\", Georgia, serif") && !is_font_stack("x; color: red")
         );
+        for broken in ["serif /*", "Georgia, url(x", "serif)", "\"Open", "0 1px \"x"] {
+            assert!(!is_font_stack(broken) && !is_shadow(broken), "{broken}");
+        }
+        assert!(is_shadow("0 1px 2px rgba(0, 0, 0, 0.1)"));
         assert!(
             is_link("/collections/")
                 && is_link("https://x.test/")
