@@ -169,41 +169,6 @@ impl Scanner<'_> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[track_caller]
-    fn check(text: &str, pointer: &str, expected: Option<(usize, usize)>) {
-        assert_eq!(locate(text, pointer), expected);
-    }
-
-    #[test]
-    fn finds_nested_values() {
-        let text = "[\n  {\"handle\": \"a\",\n   \"children\": [\n     {\"handle\": \"b\"},\n     {\"handle\": \"c d\"}]}\n]";
-        check(text, "", Some((1, 1)));
-        check(text, "/0/handle", Some((2, 14)));
-        check(text, "/0/children/1/handle", Some((5, 17)));
-        check(text, "/0/children/2", None);
-        check(text, "/1", None);
-    }
-
-    #[test]
-    fn finds_positions_inside_string_values() {
-        let text = "{\n  \"css\": \".a { color: red; }\\n.b[ { x: y }\"\n}";
-        let quote = locate_offset(text, "/css").expect("found");
-        assert_eq!(position_in_string(text, quote, 1, 1), Some((2, 11)));
-        assert_eq!(position_in_string(text, quote, 2, 3), Some((2, 33)));
-    }
-
-    #[test]
-    fn handles_escapes_and_strings_with_brackets() {
-        let text = r#"{"a]": "}[", "b/c": [1, {"x": "\"q\""}], "ü": true}"#;
-        check(text, "/b~1c/1/x", Some((1, 31)));
-        check(text, "/ü", Some((1, 47)));
-    }
-}
-
 /// Where a position inside a JSON string's *value* is in the JSON text: `quote` is the byte
 /// offset of the string's opening quote, `line` and `column` (1-based) count in the decoded
 /// value. Escapes such as `\n` are decoded while walking, so the second line of a string
@@ -246,4 +211,39 @@ pub fn position_in_string(
         i += width;
     }
     Some(line_col(text, i.min(text.len())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(text: &str, pointer: &str, expected: Option<(usize, usize)>) {
+        assert_eq!(locate(text, pointer), expected);
+    }
+
+    #[test]
+    fn finds_nested_values() {
+        let text = "[\n  {\"handle\": \"a\",\n   \"children\": [\n     {\"handle\": \"b\"},\n     {\"handle\": \"c d\"}]}\n]";
+        check(text, "", Some((1, 1)));
+        check(text, "/0/handle", Some((2, 14)));
+        check(text, "/0/children/1/handle", Some((5, 17)));
+        check(text, "/0/children/2", None);
+        check(text, "/1", None);
+    }
+
+    #[test]
+    fn finds_positions_inside_string_values() {
+        let text = "{\n  \"css\": \".a { color: red; }\\n.b[ { x: y }\"\n}";
+        let quote = locate_offset(text, "/css").expect("found");
+        assert_eq!(position_in_string(text, quote, 1, 1), Some((2, 11)));
+        assert_eq!(position_in_string(text, quote, 2, 3), Some((2, 33)));
+    }
+
+    #[test]
+    fn handles_escapes_and_strings_with_brackets() {
+        let text = r#"{"a]": "}[", "b/c": [1, {"x": "\"q\""}], "ü": true}"#;
+        check(text, "/b~1c/1/x", Some((1, 31)));
+        check(text, "/ü", Some((1, 47)));
+    }
 }
