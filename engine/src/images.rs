@@ -527,6 +527,30 @@ mod tests {
         }
     }
 
+    /// A JPEG with an EXIF APP1 segment saying "rotate 90° clockwise" (orientation 6).
+    fn rotated_jpeg(width: u32, height: u32) -> Vec<u8> {
+        let plain = jpeg(width, height);
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08\0\x01".to_vec();
+        exif.extend_from_slice(&[
+            0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x06, 0x00, 0x00,
+        ]);
+        exif.extend_from_slice(&[0, 0, 0, 0]);
+        let mut out = plain[..2].to_vec();
+        out.extend_from_slice(&[0xff, 0xe1]);
+        out.extend_from_slice(&u16::try_from(exif.len() + 2).expect("small").to_be_bytes());
+        out.extend_from_slice(&exif);
+        out.extend_from_slice(&plain[2..]);
+        out
+    }
+
+    #[test]
+    fn exif_orientation_is_applied_and_metadata_dropped() {
+        let encoded = encode(&rotated_jpeg(400, 200)).expect("encodes");
+        let largest = encoded.variants.last().expect("variants");
+        assert_eq!((largest.width, largest.height), (200, 400), "portrait after rotation");
+        assert!(!largest.fallback.windows(4).any(|w| w == b"Exif"), "no EXIF in the output");
+    }
+
     #[test]
     fn large_sources_are_capped_at_the_largest_width() {
         let encoded = encode(&jpeg(2400, 1200)).expect("encodes");

@@ -294,3 +294,32 @@ fn a_price_change_rerenders_only_the_pages_that_show_the_product() {
     let sitemap = std::fs::read_to_string(tmp.path().join("out/sitemap.xml")).expect("sitemap");
     assert!(!sitemap.contains("product-000007"), "the sitemap no longer lists it");
 }
+
+#[test]
+fn images_are_encoded_once_even_after_a_clean_build() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let site = tmp.path().join("site");
+    fixtures::write(&site, &FixtureOptions { products: 12, seed: 9, images: 3 }).expect("fixtures");
+    let opts = |out: &str, clean: bool| BuildOptions {
+        site: site.clone(),
+        out: tmp.path().join(out),
+        clean,
+        cache_dir: Some(tmp.path().join("cache")),
+        ..BuildOptions::default()
+    };
+    let cold = build(&opts("out", false), &Silent).expect("cold");
+    assert_eq!((cold.images.images, cold.images.encoded), (3, 3));
+    let clean = build(&opts("out", true), &Silent).expect("clean");
+    assert_eq!(
+        (clean.images.encoded, clean.images.cached),
+        (0, 3),
+        "--clean reuses the image cache"
+    );
+    let elsewhere = build(&opts("other", true), &Silent).expect("other output");
+    assert_eq!(elsewhere.images.encoded, 0);
+    let page = std::fs::read_to_string(tmp.path().join("other/products/product-000000/index.html"))
+        .expect("page");
+    assert!(page.contains("type=\"image/webp\""), "WebP sources are offered");
+    assert!(page.contains("640w") && page.contains("800w"), "responsive widths up to the source's");
+    assert!(!page.contains("960w"), "never upscaled past the 800px source");
+}
