@@ -28,6 +28,8 @@ enum Command {
     Watch(cmd::watch::Args),
     /// Write a synthetic catalog directory for tests and benchmarks.
     Fixtures(cmd::fixtures::Args),
+    /// Publish a built site to object storage; roll back or list deploys.
+    Publish(cmd::publish::Args),
     /// Theme presets, validation, export and import.
     Theme(cmd::theme::Args),
     /// Measure build speed and memory on a synthetic catalog.
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Fixtures(args) => cmd::fixtures::run(&args),
         Command::Watch(args) => cmd::watch::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Publish(args) => cmd::publish::run(&args),
         Command::Theme(args) => cmd::theme::run(&args),
     };
     match result {

@@ -11,6 +11,7 @@ pub mod images;
 pub mod money;
 pub mod output;
 pub mod progress;
+pub mod publish;
 pub mod render;
 pub mod sitemap;
 pub mod text;
