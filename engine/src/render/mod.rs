@@ -160,6 +160,8 @@ pub struct Renderer<'a> {
     summaries: Vec<Value>,
     /// blake3 of each card's JSON, for fingerprints.
     summary_hashes: Vec<[u8; 32]>,
+    /// Lower-cased titles for sorting.
+    title_keys: Vec<String>,
     /// Active members of each category (with descendants), sorted by title.
     category_members: Vec<Vec<usize>>,
     common: tera::Context,
@@ -206,7 +208,8 @@ impl<'a> Renderer<'a> {
                 .map(|v| *blake3::hash(v.to_string().as_bytes()).as_bytes())
                 .collect()
         };
-        let category_members = category_members(catalog);
+        let title_keys = title_keys(catalog);
+        let category_members = category_members(catalog, &title_keys);
         let store = &catalog.store;
         let mut common = tera::Context::new();
         common.insert(
@@ -286,6 +289,7 @@ impl<'a> Renderer<'a> {
             urls,
             summaries,
             summary_hashes,
+            title_keys,
             category_members,
             common,
             search_index: asset_links.search_index,
@@ -637,9 +641,8 @@ impl<'a> Renderer<'a> {
             .collect()
     }
 
-    fn sort_key(&self, i: usize) -> (String, &str) {
-        let p = &self.catalog.products[i];
-        (p.title.to_lowercase(), p.handle.as_str())
+    fn sort_key(&self, i: usize) -> (&str, &str) {
+        (&self.title_keys[i], &self.catalog.products[i].handle)
     }
 
     /// Everything a listing page shows except its product cards.
@@ -866,8 +869,14 @@ fn page_window(current: usize, total: usize) -> Vec<Option<usize>> {
     out
 }
 
+/// Lower-cased titles, the sort key of listings (index-aligned with the products).
+fn title_keys(catalog: &Catalog) -> Vec<String> {
+    use rayon::prelude::*;
+    catalog.products.par_iter().map(|p| p.title.to_lowercase()).collect()
+}
+
 /// Active products of each category and its descendants, sorted by title then handle.
-fn category_members(catalog: &Catalog) -> Vec<Vec<usize>> {
+fn category_members(catalog: &Catalog, keys: &[String]) -> Vec<Vec<usize>> {
     let cats = &catalog.categories;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); cats.len()];
     for (i, p) in catalog.products.iter().enumerate().filter(|(_, p)| p.is_active()) {
@@ -881,16 +890,10 @@ fn category_members(catalog: &Catalog) -> Vec<Vec<usize>> {
             }
         }
     }
-    let keys: HashMap<usize, String> = catalog
-        .products
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.is_active())
-        .map(|(i, p)| (i, p.title.to_lowercase()))
-        .collect();
     for list in &mut members {
         list.sort_by(|a, b| {
-            (&keys[a], &catalog.products[*a].handle).cmp(&(&keys[b], &catalog.products[*b].handle))
+            (&keys[*a], &catalog.products[*a].handle)
+                .cmp(&(&keys[*b], &catalog.products[*b].handle))
         });
         list.dedup();
     }
