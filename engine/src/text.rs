@@ -57,7 +57,7 @@ fn prefix_root_relative(html: &str, root: &str) -> String {
 
 /// Removes any HTML markup from a plain-text field. Returns `None` when there was none.
 pub fn strip_markup(text: &str) -> Option<String> {
-    if !text.contains('<') && !text.contains('&') {
+    if !text.contains('<') {
         return None;
     }
     let cleaned = unescape(&STRIP_ALL.clean(text).to_string());
