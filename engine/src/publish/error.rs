@@ -176,3 +176,29 @@ pub(crate) fn is_missing_bucket(error: &object_store::Error) -> bool {
             .iter()
             .any(|s| text.contains(s))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generic(text: &str) -> object_store::Error {
+        object_store::Error::Generic { store: "S3", source: text.to_owned().into() }
+    }
+
+    #[test]
+    fn store_errors_are_reduced_to_status_code_and_message() {
+        let e = generic(
+            "Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message></Error>",
+        );
+        assert_eq!(status(&e), Some(404));
+        assert_eq!(describe(&e), "HTTP 404 NoSuchBucket: The specified bucket does not exist");
+        assert!(is_missing_bucket(&e));
+        let e = generic(
+            "Server returned non-2xx status code: 403 Forbidden: <Error><Code>InvalidAccessKeyId</Code></Error>",
+        );
+        assert_eq!(describe(&e), "HTTP 403 InvalidAccessKeyId");
+        assert!(!is_missing_bucket(&e));
+        let e = generic("error sending request\nconnection refused");
+        assert_eq!((status(&e), describe(&e).as_str()), (None, "error sending request"));
+    }
+}

@@ -58,6 +58,7 @@ pub fn urls(base: Option<&str>, paths: &[&str]) -> Vec<String> {
 /// POSTs the purge list to `webhook`, trying three times on transport errors and 5xx.
 /// Returns the final HTTP status, or what went wrong.
 pub async fn notify(webhook: &str, list: &PurgeList) -> Result<u16, String> {
+    super::install_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .connect_timeout(Duration::from_secs(5))
