@@ -29,7 +29,9 @@ use std::time::Duration;
 const ATTEMPTS: u32 = 3;
 
 /// A destination: a store, the prefix of the site's keys in it, and the runtime that
-/// drives its I/O (the engine's only async code; callers stay synchronous).
+/// drives its I/O (the engine's only async code; callers stay synchronous). Like any tokio
+/// runtime it must not be dropped inside async code: an async caller uses it from a
+/// blocking thread (`spawn_blocking`).
 pub struct Target {
     pub(crate) store: Arc<dyn ObjectStore>,
     prefix: String,
@@ -411,6 +413,47 @@ mod tests {
         let t =
             Target::from_store(Arc::new(InMemory::new()), "", "memory://", true).expect("target");
         assert_eq!(t.key("a/b.css").as_ref(), "a/b.css");
+    }
+
+    #[test]
+    fn refusals_and_missing_buckets_get_their_own_errors() {
+        let mut t = Target::from_store(Arc::new(InMemory::new()), "shop", "s3://b/shop", true)
+            .expect("target");
+        t.bucket = Some("b".into());
+        let generic = |text: &str| object_store::Error::Generic {
+            store: "S3",
+            source: text.to_owned().into(),
+        };
+        let denied = t.error(
+            "write",
+            "index.html",
+            generic("Server returned non-2xx status code: 403 Forbidden: <Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>"),
+        );
+        assert!(matches!(denied, PublishError::Denied { .. }), "{denied}");
+        let text = denied.to_string();
+        assert!(
+            text.contains("access to `s3://b/shop` was denied")
+                && text.contains("InvalidAccessKeyId"),
+            "{text}"
+        );
+        let missing = t.error(
+            "write",
+            "index.html",
+            object_store::Error::NotFound { path: "x".into(), source: "404".into() },
+        );
+        assert_eq!(
+            missing.to_string(),
+            "bucket `b` does not exist (destination `s3://b/shop`); create it first"
+        );
+        let other = t.error(
+            "write",
+            "index.html",
+            generic("Server returned non-2xx status code: 500 Internal Server Error"),
+        );
+        assert!(
+            other.to_string().starts_with("cannot write `shop/index.html` at `s3://b/shop`"),
+            "{other}"
+        );
     }
 
     #[test]
