@@ -783,27 +783,8 @@ impl<'a> Renderer<'a> {
     }
 
     fn collections(&self, ctx: &mut tera::Context) -> Meta {
-        let list: Vec<Value> = self
-            .catalog
-            .collections
-            .iter()
-            .map(|col| {
-                let image = col
-                    .image
-                    .as_ref()
-                    .and_then(|i| image_ctx(self.images, &self.urls, &i.src, &i.alt))
-                    .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
-                    .or_else(|| {
-                        col.products.first().and_then(|p| self.summaries[*p].get("image").cloned())
-                    });
-                json!({
-                    "title": col.title,
-                    "url": self.urls.link(&format!("collections/{}/", col.handle)),
-                    "count": col.products.len(),
-                    "image": image,
-                })
-            })
-            .collect();
+        let list: Vec<Value> =
+            (0..self.catalog.collections.len()).map(|i| self.collection_tile(i)).collect();
         ctx.insert("collections", &list);
         let trail = vec![
             Link { title: "Home".into(), url: self.urls.link("") },

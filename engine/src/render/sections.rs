@@ -89,7 +89,9 @@ impl Renderer<'_> {
         }
     }
 
-    fn collection_tile(&self, index: usize) -> Value {
+    /// A collection's tile: title, link, product count and image (its own or its first
+    /// product's).
+    pub(super) fn collection_tile(&self, index: usize) -> Value {
         let col = &self.catalog.collections[index];
         let image = col
             .image
