@@ -5,27 +5,48 @@ use anyhow::Context;
 use aurelio_engine::{BuildError, BuildOptions, Diagnostics};
 use std::path::PathBuf;
 
-/// Arguments of `aurelio build`.
+/// What every building command takes: the catalog, the output, the theme, the cache.
 #[derive(Debug, clap::Args)]
-pub struct Args {
+pub struct SiteArgs {
     /// The catalog directory (store.json, products.jsonl, ...).
     #[arg(long)]
     pub site: PathBuf,
-    /// Where the storefront goes; replaced only when the build succeeds.
+    /// Where the storefront goes; changed only when a build succeeds.
     #[arg(long)]
     pub out: PathBuf,
-    /// Overrides `base_url` of store.json, e.g. `http://127.0.0.1:8080`.
-    #[arg(long)]
-    pub base_url: Option<String>,
     /// Theme preset name or theme JSON file (the store's theme when absent).
     #[arg(long)]
     pub theme: Option<String>,
-    /// Build from scratch, ignoring the previous output (encoded images stay cached).
-    #[arg(long)]
-    pub clean: bool,
     /// Cache directory for encoded images and build state (default `<site>/.aurelio/cache`).
     #[arg(long, env = "AURELIO_CACHE_DIR")]
     pub cache: Option<PathBuf>,
+}
+
+impl SiteArgs {
+    /// Build options for these arguments.
+    pub fn options(&self, base_url: Option<String>, clean: bool) -> BuildOptions {
+        BuildOptions {
+            site: self.site.clone(),
+            out: self.out.clone(),
+            base_url,
+            theme: self.theme.clone(),
+            clean,
+            cache_dir: self.cache.clone(),
+        }
+    }
+}
+
+/// Arguments of `aurelio build`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    site: SiteArgs,
+    /// Overrides `base_url` of store.json, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Build from scratch, ignoring the previous output (encoded images stay cached).
+    #[arg(long)]
+    pub clean: bool,
 }
 
 /// The one-line summary of a build.
@@ -57,26 +78,19 @@ pub fn print_diagnostics(diags: &Diagnostics) {
 
 /// Runs a build and prints its one-line summary.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let opts = BuildOptions {
-        site: args.site.clone(),
-        out: args.out.clone(),
-        base_url: args.base_url.clone(),
-        theme: args.theme.clone(),
-        clean: args.clean,
-        cache_dir: args.cache.clone(),
-    };
+    let opts = args.site.options(args.base_url.clone(), args.clean);
     let progress = CliProgress::new();
     match aurelio_engine::build(&opts, &progress) {
         Ok(report) => {
             print_diagnostics(&report.warnings);
-            println!("{} → {}", summary(&report), args.out.display());
+            println!("{} → {}", summary(&report), opts.out.display());
             Ok(())
         }
         Err(err) => {
             if let Some(diags) = err.diagnostics() {
                 print_diagnostics(diags);
             }
-            let left = format!("`{}` was left unchanged", args.out.display());
+            let left = format!("`{}` was left unchanged", opts.out.display());
             match err {
                 BuildError::Catalog(_) | BuildError::Invalid(_) => {
                     Err(anyhow::anyhow!("build failed: {err}; {left}"))

@@ -4,7 +4,7 @@
 //! File events are debounced; each rebuild is incremental. A failed build is printed here
 //! and shown as an overlay in the browser, and watching goes on.
 
-use crate::cmd::build::{print_diagnostics, summary};
+use crate::cmd::build::{SiteArgs, print_diagnostics, summary};
 use crate::progress::CliProgress;
 use anyhow::Context;
 use aurelio_api::preview::{self, PreviewEvent};
@@ -21,39 +21,22 @@ const DEBOUNCE: Duration = Duration::from_millis(80);
 /// Arguments of `aurelio watch`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The catalog directory to watch and build.
-    #[arg(long)]
-    pub site: PathBuf,
-    /// Where the preview site is built.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[command(flatten)]
+    site: SiteArgs,
     /// Port of the preview server (127.0.0.1).
     #[arg(long, default_value_t = 4000)]
     pub port: u16,
-    /// Theme preset name or theme JSON file (watched too when it is a file).
-    #[arg(long)]
-    pub theme: Option<String>,
-    /// Cache directory for encoded images and build state.
-    #[arg(long, env = "AURELIO_CACHE_DIR")]
-    pub cache: Option<PathBuf>,
 }
 
 /// Builds, serves, and rebuilds on change until Ctrl-C.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let base_url = format!("http://127.0.0.1:{}", args.port);
-    let opts = BuildOptions {
-        site: args.site.clone(),
-        out: args.out.clone(),
-        base_url: Some(base_url.clone()),
-        theme: args.theme.clone(),
-        cache_dir: args.cache.clone(),
-        ..BuildOptions::default()
-    };
+    let opts = args.site.options(Some(base_url.clone()), false);
     let (events, _) = broadcast::channel(16);
     let mut session = Session::default();
     rebuild(&mut session, &opts, &events);
-    if !args.out.join("index.html").is_file() {
-        std::fs::create_dir_all(&args.out)?;
+    if !opts.out.join("index.html").is_file() {
+        std::fs::create_dir_all(&opts.out)?;
     }
 
     let runtime =
@@ -61,13 +44,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(("127.0.0.1", args.port)))
         .with_context(|| format!("cannot listen on port {}", args.port))?;
-    let app = preview::app(args.out.clone(), events.clone());
+    let app = preview::app(opts.out.clone(), events.clone());
     runtime.spawn(async move {
         if let Err(e) = aurelio_api::serve(listener, app).await {
             eprintln!("error: the preview server stopped: {e}");
         }
     });
-    println!("preview: {base_url}/  (watching {}; Ctrl-C to stop)", args.site.display());
+    println!("preview: {base_url}/  (watching {}; Ctrl-C to stop)", opts.site.display());
 
     let (tx, rx) = mpsc::channel();
     let mut watcher = notify::recommended_watcher(move |event| {
@@ -75,9 +58,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     })
     .context("cannot start the file watcher")?;
     watcher
-        .watch(&args.site, RecursiveMode::Recursive)
-        .with_context(|| format!("cannot watch `{}`", args.site.display()))?;
-    if let Some(theme) = args.theme.as_deref().map(Path::new).filter(|p| p.is_file()) {
+        .watch(&opts.site, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch `{}`", opts.site.display()))?;
+    if let Some(theme) = opts.theme.as_deref().map(Path::new).filter(|p| p.is_file()) {
         watcher.watch(theme, RecursiveMode::NonRecursive)?;
     }
     let ignored = Ignored::new(&opts);
