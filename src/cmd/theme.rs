@@ -20,6 +20,10 @@ enum Command {
     Validate {
         /// The theme JSON file.
         file: PathBuf,
+        /// Check it as that catalog directory's theme: a file without `extends` then
+        /// extends the preset named in its `store.json`, as the build does.
+        #[arg(long)]
+        site: Option<PathBuf>,
     },
     /// Write the effective theme (preset plus overrides) of a catalog directory as one file.
     Export {
@@ -55,8 +59,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Validate { file } => {
-            let source = ThemeSource::File { path: file, default_base: "minimal" };
+        Command::Validate { file, site } => {
+            let base = site.as_deref().map_or_else(|| "minimal".to_owned(), store_theme_or_default);
+            let source = ThemeSource::File { path: file, default_base: &base };
             match theme::load(&source) {
                 Ok((t, warnings)) => {
                     print_diagnostics(&warnings);
