@@ -714,14 +714,6 @@ fn under_50_lists_only_products_up_to_49_99_in_ascending_price() {
     assert_eq!(shown, want_prices, "under-50 card prices");
 }
 
-/// The one element matching `css` inside `el`.
-#[track_caller]
-fn one_in<'a>(el: scraper::ElementRef<'a>, css: &str) -> scraper::ElementRef<'a> {
-    let found: Vec<_> = el.select(&sel(css)).collect();
-    assert_eq!(found.len(), 1, "expected one `{css}` in {}", el.html());
-    found[0]
-}
-
 #[test]
 fn every_collection_lists_exactly_its_products_in_its_sort_order() {
     let demo = build_demo();

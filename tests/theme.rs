@@ -1163,14 +1163,6 @@ fn home_sections_render_in_order_with_their_content() {
     assert_eq!(tiles, expected_tiles, "collection tiles in the theme's order");
 }
 
-/// The one element matching `css` inside `el`.
-#[track_caller]
-fn one_in<'a>(el: scraper::ElementRef<'a>, css: &str) -> scraper::ElementRef<'a> {
-    let found: Vec<_> = el.select(&sel(css)).collect();
-    assert_eq!(found.len(), 1, "expected one `{css}` in {}", el.html());
-    found[0]
-}
-
 #[test]
 fn unknown_collection_in_a_section_fails_the_build_and_keeps_the_previous_output() {
     let name = "sections-unknown-collection.json";

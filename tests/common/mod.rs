@@ -339,6 +339,14 @@ pub fn sel(css: &str) -> Selector {
     Selector::parse(css).unwrap_or_else(|e| panic!("bad selector `{css}`: {e:?}"))
 }
 
+/// The one element matching `css` inside `el`.
+#[track_caller]
+pub fn one_in<'a>(el: ElementRef<'a>, css: &str) -> ElementRef<'a> {
+    let found: Vec<_> = el.select(&sel(css)).collect();
+    assert_eq!(found.len(), 1, "expected one `{css}` in {}", el.html());
+    found[0]
+}
+
 /// All elements matching `css`.
 pub fn select<'a>(doc: &'a Html, css: &str) -> Vec<ElementRef<'a>> {
     doc.select(&sel(css)).collect()
