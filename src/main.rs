@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Build the demo store and serve it with the API on one port.
+    /// Provision the demo shop and serve its storefront and the API on one port.
     Demo(cmd::demo::Args),
     /// Build a storefront from a catalog directory.
     Build(cmd::build::Args),
@@ -37,8 +37,12 @@ enum Command {
     Publish(cmd::publish::Args),
     /// Theme presets, validation, export and import.
     Theme(cmd::theme::Args),
+    /// Run the API server and the storefront origin.
+    Serve(cmd::serve::Args),
     /// Measure build speed and memory on a synthetic catalog.
     Bench(cmd::bench::Args),
+    /// Write a product feed (Google, Meta, TikTok) or check a feed file.
+    Feed(cmd::feed::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,8 +60,10 @@ fn main() -> ExitCode {
         Command::Fixtures(args) => cmd::fixtures::run(&args),
         Command::Watch(args) => cmd::watch::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Feed(args) => cmd::feed::run(&args),
         Command::Publish(args) => cmd::publish::run(&args),
         Command::Theme(args) => cmd::theme::run(&args),
+        Command::Serve(args) => cmd::serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

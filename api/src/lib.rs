@@ -1,8 +1,24 @@
-//! The Aurelio HTTP service: storefront origin now, headless commerce API as it grows.
+//! The Aurelio HTTP service: the headless commerce API (`server`), the storefront origin
+//! (`origin`) and the live-reloading preview of `aurelio watch` (`preview`).
 //!
-//! `app` is the one place routers are merged; `main` and every test go through it.
+//! `server::router` is the one place API routers are merged; `aurelio serve`, `aurelio
+//! demo` and the tests go through it. Shops are resolved from keys in `auth` and nowhere
+//! else.
 
+pub mod auth;
+pub mod builds;
+pub mod catalog;
+pub mod db;
+pub mod error;
+pub mod openapi;
+pub mod origin;
 pub mod preview;
+pub mod registry;
+pub mod schema;
+pub mod server;
+pub mod tenants;
+
+pub use server::{Config, Platform, Running, start};
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -46,7 +62,8 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,10 +1,10 @@
-//! `aurelio demo`: builds the demo store and serves it on one port.
+//! `aurelio demo`: the whole platform on an empty machine. Provisions the shop `demo` from
+//! `fixtures/demo-store` (database, keys, first build and publish), then serves the
+//! storefront and the API on one port and prints how to use them.
 
-use crate::progress::CliProgress;
 use anyhow::Context;
-use aurelio_engine::BuildOptions;
+use aurelio_api::tenants::{NewTenant, provision};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Arguments of `aurelio demo`.
 #[derive(Debug, clap::Args)]
@@ -12,7 +12,7 @@ pub struct Args {
     /// Port to serve on (127.0.0.1).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// Data directory (built sites live under it).
+    /// Data directory (SQLite files, built and published sites). Starts fresh each run.
     #[arg(long, default_value = ".aurelio/demo")]
     pub data: PathBuf,
     /// The demo catalog directory.
@@ -20,32 +20,77 @@ pub struct Args {
     pub site: PathBuf,
 }
 
-/// Builds, then serves until Ctrl-C.
+/// Provisions the demo shop, then serves until Ctrl-C.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let base_url = format!("http://127.0.0.1:{}", args.port);
-    let out = args.data.join("sites/demo");
-    let opts = BuildOptions {
-        site: args.site.clone(),
-        out: out.clone(),
-        base_url: Some(base_url.clone()),
-        ..BuildOptions::default()
+    // A fresh shop each run; the image cache is kept, so images are encoded only once.
+    for dir in ["registry.db", "registry.db-wal", "registry.db-shm"] {
+        let _ = std::fs::remove_file(args.data.join(dir));
+    }
+    for dir in ["shops", "work", "published", "media"] {
+        let _ = std::fs::remove_dir_all(args.data.join(dir));
+    }
+    let api = format!("http://127.0.0.1:{}", args.port);
+    let storefront = format!("http://demo.localhost:{}", args.port);
+    let admin_token = std::env::var("AURELIO_ADMIN_TOKEN")
+        .unwrap_or_else(|_| format!("adm_{}", aurelio_api::registry::random_hex(16)));
+    let config = aurelio_api::Config {
+        listen: ([127, 0, 0, 1], args.port).into(),
+        data_dir: args.data.clone(),
+        admin_token: Some(admin_token.clone()),
+        public_url: api.clone(),
+        storefront_url: format!("http://{{shop}}.localhost:{}", args.port),
+        default_shop: Some("demo".into()),
+        demo_catalog: args.site.clone(),
+        ..aurelio_api::Config::default()
     };
-    let report = aurelio_engine::build(&opts, &CliProgress::new()).map_err(|e| {
-        if let Some(d) = e.diagnostics() {
-            crate::cmd::build::print_diagnostics(d);
-        }
-        anyhow::anyhow!("building the demo store failed: {e}")
-    })?;
-    println!("built the demo store: {} pages in {:.2?}", report.pages, report.elapsed);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+    super::serve::runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on port {}", args.port))?;
-        println!("storefront: {base_url}/");
-        println!("health:     {base_url}/healthz");
+        let platform = aurelio_api::Platform::open(config).await?;
+        println!("provisioning the demo shop (database, catalog, build, publish)...");
+        let request = NewTenant {
+            handle: "demo".into(),
+            name: "Northwind Outfitters".into(),
+            demo: true,
+            theme: None,
+            currency: None,
+            locale: None,
+        };
+        let (shop, outcome) =
+            provision(&platform, &request).await.map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        match outcome {
+            Ok(result) => println!(
+                "built and published {} pages in {} ms",
+                result["pages"], shop.elapsed_ms.max(result["build_ms"].as_u64().unwrap_or(0))
+            ),
+            Err(problems) => anyhow::bail!("the demo build failed: {problems:#}"),
+        }
+        let running = aurelio_api::start(platform, listener).await?;
+        let product = first_product(&running.platform, &shop.secret_key).await.unwrap_or_default();
+        println!();
+        println!("storefront:  {storefront}/   (also {api}/)");
+        println!("API:         {api}/api/v1   (OpenAPI: {api}/api/v1/openapi.json)");
+        println!("secret key:  {}", shop.secret_key);
+        println!("publishable: {}", shop.publishable_key);
+        println!("admin token: {admin_token}");
+        println!();
+        println!("try:");
+        println!("  curl -s {api}/api/v1/products?limit=2 -H 'Authorization: Bearer {}'", shop.secret_key);
+        if !product.is_empty() {
+            println!(
+                "  curl -s -X PATCH {api}/api/v1/variants/{product} -H 'Authorization: Bearer {}' \\\n       -H 'Content-Type: application/json' -d '{{\"price\": 9900}}'   # the storefront follows",
+                shop.secret_key
+            );
+        }
         println!("press Ctrl-C to stop");
-        let app = aurelio_api::app(aurelio_api::AppState { site_dir: Arc::new(out) });
-        aurelio_api::serve(listener, app).await.context("the server stopped")
+        running.wait().await.context("the server stopped")
     })
+}
+
+/// The first variant id of the demo catalog, for the example.
+async fn first_product(platform: &aurelio_api::Platform, _key: &str) -> Option<String> {
+    let shop = aurelio_api::registry::shop_by_handle(&platform.registry, "demo").await.ok()??;
+    let db = platform.shop_db(&shop).await.ok()?;
+    aurelio_api::catalog::store::first_variant(&db).await.ok().flatten()
 }

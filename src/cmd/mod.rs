@@ -3,7 +3,9 @@
 pub mod bench;
 pub mod build;
 pub mod demo;
+pub mod feed;
 pub mod fixtures;
 pub mod publish;
+pub mod serve;
 pub mod theme;
 pub mod watch;

@@ -11,8 +11,8 @@ use super::validate::{
     check_image_path, did_you_mean, is_handle, is_sku, parse_weight, rfc3339_to_unix,
 };
 use super::{
-    Catalog, Category, Collection, ImageRef, Page, Product, ProductOption, Store, Variant,
-    gtin_is_valid, locate,
+    Catalog, Category, Collection, ImageRef, Page, Product, ProductFeed, ProductOption, Store,
+    Variant, feed_settings, gtin_is_valid, locate,
 };
 use crate::diagnostics::Diagnostics;
 use crate::money::{AmountError, Currency, Locale, Money};
@@ -89,6 +89,9 @@ pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, Catalog
     let products = load_products(dir, currency, &category_index, cache, &mut diags)?;
     let collections = load_collections(dir, currency, &products, &categories, &mut diags);
     let pages = load_pages(dir, &mut diags);
+    if let Some(store) = &store {
+        feed_settings::check_references(&store.feeds, &categories, &products, &mut diags);
+    }
     match store {
         Some(store) if !diags.has_errors() => Ok(Loaded {
             catalog: Catalog {
@@ -274,6 +277,8 @@ fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
         );
     }
     let name = plain(raw.name, STORE, at("/name"), "name", diags);
+    let feeds =
+        raw.feeds.map(|f| feed_settings::settings(f, currency, &text, diags)).unwrap_or_default();
     if diags.error_count() > errors_before {
         return None;
     }
@@ -291,6 +296,7 @@ fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
         social: raw.social,
         api_url: raw.api_url.unwrap_or_default().trim_end_matches('/').to_owned(),
         publishable_key: raw.publishable_key,
+        feeds,
     })
 }
 
@@ -485,6 +491,25 @@ fn load_products(
     }
     *cache = ParseCache { context, products: fresh };
     Ok(products)
+}
+
+/// Parses and checks one `products.jsonl` line on its own, with the rules `load` applies to
+/// every line: what the API does with a product sent as JSON. Checks that need the other
+/// lines (duplicate handles and SKUs) are the caller's; `categories` are the handles that
+/// exist. Diagnostics name the field (`variants[0].price`).
+pub fn parse_product_line(
+    text: &str,
+    currency: Currency,
+    categories: &[&str],
+) -> Result<Product, Diagnostics> {
+    let categories: HashMap<&str, usize> =
+        categories.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+    let ctx = ProductContext { currency, check_precision: true, categories: &categories };
+    let parsed = parse_product(1, text.as_bytes(), &ctx);
+    match parsed.product {
+        Some(product) if !parsed.diags.has_errors() => Ok(product),
+        _ => Err(parsed.diags),
+    }
 }
 
 /// A parsed line: the product if it is valid, and its identity (handle, SKUs) even when
@@ -769,6 +794,24 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed 
         ),
         None => (None, None),
     };
+    let feed = match raw.feed {
+        Some(f) => {
+            let title = f.title.map(|t| plain(t, PRODUCTS, at, "feed.title", &mut d));
+            if title.as_ref().is_some_and(|t| t.trim().is_empty()) {
+                err(&mut d, "required", "feed.title".into(), "the feed title is empty".into());
+            }
+            if let Some(Err(message)) =
+                f.google_product_category.as_deref().map(feed_settings::check_google_category)
+            {
+                err(&mut d, "feed-category", "feed.google_product_category".into(), message);
+            }
+            ProductFeed {
+                title: title.map(|t| t.trim().to_owned()),
+                google_product_category: f.google_product_category.map(|c| c.trim().to_owned()),
+            }
+        }
+        None => ProductFeed::default(),
+    };
     if d.error_count() > errors_before {
         return Parsed { product: None, line, handle: Some(handle), skus, diags: d };
     }
@@ -788,6 +831,7 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed 
         seo_description,
         created_at: raw.created_at,
         created_unix,
+        feed,
         line,
         fingerprint: *blake3::hash(bytes).as_bytes(),
     };

@@ -3,14 +3,18 @@
 //!
 //! `load` builds it from a catalog directory; nothing here renders or touches the network.
 
+mod feed_settings;
 mod json_pos;
 mod load;
 mod raw;
 mod validate;
 
+pub use feed_settings::{FeedChannel, FeedSettings, GoogleCategory, ProductFeed, ShippingRate};
 pub use json_pos::{line_col, locate, locate_offset, position_in_string};
 pub(crate) use load::describe_serde_message;
-pub use load::{CatalogError, Loaded, ParseCache, check_base_url, load, load_cached};
+pub use load::{
+    CatalogError, Loaded, ParseCache, check_base_url, load, load_cached, parse_product_line,
+};
 pub use validate::{check_image_path, did_you_mean, gtin_is_valid, is_handle};
 
 use crate::money::{Currency, Locale, Money};
@@ -63,6 +67,8 @@ pub struct Store {
     pub api_url: String,
     /// Publishable key for the storefront script.
     pub publishable_key: Option<String>,
+    /// Product feed settings (`feeds` in `store.json`).
+    pub feeds: FeedSettings,
 }
 
 /// Publication status of a product.
@@ -163,7 +169,20 @@ pub struct Variant {
     pub barcode: Option<String>,
 }
 
+/// The stable public id of the variant with this SKU (`var_` and 20 hex digits), the same
+/// in built pages, feeds and the API, so a cart line survives every rebuild.
+pub fn variant_id(sku: &str) -> String {
+    let hash = blake3::hash(format!("variant:{sku}").as_bytes());
+    let hex = hash.to_hex();
+    format!("var_{}", &hex[..20])
+}
+
 impl Variant {
+    /// The variant's public id; see `variant_id`.
+    pub fn id(&self) -> String {
+        variant_id(&self.sku)
+    }
+
     /// Availability from stock level and policy.
     pub fn availability(&self) -> Availability {
         match (self.inventory, self.inventory_policy) {
@@ -208,6 +227,8 @@ pub struct Product {
     pub created_at: Option<String>,
     /// `created_at` as seconds since the Unix epoch, for sorting.
     pub created_unix: Option<i64>,
+    /// Overrides for product feeds (`feed` in `products.jsonl`).
+    pub feed: ProductFeed,
     /// Line in `products.jsonl`.
     pub line: usize,
     /// blake3 of the product's source record: changes whenever any of its data does.

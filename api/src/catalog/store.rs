@@ -1,0 +1,711 @@
+//! A shop's catalog in its database, and its export as a catalog directory.
+//!
+//! Products are validated by the engine's own line parser (`parse_product_line`), so the
+//! API accepts exactly what `aurelio build` accepts and names the same fields; the small
+//! files are validated by loading the exported directory with the engine.
+
+use crate::db::{Backend, now_ms, rfc3339};
+use crate::error::{ApiError, ApiResult, is_unique_violation};
+use aurelio_engine::catalog::{self, Product};
+use aurelio_engine::money::{Currency, Money};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use sqlx::{AnyPool, Row};
+use std::path::Path;
+
+/// Paths of the catalog's small files, as stored in `documents`.
+pub const STORE_JSON: &str = "store.json";
+/// The category tree.
+pub const CATEGORIES_JSON: &str = "categories.json";
+/// Manual and rule-based collections.
+pub const COLLECTIONS_JSON: &str = "collections.json";
+/// The shop's own theme.
+pub const THEME_JSON: &str = "theme.json";
+
+/// A variant as the API shows it: money in minor units.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VariantOut {
+    /// Stable id (derived from the SKU).
+    pub id: String,
+    /// SKU.
+    pub sku: String,
+    /// Option values by option name.
+    pub options: Map<String, Value>,
+    /// Price in minor units of `currency`.
+    pub price: i64,
+    /// Price before a sale, minor units.
+    pub compare_at_price: Option<i64>,
+    /// Stock; `null` when not tracked.
+    pub inventory: Option<i64>,
+    /// `deny` or `continue` at zero stock.
+    pub inventory_policy: String,
+    /// `in_stock`, `out_of_stock` or `backorder`.
+    pub availability: String,
+}
+
+/// A product as the API shows it: the `products.jsonl` fields plus ids and minor units.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProductOut {
+    /// Opaque id (`prod_...`).
+    pub id: String,
+    /// URL handle.
+    pub handle: String,
+    /// Title.
+    pub title: String,
+    /// `active`, `draft` or `archived`.
+    pub status: String,
+    /// ISO 4217 currency of every price.
+    pub currency: String,
+    /// Variants with ids, prices in minor units and stock.
+    pub variants: Vec<VariantOut>,
+    /// The product's other catalog fields (description, vendor, images, options, ...).
+    #[schema(value_type = Object)]
+    pub fields: Map<String, Value>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+/// Reads a document (`store.json`, ...).
+pub async fn document(db: &AnyPool, path: &str) -> ApiResult<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT body FROM documents WHERE path = $1")
+        .bind(path)
+        .fetch_optional(db)
+        .await?)
+}
+
+/// Writes or replaces a document.
+pub async fn put_document<'e, E>(db: E, path: &str, body: &str) -> ApiResult<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO documents (path, body, updated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (path) DO UPDATE SET body = excluded.body, updated_at = excluded.updated_at",
+    )
+    .bind(path)
+    .bind(body)
+    .bind(now_ms())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Deletes a document; whether it existed.
+pub async fn delete_document(db: &AnyPool, path: &str) -> ApiResult<bool> {
+    let done = sqlx::query("DELETE FROM documents WHERE path = $1").bind(path).execute(db).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Documents under a folder (`pages/`), by path.
+pub async fn documents_under(db: &AnyPool, prefix: &str) -> ApiResult<Vec<(String, String)>> {
+    let rows = sqlx::query("SELECT path, body FROM documents WHERE path LIKE $1 ORDER BY path")
+        .bind(format!("{prefix}%"))
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| Ok((r.try_get("path")?, r.try_get("body")?))).collect()
+}
+
+/// The shop's currency, from `store.json`.
+pub async fn currency(db: &AnyPool) -> ApiResult<Currency> {
+    let store = document(db, STORE_JSON).await?.unwrap_or_default();
+    let code = serde_json::from_str::<Value>(&store)
+        .ok()
+        .and_then(|v| v.get("currency").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    Currency::from_code(&code)
+        .ok_or_else(|| ApiError::internal(&format!("store.json has no valid currency: `{code}`")))
+}
+
+/// Every category handle of the tree in `categories.json`.
+pub async fn category_handles(db: &AnyPool) -> ApiResult<Vec<String>> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        if let Some(items) = v.as_array() {
+            for item in items {
+                if let Some(h) = item.get("handle").and_then(Value::as_str) {
+                    out.push(h.to_owned());
+                }
+                if let Some(children) = item.get("children") {
+                    walk(children, out);
+                }
+            }
+        }
+    }
+    let body = document(db, CATEGORIES_JSON).await?.unwrap_or_else(|| "[]".into());
+    let mut out = Vec::new();
+    walk(&serde_json::from_str(&body).unwrap_or(Value::Null), &mut out);
+    Ok(out)
+}
+
+/// Turns an API product body into a `products.jsonl` line: drops output-only members
+/// (`id`, `currency`, `updated_at`, variant `id`/`availability`) and writes integer prices
+/// (minor units, as the API shows them) as the decimal strings of the catalog format.
+pub fn normalize(body: Value, currency: Currency) -> ApiResult<Map<String, Value>> {
+    let Value::Object(mut doc) = body else {
+        return Err(ApiError::invalid("", "the product must be a JSON object"));
+    };
+    for key in ["id", "currency", "updated_at"] {
+        doc.remove(key);
+    }
+    if let Some(Value::Object(fields)) = doc.remove("fields") {
+        for (k, v) in fields {
+            doc.entry(k).or_insert(v);
+        }
+    }
+    if let Some(Value::Array(variants)) = doc.get_mut("variants") {
+        for (i, v) in variants.iter_mut().enumerate() {
+            let Some(v) = v.as_object_mut() else { continue };
+            v.remove("id");
+            v.remove("availability");
+            for key in ["price", "compare_at_price"] {
+                if let Some(Value::Number(n)) = v.get(key) {
+                    let minor = n.as_i64().filter(|m| *m >= 0).ok_or_else(|| {
+                        ApiError::invalid(
+                            format!("variants[{i}].{key}"),
+                            "an integer price is in minor units and must be 0 or more",
+                        )
+                    })?;
+                    v.insert(key.into(), Value::String(Money { minor, currency }.decimal()));
+                }
+            }
+        }
+    }
+    Ok(doc)
+}
+
+/// Validates a product line with the engine; the parsed product on success.
+pub async fn validate(db: &AnyPool, doc: &Map<String, Value>) -> ApiResult<(Product, String)> {
+    let currency = currency(db).await?;
+    let categories = category_handles(db).await?;
+    let refs: Vec<&str> = categories.iter().map(String::as_str).collect();
+    let line = serde_json::to_string(doc).map_err(|e| ApiError::internal(&e))?;
+    match catalog::parse_product_line(&line, currency, &refs) {
+        Ok(product) => Ok((product, line)),
+        Err(d) => Err(ApiError::from_diagnostics(&d)),
+    }
+}
+
+/// Finds which handle or SKU of `product` another product already uses.
+async fn clash(
+    tx: &mut sqlx::AnyConnection,
+    product: &Product,
+    own_id: Option<&str>,
+) -> ApiResult<()> {
+    let own = own_id.unwrap_or("");
+    let other: Option<String> =
+        sqlx::query_scalar("SELECT id FROM products WHERE handle = $1 AND id <> $2")
+            .bind(&product.handle)
+            .bind(own)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if other.is_some() {
+        return Err(ApiError::conflict(
+            "handle",
+            format!("the handle `{}` is already used by another product", product.handle),
+        ));
+    }
+    for (i, v) in product.variants.iter().enumerate() {
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT p.handle FROM variants v JOIN products p ON p.id = v.product_id \
+             WHERE v.sku = $1 AND v.product_id <> $2",
+        )
+        .bind(&v.sku)
+        .bind(own)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(owner) = owner {
+            return Err(ApiError::conflict(
+                format!("variants[{i}].sku"),
+                format!("the SKU `{}` is already used by the product `{owner}`", v.sku),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Next value of a per-shop counter (product sequence, order numbers), atomically.
+pub async fn next_counter(tx: &mut sqlx::AnyConnection, name: &str) -> ApiResult<i64> {
+    sqlx::query("INSERT INTO counters (name, value) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+    Ok(sqlx::query_scalar("UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value")
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?)
+}
+
+async fn write_variants(
+    tx: &mut sqlx::AnyConnection,
+    product_id: &str,
+    product: &Product,
+) -> ApiResult<()> {
+    sqlx::query("DELETE FROM variants WHERE product_id = $1")
+        .bind(product_id)
+        .execute(&mut *tx)
+        .await?;
+    for (i, v) in product.variants.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO variants (id, product_id, position, sku, price, compare_at_price, \
+             inventory, inventory_policy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(v.id())
+        .bind(product_id)
+        .bind(i64::try_from(i).unwrap_or(i64::MAX))
+        .bind(&v.sku)
+        .bind(v.price.minor)
+        .bind(v.compare_at_price.map(|m| m.minor))
+        .bind(v.inventory)
+        .bind(policy_name(v.inventory_policy))
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn policy_name(p: catalog::InventoryPolicy) -> &'static str {
+    match p {
+        catalog::InventoryPolicy::Deny => "deny",
+        catalog::InventoryPolicy::Continue => "continue",
+    }
+}
+
+fn status_name(s: catalog::Status) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+/// Creates a product from a validated line; its id.
+pub async fn insert_product(
+    backend: &Backend,
+    db: &AnyPool,
+    id: Option<String>,
+    product: &Product,
+    line: &str,
+) -> ApiResult<String> {
+    let id = id.unwrap_or_else(|| crate::registry::new_id("prod"));
+    let mut tx = backend.begin_write(db).await?;
+    insert_in(&mut tx, &id, product, line).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Creates many validated products in one transaction (provisioning, import): all or none.
+pub async fn insert_products(
+    backend: &Backend,
+    db: &AnyPool,
+    products: &[(Product, String)],
+) -> ApiResult<()> {
+    let mut tx = backend.begin_write(db).await?;
+    for (product, line) in products {
+        insert_in(&mut tx, &crate::registry::new_id("prod"), product, line).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_in(
+    tx: &mut sqlx::AnyConnection,
+    id: &str,
+    product: &Product,
+    line: &str,
+) -> ApiResult<()> {
+    clash(tx, product, None).await?;
+    let seq = next_counter(tx, "product").await?;
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO products (id, seq, handle, status, title, doc, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+    )
+    .bind(id)
+    .bind(seq)
+    .bind(&product.handle)
+    .bind(status_name(product.status))
+    .bind(&product.title)
+    .bind(line)
+    .bind(now)
+    .execute(&mut *tx)
+    .await;
+    if let Err(e) = inserted {
+        return Err(if is_unique_violation(&e) {
+            ApiError::conflict("handle", "the handle or id is already used")
+        } else {
+            e.into()
+        });
+    }
+    write_variants(tx, id, product).await
+}
+
+/// Replaces a product; false when there is none with that id.
+pub async fn replace_product(
+    backend: &Backend,
+    db: &AnyPool,
+    id: &str,
+    product: &Product,
+    line: &str,
+) -> ApiResult<bool> {
+    let mut tx = backend.begin_write(db).await?;
+    clash(&mut tx, product, Some(id)).await?;
+    let done = sqlx::query(
+        "UPDATE products SET handle = $1, status = $2, title = $3, doc = $4, updated_at = $5 \
+         WHERE id = $6",
+    )
+    .bind(&product.handle)
+    .bind(status_name(product.status))
+    .bind(&product.title)
+    .bind(line)
+    .bind(now_ms())
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    write_variants(&mut tx, id, product).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Deletes a product and its variants; whether it existed.
+pub async fn delete_product(backend: &Backend, db: &AnyPool, id: &str) -> ApiResult<bool> {
+    let mut tx = backend.begin_write(db).await?;
+    sqlx::query("DELETE FROM variants WHERE product_id = $1").bind(id).execute(&mut *tx).await?;
+    let done = sqlx::query("DELETE FROM products WHERE id = $1").bind(id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The stored line of a product, with stock from the variants table (the one place stock
+/// is counted) written into it.
+fn line_with_stock(doc: &str, stock: &[(String, Option<i64>)]) -> Map<String, Value> {
+    let mut doc: Map<String, Value> = serde_json::from_str(doc).unwrap_or_default();
+    if let Some(Value::Array(variants)) = doc.get_mut("variants") {
+        for v in variants.iter_mut().filter_map(Value::as_object_mut) {
+            let sku = v.get("sku").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if let Some((_, inventory)) = stock.iter().find(|(s, _)| *s == sku) {
+                match inventory {
+                    Some(n) => v.insert("inventory".into(), json!(n)),
+                    None => v.remove("inventory"),
+                };
+            }
+        }
+    }
+    doc
+}
+
+#[derive(Debug)]
+struct VariantRow {
+    id: String,
+    sku: String,
+    price: i64,
+    compare_at_price: Option<i64>,
+    inventory: Option<i64>,
+    inventory_policy: String,
+}
+
+async fn variant_rows(
+    db: &AnyPool,
+    product_ids: &[String],
+) -> ApiResult<Vec<(String, VariantRow)>> {
+    if product_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=product_ids.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT product_id, id, sku, price, compare_at_price, inventory, inventory_policy \
+         FROM variants WHERE product_id IN ({}) ORDER BY product_id, position",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for id in product_ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(db).await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("product_id")?,
+                VariantRow {
+                    id: r.try_get("id")?,
+                    sku: r.try_get("sku")?,
+                    price: r.try_get("price")?,
+                    compare_at_price: r.try_get("compare_at_price")?,
+                    inventory: r.try_get("inventory")?,
+                    inventory_policy: r.try_get("inventory_policy")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+fn product_out(
+    row: &sqlx::any::AnyRow,
+    variants: Vec<VariantRow>,
+    currency: Currency,
+) -> ApiResult<ProductOut> {
+    let doc: String = row.try_get("doc")?;
+    let stock: Vec<(String, Option<i64>)> =
+        variants.iter().map(|v| (v.sku.clone(), v.inventory)).collect();
+    let mut fields = line_with_stock(&doc, &stock);
+    let raw_variants = match fields.remove("variants") {
+        Some(Value::Array(v)) => v,
+        _ => Vec::new(),
+    };
+    for key in ["handle", "title", "status"] {
+        fields.remove(key);
+    }
+    let variants = variants
+        .into_iter()
+        .map(|v| {
+            let options = raw_variants
+                .iter()
+                .find(|r| r.get("sku").and_then(Value::as_str) == Some(v.sku.as_str()))
+                .and_then(|r| r.get("options").and_then(Value::as_object).cloned())
+                .unwrap_or_default();
+            let availability = match (v.inventory, v.inventory_policy.as_str()) {
+                (None, _) => "in_stock",
+                (Some(n), _) if n > 0 => "in_stock",
+                (Some(_), "continue") => "backorder",
+                _ => "out_of_stock",
+            };
+            VariantOut {
+                id: v.id,
+                sku: v.sku,
+                options,
+                price: v.price,
+                compare_at_price: v.compare_at_price,
+                inventory: v.inventory,
+                inventory_policy: v.inventory_policy,
+                availability: availability.into(),
+            }
+        })
+        .collect();
+    Ok(ProductOut {
+        id: row.try_get("id")?,
+        handle: row.try_get("handle")?,
+        title: row.try_get("title")?,
+        status: row.try_get("status")?,
+        currency: currency.code().to_owned(),
+        variants,
+        fields,
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
+    })
+}
+
+async fn products_out(db: &AnyPool, rows: &[sqlx::any::AnyRow]) -> ApiResult<Vec<ProductOut>> {
+    let currency = currency(db).await?;
+    let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
+    let mut variants = variant_rows(db, &ids).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (row, id) in rows.iter().zip(&ids) {
+        let (own, rest): (Vec<_>, Vec<_>) = variants.into_iter().partition(|(p, _)| p == id);
+        variants = rest;
+        out.push(product_out(row, own.into_iter().map(|(_, v)| v).collect(), currency)?);
+    }
+    Ok(out)
+}
+
+/// One product by id; `active_only` hides drafts and archived products (publishable keys).
+pub async fn product(db: &AnyPool, id: &str, active_only: bool) -> ApiResult<ProductOut> {
+    let row = sqlx::query(
+        "SELECT id, handle, title, status, doc, created_at, updated_at FROM products \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("product"))?;
+    let status: String = row.try_get("status")?;
+    if active_only && status != "active" {
+        return Err(ApiError::not_found("product"));
+    }
+    products_out(db, &[row]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
+}
+
+/// A page of products in creation order after the cursor (a sequence number).
+pub async fn products(
+    db: &AnyPool,
+    after: i64,
+    limit: i64,
+    active_only: bool,
+) -> ApiResult<(Vec<ProductOut>, Option<i64>)> {
+    let rows = sqlx::query(
+        "SELECT id, seq, handle, title, status, doc, created_at, updated_at FROM products \
+         WHERE seq > $1 AND ($2 = 0 OR status = 'active') ORDER BY seq LIMIT $3",
+    )
+    .bind(after)
+    .bind(i64::from(active_only))
+    .bind(limit + 1)
+    .fetch_all(db)
+    .await?;
+    let more = usize::try_from(limit).is_ok_and(|l| rows.len() > l);
+    let rows = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(0))];
+    let next =
+        if more { rows.last().map(|r| r.try_get::<i64, _>("seq")).transpose()? } else { None };
+    Ok((products_out(db, rows).await?, next))
+}
+
+/// Sets a variant's price and/or stock (the fast path of a price or stock change): the
+/// column and the product's stored line change together.
+pub async fn patch_variant(
+    backend: &Backend,
+    db: &AnyPool,
+    variant: &str,
+    price: Option<i64>,
+    compare_at_price: Option<Option<i64>>,
+    inventory: Option<Option<i64>>,
+) -> ApiResult<String> {
+    let currency = currency(db).await?;
+    let mut tx = backend.begin_write(db).await?;
+    let row = sqlx::query("SELECT product_id, sku FROM variants WHERE id = $1")
+        .bind(variant)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ApiError::not_found("variant"))?;
+    let product_id: String = row.try_get("product_id")?;
+    let sku: String = row.try_get("sku")?;
+    let doc: String = sqlx::query_scalar("SELECT doc FROM products WHERE id = $1")
+        .bind(&product_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut doc: Map<String, Value> =
+        serde_json::from_str(&doc).map_err(|e| ApiError::internal(&e))?;
+    if let Some(Value::Array(variants)) = doc.get_mut("variants") {
+        for v in variants.iter_mut().filter_map(Value::as_object_mut) {
+            if v.get("sku").and_then(Value::as_str) != Some(sku.as_str()) {
+                continue;
+            }
+            if let Some(p) = price {
+                v.insert("price".into(), json!(Money { minor: p, currency }.decimal()));
+            }
+            match compare_at_price {
+                Some(Some(p)) => {
+                    v.insert(
+                        "compare_at_price".into(),
+                        json!(Money { minor: p, currency }.decimal()),
+                    );
+                }
+                Some(None) => {
+                    v.remove("compare_at_price");
+                }
+                None => {}
+            }
+            match inventory {
+                Some(Some(n)) => {
+                    v.insert("inventory".into(), json!(n));
+                }
+                Some(None) => {
+                    v.remove("inventory");
+                }
+                None => {}
+            }
+        }
+    }
+    // The edited line goes through the same checks as a new one (e.g. compare_at > price).
+    let categories = category_handles(db).await?;
+    let refs: Vec<&str> = categories.iter().map(String::as_str).collect();
+    let line = serde_json::to_string(&doc).map_err(|e| ApiError::internal(&e))?;
+    let product = catalog::parse_product_line(&line, currency, &refs)
+        .map_err(|d| ApiError::from_diagnostics(&d))?;
+    sqlx::query("UPDATE products SET doc = $1, updated_at = $2 WHERE id = $3")
+        .bind(&line)
+        .bind(now_ms())
+        .bind(&product_id)
+        .execute(&mut *tx)
+        .await?;
+    write_variants(&mut tx, &product_id, &product).await?;
+    tx.commit().await?;
+    Ok(product_id)
+}
+
+/// Writes the shop as a catalog directory, exactly the format `aurelio build` reads.
+/// Files whose bytes did not change are left alone. Images come from `media` (a
+/// directory holding the shop's uploaded sources under `images/`).
+pub async fn export(db: &AnyPool, dir: &Path) -> ApiResult<ExportStats> {
+    let io = |e: std::io::Error| ApiError::internal(&format!("export to {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut stats = ExportStats::default();
+    // Small files: every document, pages included; stale pages removed.
+    let docs = documents_under(db, "").await?;
+    let pages_dir = dir.join("pages");
+    if pages_dir.is_dir() {
+        for entry in std::fs::read_dir(&pages_dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = format!("pages/{}", entry.file_name().to_string_lossy());
+            if !docs.iter().any(|(p, _)| *p == name) {
+                std::fs::remove_file(entry.path()).map_err(io)?;
+            }
+        }
+    }
+    for (path, body) in &docs {
+        if path.contains("..") || path.starts_with('/') {
+            continue;
+        }
+        stats.files += usize::from(write_if_changed(&dir.join(path), body.as_bytes()).map_err(io)?);
+    }
+    for name in [CATEGORIES_JSON, COLLECTIONS_JSON] {
+        if !docs.iter().any(|(p, _)| p == name) {
+            write_if_changed(&dir.join(name), b"[]\n").map_err(io)?;
+        }
+    }
+    if !docs.iter().any(|(p, _)| p == THEME_JSON) {
+        let _ = std::fs::remove_file(dir.join(THEME_JSON));
+    }
+    // Products in creation order, with stock from the variants table.
+    let rows = sqlx::query("SELECT id, doc FROM products ORDER BY seq").fetch_all(db).await?;
+    let stock_rows =
+        sqlx::query("SELECT product_id, sku, inventory FROM variants").fetch_all(db).await?;
+    let mut stock: std::collections::HashMap<String, Vec<(String, Option<i64>)>> =
+        std::collections::HashMap::new();
+    for r in &stock_rows {
+        stock
+            .entry(r.try_get("product_id")?)
+            .or_default()
+            .push((r.try_get("sku")?, r.try_get("inventory")?));
+    }
+    let mut lines = Vec::with_capacity(rows.len() * 512);
+    for r in &rows {
+        let id: String = r.try_get("id")?;
+        let doc: String = r.try_get("doc")?;
+        let line = line_with_stock(&doc, stock.get(&id).map_or(&[][..], Vec::as_slice));
+        serde_json::to_writer(&mut lines, &line).map_err(|e| ApiError::internal(&e))?;
+        lines.push(b'\n');
+    }
+    stats.products = rows.len();
+    stats.files += usize::from(write_if_changed(&dir.join("products.jsonl"), &lines).map_err(io)?);
+    Ok(stats)
+}
+
+/// What an export wrote.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExportStats {
+    /// Products exported.
+    pub products: usize,
+    /// Files written because they changed.
+    pub files: usize,
+}
+
+/// Writes `bytes` unless the file already holds them; whether it wrote.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(false);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(true)
+}
+
+/// The id of the shop's first variant, if any (for examples).
+pub async fn first_variant(db: &AnyPool) -> ApiResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT v.id FROM variants v JOIN products p ON p.id = v.product_id \
+         ORDER BY p.seq, v.position LIMIT 1",
+    )
+    .fetch_optional(db)
+    .await?)
+}

@@ -1,0 +1,397 @@
+//! Databases: the registry and one database per shop, on SQLite files (the embedded
+//! default) or a PostgreSQL server, behind one code path (`sqlx::Any`).
+//!
+//! SQL is written once in the common dialect (`$1` parameters, `BIGINT` and `TEXT`
+//! columns, times as Unix milliseconds); the few places that differ ask `Backend`.
+//! Shop pools are opened on demand and kept in a bounded cache that closes idle ones, so a
+//! thousand shops do not hold a thousand pools.
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where the databases live.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// `registry.db` plus `shops/<name>.db` under a directory.
+    Sqlite {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// A PostgreSQL server: the registry in the URL's database, each shop in its own.
+    Postgres {
+        /// The registry's URL.
+        url: url::Url,
+    },
+}
+
+/// A migration: a version and the statements that bring a database to it.
+pub type Migration = (i64, &'static [&'static str]);
+
+impl Backend {
+    /// From `--database-url` (PostgreSQL) or the data directory (SQLite).
+    pub fn new(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
+        match database_url {
+            None => Ok(Self::Sqlite { dir: data_dir.to_owned() }),
+            Some(raw) => {
+                let url = url::Url::parse(raw)
+                    .map_err(|e| anyhow::anyhow!("--database-url `{raw}`: {e}"))?;
+                match url.scheme() {
+                    "postgres" | "postgresql" => Ok(Self::Postgres { url }),
+                    "sqlite" => anyhow::bail!(
+                        "--database-url: for SQLite use --data DIR (one file per shop under it)"
+                    ),
+                    other => anyhow::bail!("--database-url: unsupported scheme `{other}`"),
+                }
+            }
+        }
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+            Self::Postgres { .. } => "postgres",
+        }
+    }
+
+    /// Whether this is PostgreSQL (for the few statements that differ).
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Self::Postgres { .. })
+    }
+
+    fn registry_options(&self) -> anyhow::Result<AnyConnectOptions> {
+        match self {
+            Self::Sqlite { dir } => {
+                std::fs::create_dir_all(dir)?;
+                sqlite_options(&dir.join("registry.db"))
+            }
+            Self::Postgres { url } => Ok(AnyConnectOptions::from_str(url.as_str())?),
+        }
+    }
+
+    /// The name of a shop's database: PostgreSQL names are prefixed with the registry's.
+    pub fn shop_db_name(&self, shop_id: &str) -> String {
+        match self {
+            Self::Sqlite { .. } => shop_id.to_owned(),
+            Self::Postgres { url } => {
+                let registry = url.path().trim_start_matches('/');
+                let registry = if registry.is_empty() { "aurelio" } else { registry };
+                format!("{registry}_{shop_id}")
+            }
+        }
+    }
+
+    fn shop_path(&self, db_name: &str) -> Option<PathBuf> {
+        match self {
+            Self::Sqlite { dir } => Some(dir.join("shops").join(format!("{db_name}.db"))),
+            Self::Postgres { .. } => None,
+        }
+    }
+
+    fn shop_options(&self, db_name: &str) -> anyhow::Result<AnyConnectOptions> {
+        match self {
+            Self::Sqlite { .. } => {
+                let path = self.shop_path(db_name).expect("sqlite shops have paths");
+                sqlite_options(&path)
+            }
+            Self::Postgres { url } => {
+                let mut url = url.clone();
+                url.set_path(&format!("/{db_name}"));
+                Ok(AnyConnectOptions::from_str(url.as_str())?)
+            }
+        }
+    }
+
+    /// Opens the registry, creating it (and the PostgreSQL database) when missing.
+    pub async fn open_registry(&self) -> anyhow::Result<AnyPool> {
+        install_drivers();
+        let options = self.registry_options()?;
+        let pool = pool_options(self, 8).connect_with(options).await.map_err(|e| {
+            anyhow::anyhow!("cannot open the registry database ({}): {e}", self.name())
+        })?;
+        Ok(pool)
+    }
+
+    /// Creates a shop's empty database.
+    pub async fn create_shop_db(&self, registry: &AnyPool, db_name: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite { .. } => {
+                let path = self.shop_path(db_name).expect("sqlite shops have paths");
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                Ok(())
+            }
+            Self::Postgres { .. } => {
+                check_identifier(db_name)?;
+                registry.execute(AssertSqlSafe(format!("CREATE DATABASE \"{db_name}\""))).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops a shop's database; its pool must be closed first.
+    pub async fn drop_shop_db(&self, registry: &AnyPool, db_name: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Sqlite { .. } => {
+                let path = self.shop_path(db_name).expect("sqlite shops have paths");
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    match std::fs::remove_file(&p) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+                Ok(())
+            }
+            Self::Postgres { .. } => {
+                check_identifier(db_name)?;
+                registry
+                    .execute(AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+                    )))
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Opens a pool on a shop's database.
+    async fn open_shop(&self, db_name: &str, max: u32) -> anyhow::Result<AnyPool> {
+        let options = self.shop_options(db_name)?;
+        Ok(pool_options(self, max).connect_with(options).await?)
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing to upgrade.
+    pub async fn begin_write<'c>(
+        &self,
+        pool: &'c AnyPool,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Any>, sqlx::Error> {
+        match self {
+            Self::Sqlite { .. } => pool.begin_with("BEGIN IMMEDIATE").await,
+            Self::Postgres { .. } => pool.begin().await,
+        }
+    }
+}
+
+fn install_drivers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
+fn sqlite_options(path: &Path) -> anyhow::Result<AnyConnectOptions> {
+    let url = url::Url::from_file_path(path)
+        .map_err(|()| anyhow::anyhow!("`{}` is not an absolute path", path.display()))?;
+    let url = format!("sqlite://{}?mode=rwc", url.path());
+    Ok(AnyConnectOptions::from_str(&url)?)
+}
+
+fn pool_options(backend: &Backend, max: u32) -> AnyPoolOptions {
+    let sqlite = !backend.is_postgres();
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(10))
+        .idle_timeout(Some(Duration::from_secs(60)))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    // WAL: readers never wait for the writer; busy_timeout: writers queue.
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+}
+
+/// PostgreSQL database names are built from shop ids, never from user input; checked anyway.
+fn check_identifier(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 63
+        || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        anyhow::bail!("`{name}` is not a safe database name");
+    }
+    Ok(())
+}
+
+/// Brings a database to the newest version, one transaction per migration, recorded in
+/// `schema_migrations`.
+pub async fn migrate(
+    backend: &Backend,
+    pool: &AnyPool,
+    migrations: &[Migration],
+) -> anyhow::Result<i64> {
+    pool.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .await?;
+    let mut current: i64 =
+        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            .fetch_one(pool)
+            .await?;
+    for (version, statements) in migrations {
+        if *version <= current {
+            continue;
+        }
+        let mut tx = backend.begin_write(pool).await?;
+        // Two processes may migrate at once: the second finds the version recorded.
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if done.is_none() {
+            for statement in *statements {
+                tx.execute(*statement).await.map_err(|e| {
+                    anyhow::anyhow!("migration {version} failed: {e}\n  in: {statement}")
+                })?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        current = *version;
+    }
+    Ok(current)
+}
+
+/// Milliseconds since the Unix epoch: how times are stored.
+pub fn now_ms() -> i64 {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A stored time as RFC 3339, for JSON.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Open shop pools, bounded and closed when idle.
+#[derive(Debug)]
+pub struct ShopPools {
+    backend: Backend,
+    per_shop: u32,
+    max_open: usize,
+    idle: Duration,
+    open: Mutex<HashMap<String, (AnyPool, Instant)>>,
+    /// Serializes opening so two requests for a cold shop open one pool.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl ShopPools {
+    /// At most `max_open` pools of `per_shop` connections; pools unused for `idle` close.
+    pub fn new(backend: Backend, per_shop: u32, max_open: usize, idle: Duration) -> Self {
+        Self {
+            backend,
+            per_shop,
+            max_open,
+            idle,
+            open: Mutex::new(HashMap::new()),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn cached(&self, db_name: &str) -> Option<AnyPool> {
+        let mut open = self.open.lock().expect("pool cache lock");
+        open.get_mut(db_name).map(|(pool, used)| {
+            *used = Instant::now();
+            pool.clone()
+        })
+    }
+
+    /// The pool of a shop's database, opened and migrated on first use.
+    pub async fn get(&self, db_name: &str, migrations: &[Migration]) -> anyhow::Result<AnyPool> {
+        if let Some(pool) = self.cached(db_name) {
+            return Ok(pool);
+        }
+        let _guard = self.opening.lock().await;
+        if let Some(pool) = self.cached(db_name) {
+            return Ok(pool);
+        }
+        let pool = self.backend.open_shop(db_name, self.per_shop).await?;
+        migrate(&self.backend, &pool, migrations).await?;
+        let evicted = {
+            let mut open = self.open.lock().expect("pool cache lock");
+            let evicted = if open.len() >= self.max_open {
+                let oldest = open.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone());
+                oldest.and_then(|k| open.remove(&k)).map(|(p, _)| p)
+            } else {
+                None
+            };
+            open.insert(db_name.to_owned(), (pool.clone(), Instant::now()));
+            evicted
+        };
+        if let Some(old) = evicted {
+            // Close in the background: requests holding clones finish first.
+            tokio::spawn(async move { old.close().await });
+        }
+        Ok(pool)
+    }
+
+    /// Closes and forgets a shop's pool (before its database is dropped).
+    pub async fn close(&self, db_name: &str) {
+        let pool = self.open.lock().expect("pool cache lock").remove(db_name);
+        if let Some((pool, _)) = pool {
+            pool.close().await;
+        }
+    }
+
+    /// Closes pools idle for longer than the idle limit; returns how many.
+    pub async fn evict_idle(&self) -> usize {
+        let idle: Vec<AnyPool> = {
+            let mut open = self.open.lock().expect("pool cache lock");
+            let stale: Vec<String> = open
+                .iter()
+                .filter(|(_, (_, used))| used.elapsed() >= self.idle)
+                .map(|(k, _)| k.clone())
+                .collect();
+            stale.iter().filter_map(|k| open.remove(k)).map(|(p, _)| p).collect()
+        };
+        let n = idle.len();
+        for pool in idle {
+            pool.close().await;
+        }
+        n
+    }
+
+    /// How many pools are open.
+    pub fn open_count(&self) -> usize {
+        self.open.lock().expect("pool cache lock").len()
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Closes every pool (at shutdown).
+    pub async fn close_all(&self) {
+        let all: Vec<AnyPool> =
+            self.open.lock().expect("pool cache lock").drain().map(|(_, (p, _))| p).collect();
+        for pool in all {
+            pool.close().await;
+        }
+    }
+}
+
+/// Shared handle to the pool cache.
+pub type Pools = Arc<ShopPools>;

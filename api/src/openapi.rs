@@ -1,0 +1,64 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations: every API route is
+//! registered through `api_router`, which records it in the document as it adds it.
+
+use crate::server::Platform;
+use crate::{builds, catalog, tenants};
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Aurelio API",
+        description = "Headless commerce API of Aurelio: shops, catalog, builds. \
+            Errors are `{\"error\": {\"code\", \"message\", \"field\"}}`; money is integer minor units \
+            with an ISO 4217 currency.",
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "tenants", description = "Shops, provisioned by the platform admin"),
+        (name = "keys", description = "A shop's API keys"),
+        (name = "catalog", description = "Products, variants, categories, collections, pages, images"),
+        (name = "theme", description = "The shop's theme"),
+        (name = "builds", description = "Storefront builds and publishing"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let bearer = |description: &str| {
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(description.to_owned()))
+                    .build(),
+            )
+        };
+        components.add_security_scheme(
+            "secret_key",
+            bearer("A shop's secret key, `sk_...`, with a role"),
+        );
+        components.add_security_scheme(
+            "publishable_key",
+            bearer("A shop's publishable key, `pk_...`: public reads, carts and checkout"),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            bearer("The platform admin token (AURELIO_ADMIN_TOKEN)"),
+        );
+    }
+}
+
+/// Every API route, with the document describing them.
+pub fn api_router() -> OpenApiRouter<Arc<Platform>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(tenants::router())
+        .merge(catalog::router())
+        .merge(builds::router())
+}

@@ -1,0 +1,410 @@
+//! `aurelio serve`: configuration, the shared `Platform`, the router with its middleware
+//! (request ids, structured logs, metrics, compression) and graceful shutdown that
+//! finishes in-flight requests and the build in progress.
+
+use crate::db::{Backend, Pools, ShopPools};
+use crate::error::{ApiError, ApiResult};
+use crate::origin::OriginCache;
+use crate::registry::Shop;
+use crate::{builds, openapi, origin, schema};
+use axum::Router;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use object_store::ObjectStore;
+use serde::Deserialize;
+use sqlx::AnyPool;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Everything `serve` needs to know. Built from flags, the environment and an optional
+/// TOML file (in that order of precedence) by the command line.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Data directory: SQLite files, build work, published sites, media, caches.
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL for the registry and the shops' databases; SQLite when absent.
+    pub database_url: Option<String>,
+    /// Token of the platform admin (`AURELIO_ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
+    /// Public URL of this API, written into storefronts for their script.
+    pub public_url: String,
+    /// Storefront URL of a shop; `{shop}` is replaced by its handle.
+    pub storefront_url: String,
+    /// Where storefronts are published; `{shop}` is replaced by the shop id. Default:
+    /// `file://<data>/published/{shop}`, which this server also serves.
+    pub publish_url: Option<String>,
+    /// Where uploaded images are kept (an object store URL); default `<data>/media`.
+    pub media_url: Option<String>,
+    /// Handle of the shop served for hosts that name none (`aurelio demo`).
+    pub default_shop: Option<String>,
+    /// The demo catalog loaded by provisioning with `"demo": true`.
+    pub demo_catalog: PathBuf,
+    /// Wait after a catalog write before building, so a burst of edits makes one build.
+    #[serde(with = "millis")]
+    pub build_debounce: Duration,
+    /// Build workers in this process (0: none, another process builds).
+    pub workers: usize,
+    /// Connections per shop pool.
+    pub pool_size: u32,
+    /// Shop pools kept open at most.
+    pub max_open_pools: usize,
+    /// Shop pools unused this long are closed.
+    #[serde(with = "millis")]
+    pub pool_idle: Duration,
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from(".aurelio/data"),
+            database_url: None,
+            admin_token: None,
+            public_url: "http://127.0.0.1:8080".into(),
+            storefront_url: "http://{shop}.localhost:8080".into(),
+            publish_url: None,
+            media_url: None,
+            default_shop: None,
+            demo_catalog: PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fixtures/demo-store"
+            )),
+            build_debounce: Duration::from_millis(250),
+            workers: 1,
+            pool_size: 4,
+            max_open_pools: 200,
+            pool_idle: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML configuration file (keys as the fields of `Config`).
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read `{}`: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("`{}`: {e}", path.display()))
+    }
+}
+
+/// What every request and job shares: configuration, databases, stores, caches.
+pub struct Platform {
+    /// The configuration.
+    pub config: Config,
+    /// The registry database.
+    pub registry: AnyPool,
+    /// Shop database pools.
+    pub pools: Pools,
+    /// Uploaded images.
+    pub media: Arc<dyn ObjectStore>,
+    /// Wakes the build workers.
+    pub wake: tokio::sync::Notify,
+    /// The id of the last finished build (tests and `demo` wait on it).
+    pub builds_done: tokio::sync::watch::Sender<String>,
+    /// Parsed catalogs kept between builds.
+    pub sessions: builds::Sessions,
+    /// The storefront origin's caches.
+    pub origin: OriginCache,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform").field("data_dir", &self.config.data_dir).finish_non_exhaustive()
+    }
+}
+
+impl Platform {
+    /// Opens the databases (migrating the registry) and stores.
+    pub async fn open(mut config: Config) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        config.data_dir = std::fs::canonicalize(&config.data_dir)?;
+        let backend = Backend::new(config.database_url.as_deref(), &config.data_dir)?;
+        let registry = backend.open_registry().await?;
+        crate::db::migrate(&backend, &registry, schema::REGISTRY).await?;
+        let media: Arc<dyn ObjectStore> = match &config.media_url {
+            None => {
+                let dir = config.data_dir.join("media");
+                std::fs::create_dir_all(&dir)?;
+                Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir)?)
+            }
+            Some(url) => {
+                let url = url::Url::parse(url)?;
+                let (store, _) = object_store::parse_url_opts(
+                    &url,
+                    std::env::vars()
+                        .filter(|(k, _)| k.starts_with("AWS_"))
+                        .map(|(k, v)| (k.to_ascii_lowercase(), v)),
+                )?;
+                Arc::from(store)
+            }
+        };
+        let pools = Arc::new(ShopPools::new(
+            backend,
+            config.pool_size,
+            config.max_open_pools,
+            config.pool_idle,
+        ));
+        Ok(Arc::new(Self {
+            config,
+            registry,
+            pools,
+            media,
+            wake: tokio::sync::Notify::new(),
+            builds_done: tokio::sync::watch::Sender::new(String::new()),
+            sessions: builds::Sessions::default(),
+            origin: OriginCache::default(),
+            metrics: metrics_handle(),
+        }))
+    }
+
+    /// The pool of a shop's database (opened and migrated on first use).
+    pub async fn shop_db(&self, shop: &Shop) -> ApiResult<AnyPool> {
+        self.pools.get(&shop.db_name, schema::SHOP).await.map_err(|e| {
+            tracing::error!(shop = %shop.id, error = %e, "shop database unavailable");
+            ApiError::unavailable("the shop's database is unavailable, try again")
+        })
+    }
+
+    /// The storefront URL of a shop (no trailing slash).
+    pub fn storefront_url(&self, handle: &str) -> String {
+        self.config.storefront_url.replace("{shop}", handle).trim_end_matches('/').to_owned()
+    }
+
+    /// Where a shop's builds happen: its exported catalog and built site.
+    pub fn work_dir(&self, shop_id: &str) -> PathBuf {
+        self.config.data_dir.join("work").join(shop_id)
+    }
+
+    /// The local directory a shop is published to (the default publish target).
+    pub fn published_dir(&self, shop_id: &str) -> PathBuf {
+        self.config.data_dir.join("published").join(shop_id)
+    }
+
+    /// The publish target URL of a shop.
+    pub fn publish_url(&self, shop_id: &str) -> String {
+        match &self.config.publish_url {
+            Some(url) => url.replace("{shop}", shop_id),
+            None => format!("file://{}", self.published_dir(shop_id).display()),
+        }
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once; every server in the process
+/// renders the same registry).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                ])
+                .expect("static buckets")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// A JSON body whose rejection is an API error in the standard error body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Body<T>(pub T);
+
+impl<T, S> FromRequest<S> for Body<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(Self(v)),
+            Err(e) => {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                let err = if inner.is_syntax() || inner.is_eof() {
+                    ApiError::bad_request(format!("the body is not valid JSON: {inner}"))
+                } else {
+                    ApiError::invalid(
+                        if field == "." { String::new() } else { field },
+                        inner.to_string(),
+                    )
+                };
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The whole service: API, health, metrics and the storefront origin as fallback.
+pub fn router(platform: Arc<Platform>) -> Router {
+    let (api, doc) = openapi::api_router().split_for_parts();
+    let doc = Arc::new(doc);
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
+        let id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+    });
+    Router::new()
+        .merge(api)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics_text))
+        .fallback(origin::serve)
+        .layer(axum::middleware::from_fn(track))
+        .layer(CompressionLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(platform)
+}
+
+/// Ready when the registry answers.
+async fn ready(State(platform): State<Arc<Platform>>) -> Response {
+    match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&platform.registry).await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "registry not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "registry unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(platform): State<Arc<Platform>>) -> Response {
+    metrics::gauge!("aurelio_shop_pools_open").set(platform.pools.open_count() as f64);
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], platform.metrics.render())
+        .into_response()
+}
+
+/// Counts requests and their latency by route and status.
+async fn track(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "storefront".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("aurelio_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("aurelio_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// A running server: its address and a way to stop it.
+#[derive(Debug)]
+pub struct Running {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The platform (for `demo` and tests).
+    pub platform: Arc<Platform>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests and the running build, then returns.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop.send_replace(true);
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Waits until the server stops (Ctrl-C or SIGTERM, or `shutdown`).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Binds, starts the build workers and the pool janitor, and serves until Ctrl-C, SIGTERM
+/// or `Running::shutdown`.
+pub async fn start(
+    platform: Arc<Platform>,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let app = router(platform.clone());
+    let workers: Vec<_> = (0..platform.config.workers)
+        .map(|_| tokio::spawn(builds::worker(platform.clone(), stop_rx.clone())))
+        .collect();
+    let janitor = {
+        let platform = platform.clone();
+        let mut stop_rx = stop_rx.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(30)) => {
+                        let closed = platform.pools.evict_idle().await;
+                        if closed > 0 {
+                            tracing::debug!(closed, "closed idle shop pools");
+                        }
+                    }
+                    _ = stop_rx.changed() => break,
+                }
+            }
+        })
+    };
+    let platform_for_task = platform.clone();
+    let stop_signal = stop.clone();
+    let mut serve_stop = stop_rx.clone();
+    let task = tokio::spawn(async move {
+        let signal = async move {
+            tokio::select! {
+                () = crate::shutdown_signal() => { stop_signal.send_replace(true); }
+                _ = serve_stop.changed() => {}
+            }
+        };
+        let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        for w in workers {
+            let _ = w.await;
+        }
+        let _ = janitor.await;
+        platform_for_task.pools.close_all().await;
+        platform_for_task.registry.close().await;
+        served
+    });
+    Ok(Running { addr, platform, stop, task })
+}

@@ -1,0 +1,130 @@
+//! `aurelio serve`: the API server and the storefront origin.
+//!
+//! Configuration comes from flags, then the environment (`AURELIO_*`), then an optional
+//! TOML file (`--config`), then defaults.
+
+use anyhow::Context;
+use aurelio_api::Config;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Arguments of `aurelio serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A TOML file with any of the settings below (flags and environment win).
+    #[arg(long, env = "AURELIO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "AURELIO_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory: SQLite files (registry and one per shop), builds, published sites.
+    #[arg(long, env = "AURELIO_DATA")]
+    pub data: Option<PathBuf>,
+    /// PostgreSQL server for the registry and one database per shop, e.g.
+    /// `postgres://user@host/aurelio`. SQLite under --data when absent.
+    #[arg(long, env = "AURELIO_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The platform admin token that provisions shops.
+    #[arg(long, env = "AURELIO_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Public URL of this API (written into storefronts for their script).
+    #[arg(long, env = "AURELIO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Storefront URL of a shop, `{shop}` standing for its handle.
+    #[arg(long, env = "AURELIO_STOREFRONT_URL")]
+    pub storefront_url: Option<String>,
+    /// Publish target, `{shop}` standing for the shop id (e.g. `s3://bucket/{shop}`).
+    /// Default: a directory under --data, served by this server.
+    #[arg(long, env = "AURELIO_PUBLISH_URL")]
+    pub publish_url: Option<String>,
+    /// Object store URL for uploaded images (default: a directory under --data).
+    #[arg(long, env = "AURELIO_MEDIA_URL")]
+    pub media_url: Option<String>,
+    /// Milliseconds to wait after a catalog write before building.
+    #[arg(long, env = "AURELIO_BUILD_DEBOUNCE_MS")]
+    pub build_debounce_ms: Option<u64>,
+    /// Build workers in this process (0 leaves builds to other processes).
+    #[arg(long, env = "AURELIO_WORKERS")]
+    pub workers: Option<usize>,
+    /// Shop database pools kept open at most.
+    #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
+    pub max_open_pools: Option<usize>,
+}
+
+impl Args {
+    /// The configuration in effect.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let listen_given = self.listen.is_some();
+        if let Some(v) = self.listen {
+            c.listen = v;
+        }
+        if let Some(v) = &self.data {
+            c.data_dir.clone_from(v);
+        }
+        if self.database_url.is_some() {
+            c.database_url.clone_from(&self.database_url);
+        }
+        if self.admin_token.is_some() {
+            c.admin_token.clone_from(&self.admin_token);
+        }
+        // Without explicit URLs, they follow the port being listened on.
+        let port = c.listen.port();
+        match &self.public_url {
+            Some(v) => c.public_url.clone_from(v),
+            None if listen_given => c.public_url = format!("http://127.0.0.1:{port}"),
+            None => {}
+        }
+        match &self.storefront_url {
+            Some(v) => c.storefront_url.clone_from(v),
+            None if listen_given => c.storefront_url = format!("http://{{shop}}.localhost:{port}"),
+            None => {}
+        }
+        if self.publish_url.is_some() {
+            c.publish_url.clone_from(&self.publish_url);
+        }
+        if self.media_url.is_some() {
+            c.media_url.clone_from(&self.media_url);
+        }
+        if let Some(ms) = self.build_debounce_ms {
+            c.build_debounce = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.workers {
+            c.workers = n;
+        }
+        if let Some(n) = self.max_open_pools {
+            c.max_open_pools = n;
+        }
+        Ok(c)
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let config = args.config()?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let platform = aurelio_api::Platform::open(config).await?;
+        let running = aurelio_api::start(platform, listener).await?;
+        let c = &running.platform.config;
+        println!("aurelio serve: listening on http://{}", running.addr);
+        println!("  database: {}", running.platform.pools.backend().name());
+        println!("  data:     {}", c.data_dir.display());
+        if c.admin_token.is_none() {
+            println!("  note: AURELIO_ADMIN_TOKEN is not set, so shops cannot be provisioned");
+        }
+        running.wait().await.context("the server stopped")
+    })
+}
+
+/// The runtime of the server commands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    aurelio_engine::publish::install_crypto_provider();
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
