@@ -111,9 +111,26 @@ impl Backend {
     pub async fn open_registry(&self) -> anyhow::Result<AnyPool> {
         install_drivers();
         let options = self.registry_options()?;
-        let pool = pool_options(self, 8).connect_with(options).await.map_err(|e| {
-            anyhow::anyhow!("cannot open the registry database ({}): {e}", self.name())
-        })?;
+        let pool = match pool_options(self, 8).connect_with(options.clone()).await {
+            Ok(pool) => pool,
+            // PostgreSQL: a registry database that does not exist yet is created.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+                let Self::Postgres { url } = self else { unreachable!("3D000 is PostgreSQL's") };
+                let name = url.path().trim_start_matches('/').to_owned();
+                check_identifier(&name)?;
+                let mut admin = url.clone();
+                admin.set_path("/postgres");
+                let admin = pool_options(self, 1)
+                    .connect_with(AnyConnectOptions::from_str(admin.as_str())?)
+                    .await?;
+                admin.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
+                admin.close().await;
+                pool_options(self, 8).connect_with(options).await?
+            }
+            Err(e) => {
+                anyhow::bail!("cannot open the registry database ({}): {e}", self.name())
+            }
+        };
         Ok(pool)
     }
 
