@@ -10,6 +10,7 @@
 
 use crate::catalog::{self, Catalog, CatalogError, Loaded};
 use crate::diagnostics::Diagnostics;
+use crate::feeds;
 use crate::images::{self, ImageCache, ImageStats, SourceIndex};
 use crate::output::{
     self, CachePolicy, Content, FileEntry, MANIFEST, Manifest, Sink, Staging, short_hash,
@@ -372,6 +373,9 @@ pub fn build_catalog(
     extra.push(("robots.txt".into(), robots, CachePolicy::Revalidate));
 
     let mut manifest = Manifest { version: 1, ..Manifest::default() };
+    // Product feeds (`feeds/`): streamed to files by `feeds::site`, put like other files.
+    let sources = feeds::Sources { catalog, images: &processed.map, urls: &renderer.urls };
+    let site_feeds = feeds::site::SiteFeeds { sources, cache_dir: &cache_dir, out };
     let render_set: Vec<usize> = if staged { (0..jobs.len()).collect() } else { changed.clone() };
     let result = if staged {
         let staging = Staging::new(out).map_err(io(out))?;
@@ -388,6 +392,7 @@ pub fn build_catalog(
             &mut diags,
             progress,
         )?;
+        site_feeds.put(&staging, prior.as_ref().map(|(_, m)| m), &mut manifest).map_err(io(out))?;
         let written = changed.len() + processed.files.len() + extra.len();
         let manifest_bytes = manifest_json(&manifest);
         staging
@@ -413,6 +418,7 @@ pub fn build_catalog(
             &mut diags,
             progress,
         )?;
+        site_feeds.put(&in_place, Some(&previous_manifest), &mut manifest).map_err(io(out))?;
         // Unchanged files already in the output keep their entries.
         for (file, _) in &fingerprints {
             if !manifest.files.contains_key(file)

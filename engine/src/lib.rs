@@ -6,6 +6,7 @@
 pub mod build;
 pub mod catalog;
 pub mod diagnostics;
+pub mod feeds;
 pub mod fixtures;
 pub mod images;
 pub mod money;

@@ -28,6 +28,8 @@ pub(super) struct RawStore {
     pub api_url: Option<String>,
     #[serde(default)]
     pub publishable_key: Option<String>,
+    #[serde(default)]
+    pub feeds: Option<super::feed_settings::RawFeedSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -103,6 +105,8 @@ pub(super) struct RawProduct {
     pub seo: Option<RawSeo>,
     #[serde(default)]
     pub created_at: Option<String>,
+    #[serde(default)]
+    pub feed: Option<super::feed_settings::RawProductFeed>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -45,6 +45,23 @@ pub fn product_path(p: &Product) -> String {
     format!("products/{}/", p.handle)
 }
 
+/// Absolute URL of a product page with one variant chosen (`?variant=SKU`), the form the
+/// storefront script reads and writes; the SKU is percent-encoded as the script's
+/// `encodeURIComponent` would, so any SKU survives the round trip.
+pub fn variant_url(product_url: &str, sku: &str) -> String {
+    let mut out = String::with_capacity(product_url.len() + 9 + sku.len());
+    out.push_str(product_url);
+    out.push_str("?variant=");
+    for b in sku.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Site path of page `n` (1-based) of a listing rooted at `base` (`collections/x/`).
 pub fn listing_path(base: &str, n: usize) -> String {
     if n <= 1 { base.to_owned() } else { format!("{base}page/{n}/") }
@@ -272,6 +289,18 @@ mod tests {
         assert!(!s.contains('<') && !s.contains('>') && !s.contains('&'), "{s}");
         let back: Value = serde_json::from_str(&s).expect("still JSON");
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn variant_urls_encode_the_sku() {
+        assert_eq!(
+            variant_url("https://x.test/products/a/", "LS-S_1.2"),
+            "https://x.test/products/a/?variant=LS-S_1.2"
+        );
+        assert_eq!(
+            variant_url("https://x.test/p/", "A&B#1/é"),
+            "https://x.test/p/?variant=A%26B%231%2F%C3%A9"
+        );
     }
 
     #[test]

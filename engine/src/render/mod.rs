@@ -9,13 +9,15 @@ mod sections;
 
 pub use sections::{check as check_sections, image_refs as section_image_refs};
 
-pub use context::{Link, Urls, category_path, json_ld, listing_path, product_path};
+pub use context::{
+    Link, Urls, category_path, image_ctx, json_ld, listing_path, product_path, variant_url,
+};
 
 use crate::catalog::{Catalog, Product};
 use crate::images::ImageMap;
 use crate::text::{excerpt, markdown_to_html, markdown_to_text};
 use crate::theme::Theme;
-use context::{Meta, breadcrumb_ld, description, image_ctx, price_ctx, summaries};
+use context::{Meta, breadcrumb_ld, description, price_ctx, summaries};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -552,7 +554,7 @@ impl<'a> Renderer<'a> {
                     "priceCurrency": c.store.currency.code(),
                     "availability": v.availability().schema_org(),
                     "itemCondition": "https://schema.org/NewCondition",
-                    "url": format!("{product_url}?variant={}", v.sku),
+                    "url": variant_url(&product_url, &v.sku),
                 });
                 if let Some(g) = &v.gtin {
                     offer["gtin"] = json!(g);

@@ -1,0 +1,167 @@
+//! Feeds in the built site (`feeds/`): the build's hook.
+//!
+//! Each feed is streamed into a file under the cache directory (never held in memory) and
+//! put into the build's sink like any other file, so it is in the manifest and follows
+//! the build's commit. A fingerprint of exactly what feeds read decides whether a feed is
+//! generated again; an unchanged feed is reused from its cached file.
+
+use super::{Format, Sources, write};
+use crate::catalog::Catalog;
+use crate::output::{CachePolicy, Content, Manifest, Sink};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Bumped whenever the bytes of a feed change for the same input.
+const FEED_VERSION: u32 = 1;
+
+/// The formats the site carries, from the store's `feeds.channels`.
+pub fn formats(catalog: &Catalog) -> Vec<Format> {
+    catalog.store.feeds.channels.iter().flat_map(|c| Format::of_channel(*c)).copied().collect()
+}
+
+/// blake3 of everything a feed of the catalog reads: store settings, categories, every
+/// product's source record in order, the published names of its images, and the URLs.
+pub fn fingerprint(sources: &Sources<'_>, format: Format) -> blake3::Hash {
+    let c = sources.catalog;
+    let mut h = blake3::Hasher::new();
+    h.update(format!("feed v{FEED_VERSION} {format:?}\0").as_bytes());
+    h.update(sources.urls.base.as_bytes());
+    h.update(b"\0");
+    let s = &c.store;
+    h.update(
+        format!("{:?}\0{:?}\0{}\0{:?}\0", s.name, s.description, s.currency, s.feeds).as_bytes(),
+    );
+    for cat in &c.categories {
+        h.update(format!("{}\0{}\0{:?}\0", cat.handle, cat.title, cat.parent).as_bytes());
+    }
+    for p in &c.products {
+        h.update(&p.fingerprint);
+        for img in &p.images {
+            h.update(img.src.as_bytes());
+            if let Some(info) = sources.images.get(&img.src) {
+                for v in &info.variants {
+                    h.update(v.fallback.as_bytes());
+                }
+            }
+            h.update(b"\0");
+        }
+    }
+    h.finalize()
+}
+
+/// Writes bytes to a file while hashing them.
+struct Hashing<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A feed file kept in the cache directory with the fingerprint it was made from.
+struct Cached {
+    file: PathBuf,
+    record: PathBuf,
+}
+
+impl Cached {
+    /// `(fingerprint, hash, size)` when the file is still the one the record describes.
+    fn read(&self) -> Option<(String, String, u64)> {
+        let text = std::fs::read_to_string(&self.record).ok()?;
+        let mut parts = text.split_whitespace();
+        let (fp, hash, size) = (parts.next()?, parts.next()?, parts.next()?.parse().ok()?);
+        (std::fs::metadata(&self.file).ok()?.len() == size).then(|| (fp.into(), hash.into(), size))
+    }
+
+    /// Streams a fresh feed into a new file (a new inode: the output may hold a hard link
+    /// to the old one) and records it.
+    fn generate(
+        &self,
+        sources: &Sources<'_>,
+        format: Format,
+        fp: &str,
+    ) -> io::Result<(String, u64)> {
+        if let Some(parent) = self.file.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = self.file.with_extension(format!("tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&tmp)?;
+        let mut out = Hashing {
+            inner: io::BufWriter::with_capacity(1 << 20, file),
+            hasher: blake3::Hasher::new(),
+        };
+        let report = write(sources, format, &mut out)?;
+        out.inner.into_inner().map_err(io::IntoInnerError::into_error)?.sync_data().ok();
+        let hash = out.hasher.finalize().to_hex().to_string();
+        std::fs::rename(&tmp, &self.file)?;
+        std::fs::write(&self.record, format!("{fp} {hash} {}\n", report.bytes))?;
+        Ok((hash, report.bytes))
+    }
+}
+
+/// The build's feeds: what they are made from and where they are kept between builds.
+pub struct SiteFeeds<'a> {
+    /// Catalog, published images and URLs of this build.
+    pub sources: Sources<'a>,
+    /// The build's cache directory; feed files live under `feeds/<key of out>/`.
+    pub cache_dir: &'a Path,
+    /// The output directory.
+    pub out: &'a Path,
+}
+
+impl SiteFeeds<'_> {
+    /// Generates (or reuses) every feed the store has switched on and puts it into `sink`,
+    /// recording it in `manifest`. `previous` is the manifest of the output as it is, if
+    /// any (an in-place sink receives only what changed).
+    pub fn put(
+        &self,
+        sink: &dyn Sink,
+        previous: Option<&Manifest>,
+        manifest: &mut Manifest,
+    ) -> io::Result<()> {
+        put(&self.sources, self.cache_dir, self.out, sink, previous, manifest)
+    }
+}
+
+fn put(
+    sources: &Sources<'_>,
+    cache_dir: &Path,
+    out: &Path,
+    sink: &dyn Sink,
+    previous: Option<&Manifest>,
+    manifest: &mut Manifest,
+) -> io::Result<()> {
+    let catalog = sources.catalog;
+    let canonical = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_owned());
+    let key = blake3::hash(canonical.to_string_lossy().as_bytes()).to_hex();
+    let dir = cache_dir.join("feeds").join(&key[..24]);
+    for format in formats(catalog) {
+        let name = format.site_path().trim_start_matches("feeds/");
+        let cached =
+            Cached { file: dir.join(name), record: dir.join(format!("{name}.fingerprint")) };
+        let fp = fingerprint(sources, format).to_hex().to_string();
+        let (hash, size) = match cached.read() {
+            Some((known, hash, size)) if known == fp => (hash, size),
+            _ => cached.generate(sources, format, &fp)?,
+        };
+        let rel = format.site_path();
+        let entry = crate::output::entry_of(rel, &hash, size, CachePolicy::Revalidate);
+        if !sink.receives_everything() && previous.and_then(|m| m.files.get(rel)) == Some(&entry) {
+            manifest.files.insert(rel.to_owned(), entry);
+            continue;
+        }
+        let content = Content::File { path: &cached.file, hash: &hash, size };
+        let (rel, entry) = sink.put(rel, content, CachePolicy::Revalidate)?;
+        manifest.files.insert(rel, entry);
+    }
+    Ok(())
+}
