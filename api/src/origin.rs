@@ -72,9 +72,11 @@ async fn resolve(platform: &Platform, host: &str) -> Option<(String, String)> {
         return hit.clone();
     }
     let shop = registry::shop_by_handle(&platform.registry, &handle).await.ok()?;
-    let found = shop.filter(|s| s.status == "active").map(|s| (s.id, s.handle));
-    platform.origin.hosts.lock().expect("origin cache").insert(handle, found.clone());
-    found
+    let found = shop.filter(|s| s.status == "active").map(|s| (s.id, s.handle))?;
+    // Only shops are remembered: a host that names none now (not provisioned yet, or
+    // suspended) may name one later, and any Host header must not grow the cache.
+    platform.origin.hosts.lock().expect("origin cache").insert(handle, Some(found.clone()));
+    Some(found)
 }
 
 /// Serves a storefront file.
