@@ -236,30 +236,58 @@ pub async fn next_counter(tx: &mut sqlx::AnyConnection, name: &str) -> ApiResult
         .await?)
 }
 
+/// Writes a product's variants: updates the ones that stay (their ids come from SKUs),
+/// adds new ones and removes the rest. Stock is taken from the product only when
+/// `set_stock`: otherwise the counted stock (which checkouts change) is left alone.
 async fn write_variants(
     tx: &mut sqlx::AnyConnection,
     product_id: &str,
     product: &Product,
+    set_stock: bool,
 ) -> ApiResult<()> {
-    sqlx::query("DELETE FROM variants WHERE product_id = $1")
+    let ids: Vec<String> = product.variants.iter().map(catalog::Variant::id).collect();
+    let existing: Vec<String> = sqlx::query_scalar("SELECT id FROM variants WHERE product_id = $1")
         .bind(product_id)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+    for gone in existing.iter().filter(|id| !ids.contains(id)) {
+        sqlx::query("DELETE FROM variants WHERE id = $1").bind(gone).execute(&mut *tx).await?;
+    }
     for (i, v) in product.variants.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO variants (id, product_id, position, sku, price, compare_at_price, \
-             inventory, inventory_policy) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(v.id())
-        .bind(product_id)
-        .bind(i64::try_from(i).unwrap_or(i64::MAX))
-        .bind(&v.sku)
-        .bind(v.price.minor)
-        .bind(v.compare_at_price.map(|m| m.minor))
-        .bind(v.inventory)
-        .bind(policy_name(v.inventory_policy))
-        .execute(&mut *tx)
-        .await?;
+        let position = i64::try_from(i).unwrap_or(i64::MAX);
+        let weight = v.weight_grams.and_then(|g| i64::try_from(g).ok());
+        let query = if set_stock || !existing.contains(&ids[i]) {
+            sqlx::query(
+                "INSERT INTO variants (id, product_id, position, sku, price, compare_at_price, \
+                 inventory_policy, weight_grams, label, inventory) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (id) DO UPDATE SET position = excluded.position, sku = excluded.sku, \
+                 price = excluded.price, compare_at_price = excluded.compare_at_price, \
+                 inventory_policy = excluded.inventory_policy, \
+                 weight_grams = excluded.weight_grams, label = excluded.label, \
+                 inventory = excluded.inventory",
+            )
+        } else {
+            sqlx::query(
+                "UPDATE variants SET position = $3, sku = $4, price = $5, compare_at_price = $6, \
+                 inventory_policy = $7, weight_grams = $8, label = $9 \
+                 WHERE id = $1 AND product_id = $2",
+            )
+        };
+        let mut query = query
+            .bind(&ids[i])
+            .bind(product_id)
+            .bind(position)
+            .bind(&v.sku)
+            .bind(v.price.minor)
+            .bind(v.compare_at_price.map(|m| m.minor))
+            .bind(policy_name(v.inventory_policy))
+            .bind(weight)
+            .bind(v.options.join(" / "));
+        if set_stock || !existing.contains(&ids[i]) {
+            query = query.bind(v.inventory);
+        }
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -333,7 +361,7 @@ async fn insert_in(
             e.into()
         });
     }
-    write_variants(tx, id, product).await
+    write_variants(tx, id, product, true).await
 }
 
 /// Replaces a product; false when there is none with that id.
@@ -361,7 +389,7 @@ pub async fn replace_product(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    write_variants(&mut tx, id, product).await?;
+    write_variants(&mut tx, id, product, true).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -569,8 +597,16 @@ pub async fn patch_variant(
         .bind(&product_id)
         .fetch_one(&mut *tx)
         .await?;
-    let mut doc: Map<String, Value> =
-        serde_json::from_str(&doc).map_err(|e| ApiError::internal(&e))?;
+    // The stored line's stock may be stale: checkouts count stock in the variants table.
+    let stock_rows = sqlx::query("SELECT sku, inventory FROM variants WHERE product_id = $1")
+        .bind(&product_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    let stock: Vec<(String, Option<i64>)> = stock_rows
+        .iter()
+        .map(|r| Ok((r.try_get("sku")?, r.try_get("inventory")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    let mut doc = line_with_stock(&doc, &stock);
     if let Some(Value::Array(variants)) = doc.get_mut("variants") {
         for v in variants.iter_mut().filter_map(Value::as_object_mut) {
             if v.get("sku").and_then(Value::as_str) != Some(sku.as_str()) {
@@ -614,7 +650,7 @@ pub async fn patch_variant(
         .bind(&product_id)
         .execute(&mut *tx)
         .await?;
-    write_variants(&mut tx, &product_id, &product).await?;
+    write_variants(&mut tx, &product_id, &product, inventory.is_some()).await?;
     tx.commit().await?;
     Ok(product_id)
 }

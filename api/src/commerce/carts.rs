@@ -1,0 +1,932 @@
+//! Carts: an unguessable token, lines by variant (equal lines merge), quantity and line
+//! limits, and totals computed on the server from catalog prices only, with a breakdown
+//! that explains every amount. Adding to a cart makes no outside call.
+
+use super::discounts::{self, Discount, Reason};
+use super::settings::{self, CheckoutSettings, is_country};
+use super::totals::{self, Effect, Input, Line, Totals};
+use crate::auth::{Permission, Tenant};
+use crate::catalog::store;
+use crate::db::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::registry::random_hex;
+use crate::server::{Body, Platform};
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Row};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Routes.
+pub fn router() -> OpenApiRouter<Arc<Platform>> {
+    OpenApiRouter::new()
+        .routes(routes!(create_cart))
+        .routes(routes!(get_cart, update_cart))
+        .routes(routes!(add_line))
+        .routes(routes!(set_line, remove_line))
+        .routes(routes!(add_code))
+        .routes(routes!(remove_code))
+}
+
+/// A cart line as shown.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CartLine {
+    /// The variant.
+    pub variant_id: String,
+    /// SKU.
+    pub sku: String,
+    /// Product handle.
+    pub product_handle: String,
+    /// Product title.
+    pub title: String,
+    /// Option values, e.g. `Slate / M`.
+    pub variant_title: String,
+    /// Units.
+    pub quantity: i64,
+    /// Current catalog price per unit (minor units).
+    pub unit_price: i64,
+    /// The unit price when the line was last confirmed, if it differs from the current one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_unit_price: Option<i64>,
+    /// Units in stock, when counted.
+    pub available: Option<i64>,
+    /// Amounts of this line.
+    pub amounts: totals::LineAmounts,
+}
+
+/// A discount code in the cart: applied, or why not.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CodeStatus {
+    /// The code.
+    pub code: String,
+    /// Whether it applies.
+    pub applied: bool,
+    /// Amount it takes off (minor units).
+    pub amount: i64,
+    /// Why it does not apply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    /// The reason in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A shipping option for the cart's destination.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ShippingOption {
+    /// Rate id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Price for this cart (minor units).
+    pub amount: i64,
+}
+
+/// A cart with its totals.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Cart {
+    /// The cart's secret token: whoever has it can use the cart.
+    pub token: String,
+    /// `open` or `completed`.
+    pub status: String,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// Lines in the order they were added.
+    pub lines: Vec<CartLine>,
+    /// Email for the order.
+    pub email: Option<String>,
+    /// Destination country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// Destination region.
+    pub region: Option<String>,
+    /// Chosen shipping rate.
+    pub shipping_rate: Option<String>,
+    /// Shipping options for the destination.
+    pub shipping_options: Vec<ShippingOption>,
+    /// Discount codes and their state.
+    pub discount_codes: Vec<CodeStatus>,
+    /// The totals: subtotal, discount, shipping, tax, total.
+    pub totals: Totals,
+    /// Tax rate applied, basis points.
+    pub tax_rate_bp: i64,
+    /// The order placed from this cart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// Plain-language explanation of each amount.
+    pub breakdown: Vec<String>,
+}
+
+/// `{"cart": ...}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CartResponse {
+    /// The cart.
+    pub cart: Cart,
+}
+
+/// Shop-wide facts the totals need.
+#[derive(Debug, Clone)]
+pub struct ShopFacts {
+    /// Currency.
+    pub currency: aurelio_engine::money::Currency,
+    /// Whether catalog prices include tax.
+    pub prices_include_tax: bool,
+    /// Checkout settings.
+    pub settings: CheckoutSettings,
+}
+
+/// Reads the facts.
+pub async fn facts(db: &AnyPool) -> ApiResult<ShopFacts> {
+    let store_json: Value = store::document(db, store::STORE_JSON)
+        .await?
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .unwrap_or(Value::Null);
+    let currency = store_json
+        .get("currency")
+        .and_then(Value::as_str)
+        .and_then(aurelio_engine::money::Currency::from_code)
+        .ok_or_else(|| ApiError::internal(&"store.json has no valid currency"))?;
+    Ok(ShopFacts {
+        currency,
+        prices_include_tax: store_json
+            .get("prices_include_tax")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        settings: settings::load(db).await?,
+    })
+}
+
+/// A line joined with its variant and product, as stored.
+#[derive(Debug, Clone)]
+pub struct StoredLine {
+    /// Variant id.
+    pub variant_id: String,
+    /// Quantity.
+    pub quantity: i64,
+    /// Unit price when added/confirmed.
+    pub snapshot_price: i64,
+    /// Current price (`None`: the variant or its product is gone or not active).
+    pub price: Option<i64>,
+    /// SKU.
+    pub sku: String,
+    /// Stock (None: not counted).
+    pub inventory: Option<i64>,
+    /// `deny` or `continue`.
+    pub policy: String,
+    /// Weight in grams.
+    pub grams: i64,
+    /// Product handle.
+    pub handle: String,
+    /// Product title.
+    pub title: String,
+    /// Option values.
+    pub label: String,
+}
+
+/// The cart's row.
+#[derive(Debug, Clone)]
+pub struct CartRow {
+    /// Token.
+    pub token: String,
+    /// Status.
+    pub status: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Country.
+    pub country: Option<String>,
+    /// Region.
+    pub region: Option<String>,
+    /// Chosen rate.
+    pub shipping_rate: Option<String>,
+    /// Codes entered.
+    pub codes: Vec<String>,
+    /// Order placed.
+    pub order_id: Option<String>,
+}
+
+/// Loads a cart row.
+pub async fn cart_row<'e, E>(db: E, token: &str) -> ApiResult<CartRow>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let r = sqlx::query(
+        "SELECT token, status, email, country, region, shipping_rate, codes, order_id FROM carts \
+         WHERE token = $1",
+    )
+    .bind(token)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("cart"))?;
+    Ok(CartRow {
+        token: r.try_get("token")?,
+        status: r.try_get("status")?,
+        email: r.try_get("email")?,
+        country: r.try_get("country")?,
+        region: r.try_get("region")?,
+        shipping_rate: r.try_get("shipping_rate")?,
+        codes: serde_json::from_str(&r.try_get::<String, _>("codes")?).unwrap_or_default(),
+        order_id: r.try_get("order_id")?,
+    })
+}
+
+/// Loads a cart's lines with current catalog data.
+pub async fn stored_lines<'e, E>(db: E, token: &str) -> ApiResult<Vec<StoredLine>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let rows = sqlx::query(
+        "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, v.price, v.sku, v.inventory, \
+         v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
+         FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
+         LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 ORDER BY l.position",
+    )
+    .bind(token)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let status: Option<String> = r.try_get("status")?;
+            let active = status.as_deref() == Some("active");
+            Ok(StoredLine {
+                variant_id: r.try_get("variant_id")?,
+                quantity: r.try_get("quantity")?,
+                snapshot_price: r.try_get("snapshot")?,
+                price: if active { r.try_get("price")? } else { None },
+                sku: r.try_get::<Option<String>, _>("sku")?.unwrap_or_default(),
+                inventory: r.try_get("inventory")?,
+                policy: r.try_get::<Option<String>, _>("inventory_policy")?.unwrap_or_default(),
+                grams: r.try_get::<Option<i64>, _>("weight_grams")?.unwrap_or(0),
+                handle: r.try_get::<Option<String>, _>("handle")?.unwrap_or_default(),
+                title: r.try_get::<Option<String>, _>("title")?.unwrap_or_default(),
+                label: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Which collections each product handle is in (for discounts limited to collections),
+/// computed by the engine from the shop's last exported catalog.
+pub type Members = HashMap<String, HashSet<String>>;
+
+/// Everything needed to price a cart, loaded once.
+pub struct Priced {
+    /// The cart as shown.
+    pub cart: Cart,
+    /// Applied discounts (code, discount), in order.
+    pub applied: Vec<Discount>,
+}
+
+/// Prices a cart: the one function behind every cart answer and checkout.
+pub async fn price(
+    platform: &Platform,
+    shop_id: &str,
+    db: &AnyPool,
+    row: &CartRow,
+    lines: &[StoredLine],
+    facts: &ShopFacts,
+) -> ApiResult<Priced> {
+    let now = now_ms();
+    let subtotal: i64 = lines.iter().filter_map(|l| l.price.map(|p| p * l.quantity)).sum();
+    // Discounts in the order entered; stacking: all applied codes must be combinable.
+    let mut applied: Vec<Discount> = Vec::new();
+    let mut statuses: Vec<CodeStatus> = Vec::new();
+    let mut members: Option<Arc<Members>> = None;
+    for code in &row.codes {
+        let found = discounts::find(db, code).await?;
+        let reason = match &found {
+            None => Some(Reason::UnknownCode),
+            Some(d) => {
+                let used = discounts::used_by(db, code, row.email.as_deref()).await?;
+                if let Err(r) = discounts::availability(d, now, used) {
+                    Some(r)
+                } else if d.min_subtotal.is_some_and(|m| subtotal < m) {
+                    Some(Reason::MinimumNotMet)
+                } else if !applied.is_empty()
+                    && !(d.combinable && applied.iter().all(|a| a.combinable))
+                {
+                    Some(Reason::NotCombinable)
+                } else {
+                    if !d.collections.is_empty() && members.is_none() {
+                        members = Some(super::collection_members(platform, shop_id).await);
+                    }
+                    let m = members.clone().unwrap_or_default();
+                    let eligible = lines.iter().any(|l| {
+                        l.price.is_some()
+                            && d.covers(&l.handle, &|c| {
+                                m.get(&l.handle).is_some_and(|s| s.contains(c))
+                            })
+                    });
+                    (!eligible && d.effect() != Effect::FreeShipping)
+                        .then_some(Reason::NoEligibleProducts)
+                }
+            }
+        };
+        match (reason, found) {
+            (None, Some(d)) => {
+                statuses.push(CodeStatus {
+                    code: d.code.clone(),
+                    applied: true,
+                    amount: 0,
+                    reason: None,
+                    message: None,
+                });
+                applied.push(d);
+            }
+            (reason, _) => statuses.push(CodeStatus {
+                code: discounts::normalize_code(code),
+                applied: false,
+                amount: 0,
+                reason,
+                message: reason.map(|r| r.message().to_owned()),
+            }),
+        }
+    }
+    let m = members.unwrap_or_default();
+    let input_lines: Vec<Line> = lines
+        .iter()
+        .filter(|l| l.price.is_some())
+        .map(|l| Line {
+            unit_price: l.price.unwrap_or(0),
+            quantity: l.quantity,
+            eligible: applied
+                .iter()
+                .map(|d| d.covers(&l.handle, &|c| m.get(&l.handle).is_some_and(|s| s.contains(c))))
+                .collect(),
+        })
+        .collect();
+    let effects: Vec<Effect> = applied.iter().map(Discount::effect).collect();
+    let grams: i64 = lines.iter().map(|l| l.grams * l.quantity).sum();
+    let country = row.country.clone().unwrap_or_default();
+    let zone = facts.settings.zone(&country);
+    let tax_rate = if country.is_empty() {
+        0
+    } else {
+        facts.settings.tax_rate(&country, row.region.as_deref())
+    };
+    // Shipping depends on the subtotal after discounts (free-over thresholds).
+    let pre = totals::compute(&Input {
+        lines: input_lines.clone(),
+        discounts: effects.clone(),
+        shipping: 0,
+        tax_rate: 0,
+        prices_include_tax: true,
+    });
+    let after_discounts = pre.subtotal - pre.discount;
+    let options: Vec<ShippingOption> = zone
+        .map(|z| {
+            z.rates
+                .iter()
+                .map(|r| ShippingOption {
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    amount: r.price(after_discounts, grams),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = row
+        .shipping_rate
+        .as_ref()
+        .and_then(|id| options.iter().find(|o| &o.id == id))
+        .or_else(|| options.first());
+    let shipping = if lines.is_empty() { 0 } else { chosen.map_or(0, |o| o.amount) };
+    let t = totals::compute(&Input {
+        lines: input_lines,
+        discounts: effects,
+        shipping,
+        tax_rate,
+        prices_include_tax: facts.prices_include_tax,
+    });
+    let mut k = 0;
+    for s in statuses.iter_mut().filter(|s| s.applied) {
+        s.amount = t.discounts.get(k).copied().unwrap_or(0);
+        k += 1;
+    }
+    let money =
+        |minor: i64| aurelio_engine::money::Money { minor, currency: facts.currency }.decimal();
+    let mut shown = Vec::with_capacity(lines.len());
+    let mut amounts = t.lines.iter();
+    for l in lines {
+        let a = if l.price.is_some() {
+            amounts.next().cloned().unwrap_or(totals::LineAmounts {
+                subtotal: 0,
+                discount: 0,
+                tax: 0,
+                total: 0,
+            })
+        } else {
+            totals::LineAmounts { subtotal: 0, discount: 0, tax: 0, total: 0 }
+        };
+        shown.push(CartLine {
+            variant_id: l.variant_id.clone(),
+            sku: l.sku.clone(),
+            product_handle: l.handle.clone(),
+            title: l.title.clone(),
+            variant_title: l.label.clone(),
+            quantity: l.quantity,
+            unit_price: l.price.unwrap_or(0),
+            previous_unit_price: l
+                .price
+                .filter(|p| *p != l.snapshot_price)
+                .map(|_| l.snapshot_price),
+            available: l.inventory.filter(|_| l.policy == "deny").map(|n| n.max(0)),
+            amounts: a,
+        });
+    }
+    let code = facts.currency.code();
+    let mut breakdown = vec![format!(
+        "subtotal {} {code}: sum of unit price × quantity of each line",
+        money(t.subtotal)
+    )];
+    for s in statuses.iter().filter(|s| s.applied) {
+        breakdown.push(format!("discount {}: −{} {code}", s.code, money(s.amount)));
+    }
+    match chosen {
+        Some(o) => breakdown.push(format!(
+            "shipping {} {code} ({}{}, {grams} g)",
+            money(t.shipping),
+            o.name,
+            if t.shipping_discount > 0 { ", free with a code" } else { "" }
+        )),
+        None => breakdown.push("shipping: set a country to see shipping options".into()),
+    }
+    breakdown.push(if t.tax_included {
+        format!(
+            "tax {} {code} included in the prices ({} bp, rounded per line)",
+            money(t.tax),
+            tax_rate
+        )
+    } else {
+        format!("tax {} {code} added ({} bp, rounded per line)", money(t.tax), tax_rate)
+    });
+    breakdown.push(format!("total {} {code}", money(t.total)));
+    Ok(Priced {
+        cart: Cart {
+            token: row.token.clone(),
+            status: row.status.clone(),
+            currency: code.to_owned(),
+            lines: shown,
+            email: row.email.clone(),
+            country: row.country.clone(),
+            region: row.region.clone(),
+            shipping_rate: chosen.map(|o| o.id.clone()),
+            shipping_options: options,
+            discount_codes: statuses,
+            totals: t,
+            tax_rate_bp: tax_rate,
+            order_id: row.order_id.clone(),
+            breakdown,
+        },
+        applied,
+    })
+}
+
+async fn show(tenant: &Tenant, token: &str) -> ApiResult<Cart> {
+    let row = cart_row(&tenant.db, token).await?;
+    let lines = stored_lines(&tenant.db, token).await?;
+    let facts = facts(&tenant.db).await?;
+    Ok(price(&tenant.platform, &tenant.shop.id, &tenant.db, &row, &lines, &facts).await?.cart)
+}
+
+/// A line to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineRequest {
+    /// The variant.
+    pub variant_id: String,
+    /// Units to add (or to set, on `PATCH`), at least 1.
+    pub quantity: i64,
+}
+
+/// A new cart's optional contents.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCart {
+    /// Lines to start with.
+    #[serde(default)]
+    pub lines: Vec<LineRequest>,
+    /// Email.
+    pub email: Option<String>,
+    /// Destination country.
+    pub country: Option<String>,
+}
+
+/// Changes to a cart's details.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartUpdate {
+    /// Email for the order.
+    pub email: Option<String>,
+    /// Destination country (ISO 3166-1 alpha-2).
+    pub country: Option<String>,
+    /// Destination region (state, province).
+    pub region: Option<String>,
+    /// Shipping rate id from `shipping_options`.
+    pub shipping_rate: Option<String>,
+}
+
+fn check_open(row: &CartRow) -> ApiResult<()> {
+    if row.status != "open" {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cart_completed",
+            "this cart has been checked out",
+        ));
+    }
+    Ok(())
+}
+
+/// A plausible email address (one `@`, a dot in the domain, no spaces).
+pub fn is_email(s: &str) -> bool {
+    let s = s.trim();
+    let Some((local, domain)) = s.split_once('@') else { return false };
+    !local.is_empty()
+        && s.len() <= 254
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.contains(char::is_whitespace)
+        && !domain.contains('@')
+}
+
+/// Adds `quantity` of a variant to a cart (merging with an equal line), within limits.
+async fn put_line(
+    tenant: &Tenant,
+    token: &str,
+    variant_id: &str,
+    quantity: i64,
+    replace: bool,
+    settings: &CheckoutSettings,
+) -> ApiResult<()> {
+    if quantity < 0 || (!replace && quantity == 0) {
+        return Err(ApiError::invalid("quantity", "the quantity must be at least 1"));
+    }
+    let variant = sqlx::query(
+        "SELECT v.price, v.inventory, v.inventory_policy, p.status FROM variants v \
+         JOIN products p ON p.id = v.product_id WHERE v.id = $1",
+    )
+    .bind(variant_id)
+    .fetch_optional(&tenant.db)
+    .await?;
+    let Some(variant) = variant else {
+        return Err(ApiError::invalid(
+            "variant_id",
+            format!("no variant `{variant_id}` in this shop"),
+        ));
+    };
+    if variant.try_get::<String, _>("status")? != "active" {
+        return Err(ApiError::invalid("variant_id", "this product is not for sale"));
+    }
+    let price: i64 = variant.try_get("price")?;
+    let backend = tenant.platform.pools.backend();
+    let mut tx = backend.begin_write(&tenant.db).await?;
+    let row = cart_row(&mut *tx, token).await?;
+    check_open(&row)?;
+    let current: Option<i64> = sqlx::query_scalar(
+        "SELECT quantity FROM cart_lines WHERE cart_token = $1 AND variant_id = $2",
+    )
+    .bind(token)
+    .bind(variant_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let wanted = if replace { quantity } else { current.unwrap_or(0) + quantity };
+    if wanted == 0 {
+        sqlx::query("DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2")
+            .bind(token)
+            .bind(variant_id)
+            .execute(&mut *tx)
+            .await?;
+    } else {
+        if wanted > settings.max_quantity {
+            return Err(ApiError::invalid(
+                "quantity",
+                format!("at most {} of one item per order", settings.max_quantity),
+            ));
+        }
+        let inventory: Option<i64> = variant.try_get("inventory")?;
+        let policy: String = variant.try_get("inventory_policy")?;
+        if let Some(stock) = inventory
+            && policy == "deny"
+            && wanted > stock
+        {
+            let mut e = ApiError::new(
+                StatusCode::CONFLICT,
+                "out_of_stock",
+                format!("only {} left in stock", stock.max(0)),
+            )
+            .with_field("quantity");
+            e.details.push(crate::error::Detail {
+                code: "available".into(),
+                message: stock.max(0).to_string(),
+                field: Some("available".into()),
+            });
+            return Err(e);
+        }
+        if current.is_some() {
+            sqlx::query(
+                "UPDATE cart_lines SET quantity = $1, unit_price = $2 WHERE cart_token = $3 AND variant_id = $4",
+            )
+            .bind(wanted)
+            .bind(price)
+            .bind(token)
+            .bind(variant_id)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            let count: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM cart_lines WHERE cart_token = $1")
+                    .bind(token)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if count >= settings.max_lines {
+                return Err(ApiError::invalid(
+                    "variant_id",
+                    format!("a cart holds at most {} lines", settings.max_lines),
+                ));
+            }
+            let position: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM cart_lines WHERE cart_token = $1",
+            )
+            .bind(token)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO cart_lines (cart_token, variant_id, quantity, unit_price, position) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(token)
+            .bind(variant_id)
+            .bind(wanted)
+            .bind(price)
+            .bind(position)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    sqlx::query("UPDATE carts SET updated_at = $1 WHERE token = $2")
+        .bind(now_ms())
+        .bind(token)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Create a cart (publishable key).
+#[utoipa::path(post, path = "/api/v1/carts", tag = "carts", request_body = NewCart,
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 201, body = CartResponse), (status = 422, body = crate::error::ErrorBody)))]
+async fn create_cart(
+    tenant: Tenant,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<CartResponse>)> {
+    tenant.require(Permission::Shop)?;
+    let req: NewCart = if body.iter().all(u8::is_ascii_whitespace) {
+        NewCart::default()
+    } else {
+        crate::server::parse_json(&body)?
+    };
+    if let Some(email) = &req.email
+        && !is_email(email)
+    {
+        return Err(ApiError::invalid("email", "not an email address"));
+    }
+    let country = req.country.as_deref().map(str::to_ascii_uppercase);
+    if country.as_deref().is_some_and(|c| !is_country(c)) {
+        return Err(ApiError::invalid("country", "not an ISO 3166-1 alpha-2 code like `IE`"));
+    }
+    let token = random_hex(16);
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO carts (token, status, email, country, codes, created_at, updated_at) \
+         VALUES ($1, 'open', $2, $3, '[]', $4, $4)",
+    )
+    .bind(&token)
+    .bind(req.email.as_deref().map(str::trim))
+    .bind(country)
+    .bind(now)
+    .execute(&tenant.db)
+    .await?;
+    let settings = settings::load(&tenant.db).await?;
+    for (i, line) in req.lines.iter().enumerate() {
+        put_line(&tenant, &token, &line.variant_id, line.quantity, false, &settings)
+            .await
+            .map_err(|mut e| {
+                e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
+                e
+            })?;
+    }
+    metrics::counter!("aurelio_carts_created_total").increment(1);
+    Ok((StatusCode::CREATED, Json(CartResponse { cart: show(&tenant, &token).await? })))
+}
+
+/// Read a cart with its totals.
+#[utoipa::path(get, path = "/api/v1/carts/{token}", tag = "carts",
+    params(("token" = String, Path, description = "cart token")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody)))]
+async fn get_cart(tenant: Tenant, Path(token): Path<String>) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+/// Set the cart's email, destination and shipping rate.
+#[utoipa::path(patch, path = "/api/v1/carts/{token}", tag = "carts", request_body = CartUpdate,
+    params(("token" = String, Path, description = "cart token")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn update_cart(
+    tenant: Tenant,
+    Path(token): Path<String>,
+    Body(req): Body<CartUpdate>,
+) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    let row = cart_row(&tenant.db, &token).await?;
+    check_open(&row)?;
+    if req.email.as_deref().is_some_and(|e| !is_email(e)) {
+        return Err(ApiError::invalid("email", "not an email address"));
+    }
+    let country = req.country.as_deref().map(str::to_ascii_uppercase);
+    if country.as_deref().is_some_and(|c| !is_country(c)) {
+        return Err(ApiError::invalid("country", "not an ISO 3166-1 alpha-2 code like `IE`"));
+    }
+    sqlx::query(
+        "UPDATE carts SET email = COALESCE($1, email), country = COALESCE($2, country), \
+         region = COALESCE($3, region), shipping_rate = COALESCE($4, shipping_rate), updated_at = $5 \
+         WHERE token = $6",
+    )
+    .bind(req.email.as_deref().map(str::trim))
+    .bind(country)
+    .bind(req.region)
+    .bind(req.shipping_rate)
+    .bind(now_ms())
+    .bind(&token)
+    .execute(&tenant.db)
+    .await?;
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+/// Add a variant to the cart; an equal line's quantity grows.
+#[utoipa::path(post, path = "/api/v1/carts/{token}/lines", tag = "carts", request_body = LineRequest,
+    params(("token" = String, Path, description = "cart token")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+async fn add_line(
+    tenant: Tenant,
+    Path(token): Path<String>,
+    Body(line): Body<LineRequest>,
+) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    let settings = settings::load(&tenant.db).await?;
+    put_line(&tenant, &token, &line.variant_id, line.quantity, false, &settings).await?;
+    metrics::counter!("aurelio_cart_adds_total").increment(1);
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+/// The new quantity of a line.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuantityRequest {
+    /// Units; 0 removes the line.
+    pub quantity: i64,
+}
+
+/// Set a line's quantity (0 removes it).
+#[utoipa::path(patch, path = "/api/v1/carts/{token}/lines/{variant_id}", tag = "carts",
+    request_body = QuantityRequest,
+    params(("token" = String, Path, description = "cart token"), ("variant_id" = String, Path, description = "variant")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody)))]
+async fn set_line(
+    tenant: Tenant,
+    Path((token, variant_id)): Path<(String, String)>,
+    Body(req): Body<QuantityRequest>,
+) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    let settings = settings::load(&tenant.db).await?;
+    put_line(&tenant, &token, &variant_id, req.quantity, true, &settings).await?;
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+/// Remove a line.
+#[utoipa::path(delete, path = "/api/v1/carts/{token}/lines/{variant_id}", tag = "carts",
+    params(("token" = String, Path, description = "cart token"), ("variant_id" = String, Path, description = "variant")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody)))]
+async fn remove_line(
+    tenant: Tenant,
+    Path((token, variant_id)): Path<(String, String)>,
+) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    let row = cart_row(&tenant.db, &token).await?;
+    check_open(&row)?;
+    sqlx::query("DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2")
+        .bind(&token)
+        .bind(&variant_id)
+        .execute(&tenant.db)
+        .await?;
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+/// A code to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// The discount code.
+    pub code: String,
+}
+
+/// Apply a discount code. A code that does not apply is refused with `422`,
+/// `error.code` `discount_not_applicable` and the reason in `error.details[0].code`
+/// (`unknown_code`, `expired`, `minimum_not_met`, `usage_limit_reached`, ...).
+#[utoipa::path(post, path = "/api/v1/carts/{token}/discounts", tag = "carts", request_body = CodeRequest,
+    params(("token" = String, Path, description = "cart token")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 422, body = crate::error::ErrorBody)))]
+async fn add_code(
+    tenant: Tenant,
+    Path(token): Path<String>,
+    Body(req): Body<CodeRequest>,
+) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    let mut row = cart_row(&tenant.db, &token).await?;
+    check_open(&row)?;
+    let code = discounts::normalize_code(&req.code);
+    if !row.codes.contains(&code) {
+        row.codes.push(code.clone());
+    }
+    let lines = stored_lines(&tenant.db, &token).await?;
+    let facts = facts(&tenant.db).await?;
+    let priced = price(&tenant.platform, &tenant.shop.id, &tenant.db, &row, &lines, &facts).await?;
+    let status = priced.cart.discount_codes.iter().find(|s| s.code == code);
+    if let Some(CodeStatus { applied: false, reason: Some(reason), .. }) = status {
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "discount_not_applicable",
+            reason.message(),
+        )
+        .with_field("code");
+        e.details.push(crate::error::Detail {
+            code: serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            message: reason.message().into(),
+            field: Some("code".into()),
+        });
+        return Err(e);
+    }
+    sqlx::query("UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3")
+        .bind(json!(row.codes).to_string())
+        .bind(now_ms())
+        .bind(&token)
+        .execute(&tenant.db)
+        .await?;
+    Ok(Json(CartResponse { cart: priced.cart }))
+}
+
+/// Remove a discount code.
+#[utoipa::path(delete, path = "/api/v1/carts/{token}/discounts/{code}", tag = "carts",
+    params(("token" = String, Path, description = "cart token"), ("code" = String, Path, description = "the code")),
+    security(("publishable_key" = []), ("secret_key" = [])),
+    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody)))]
+async fn remove_code(
+    tenant: Tenant,
+    Path((token, code)): Path<(String, String)>,
+) -> ApiResult<Json<CartResponse>> {
+    tenant.require(Permission::Shop)?;
+    let mut row = cart_row(&tenant.db, &token).await?;
+    check_open(&row)?;
+    let code = discounts::normalize_code(&code);
+    row.codes.retain(|c| *c != code);
+    sqlx::query("UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3")
+        .bind(json!(row.codes).to_string())
+        .bind(now_ms())
+        .bind(&token)
+        .execute(&tenant.db)
+        .await?;
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(is_email("ada@example.com"));
+        assert!(!is_email("ada@localhost"));
+        assert!(!is_email("ada example.com"));
+        assert!(!is_email("@example.com"));
+        assert!(!is_email("a@b@c.com"));
+    }
+}

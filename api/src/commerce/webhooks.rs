@@ -1,0 +1,334 @@
+//! Outgoing webhooks (`order.created`, `order.paid`, ...): signed with HMAC-SHA256 and a
+//! timestamp (`Aurelio-Signature: t=<unix>,v1=<hex>` over `"<t>.<body>"`), written to the
+//! shop's outbox in the same transaction as the change they announce, and delivered by the
+//! job workers with retries and exponential backoff, so none is lost while a receiver is
+//! down. Each delivery carries `Aurelio-Event-Id` for receivers to drop duplicates.
+
+use crate::auth::{Permission, Tenant};
+use crate::db::{now_ms, rfc3339};
+use crate::error::{ApiError, ApiResult};
+use crate::registry::{self, new_id, random_hex};
+use crate::server::{Body, Platform};
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::{AnyPool, Row};
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Attempts before a delivery is given up (about two days of backoff).
+pub const MAX_ATTEMPTS: i64 = 15;
+
+/// Routes.
+pub fn router() -> OpenApiRouter<Arc<Platform>> {
+    OpenApiRouter::new()
+        .routes(routes!(list_endpoints, create_endpoint))
+        .routes(routes!(delete_endpoint))
+}
+
+/// The events a shop can subscribe to.
+pub const EVENTS: &[&str] = &[
+    "order.created",
+    "order.paid",
+    "order.fulfilled",
+    "order.delivered",
+    "order.cancelled",
+    "order.partially_refunded",
+    "order.refunded",
+];
+
+/// A webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Endpoint {
+    /// Id.
+    pub id: String,
+    /// Where events are POSTed.
+    pub url: String,
+    /// Subscribed events (`*` for all).
+    pub events: Vec<String>,
+    /// The signing secret: shown only when the endpoint is created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// Created.
+    pub created_at: String,
+}
+
+/// A new endpoint.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEndpoint {
+    /// `https://...` (or `http://` for local receivers).
+    pub url: String,
+    /// Events to receive (default all).
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// The endpoints.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointList {
+    /// Endpoints.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// List webhook endpoints.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks", security(("secret_key" = [])),
+    responses((status = 200, body = EndpointList)))]
+async fn list_endpoints(tenant: Tenant) -> ApiResult<Json<EndpointList>> {
+    tenant.require(Permission::Settings)?;
+    let rows = sqlx::query(
+        "SELECT id, url, events, created_at FROM webhook_endpoints ORDER BY created_at, id",
+    )
+    .fetch_all(&tenant.db)
+    .await?;
+    let endpoints = rows
+        .iter()
+        .map(|r| {
+            Ok(Endpoint {
+                id: r.try_get("id")?,
+                url: r.try_get("url")?,
+                events: serde_json::from_str(&r.try_get::<String, _>("events")?)
+                    .unwrap_or_default(),
+                secret: None,
+                created_at: rfc3339(r.try_get("created_at")?),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(EndpointList { endpoints }))
+}
+
+/// Register a webhook endpoint; the answer holds its signing secret, shown once.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewEndpoint,
+    security(("secret_key" = [])),
+    responses((status = 201, body = Endpoint), (status = 422, body = crate::error::ErrorBody)))]
+async fn create_endpoint(
+    tenant: Tenant,
+    Body(req): Body<NewEndpoint>,
+) -> ApiResult<(StatusCode, Json<Endpoint>)> {
+    tenant.require(Permission::Settings)?;
+    let parsed = url::Url::parse(&req.url)
+        .map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
+    if !["https", "http"].contains(&parsed.scheme()) {
+        return Err(ApiError::invalid(
+            "url",
+            "the URL must be https:// (or http:// for local receivers)",
+        ));
+    }
+    for (i, e) in req.events.iter().enumerate() {
+        if e != "*" && !EVENTS.contains(&e.as_str()) {
+            return Err(ApiError::invalid(
+                format!("events[{i}]"),
+                format!("unknown event; one of {}", EVENTS.join(", ")),
+            ));
+        }
+    }
+    let events = if req.events.is_empty() { vec!["*".to_owned()] } else { req.events };
+    let id = new_id("whe");
+    let secret = format!("whsec_{}", random_hex(24));
+    let now = now_ms();
+    sqlx::query("INSERT INTO webhook_endpoints (id, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&id)
+        .bind(&req.url)
+        .bind(&secret)
+        .bind(json!(events).to_string())
+        .bind(now)
+        .execute(&tenant.db)
+        .await?;
+    tenant.audit("webhook.create", json!({ "id": id, "url": req.url })).await;
+    Ok((
+        StatusCode::CREATED,
+        Json(Endpoint { id, url: req.url, events, secret: Some(secret), created_at: rfc3339(now) }),
+    ))
+}
+
+/// Remove a webhook endpoint (its undelivered events are dropped).
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    params(("id" = String, Path, description = "endpoint id")), security(("secret_key" = [])),
+    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+async fn delete_endpoint(tenant: Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    tenant.require(Permission::Settings)?;
+    let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+        .bind(&id)
+        .execute(&tenant.db)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    sqlx::query("DELETE FROM outbox WHERE endpoint_id = $1 AND delivered_at IS NULL")
+        .bind(&id)
+        .execute(&tenant.db)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Writes an event to the outbox for every subscribed endpoint, inside the caller's
+/// transaction: the event exists if and only if the change does.
+pub async fn enqueue_in(tx: &mut sqlx::AnyConnection, event: &str, data: &Value) -> ApiResult<()> {
+    let endpoints =
+        sqlx::query("SELECT id, events FROM webhook_endpoints").fetch_all(&mut *tx).await?;
+    let now = now_ms();
+    for e in endpoints {
+        let events: Vec<String> =
+            serde_json::from_str(&e.try_get::<String, _>("events")?).unwrap_or_default();
+        if !events.iter().any(|x| x == "*" || x == event) {
+            continue;
+        }
+        let id = new_id("msg");
+        let payload = json!({ "id": id, "type": event, "created_at": rfc3339(now), "data": data });
+        sqlx::query(
+            "INSERT INTO outbox (id, endpoint_id, event, payload, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, 0, $5, $5)",
+        )
+        .bind(&id)
+        .bind(e.try_get::<String, _>("id")?)
+        .bind(event)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Queues a delivery job for the shop (after the transaction that wrote events commits).
+pub async fn wake(platform: &Platform, shop_id: &str) {
+    if let Err(e) = enqueue_job(platform, shop_id, now_ms()).await {
+        tracing::warn!(shop = shop_id, error = %e.message, "cannot queue webhook delivery");
+    }
+}
+
+async fn enqueue_job(platform: &Platform, shop_id: &str, due: i64) -> ApiResult<()> {
+    let pushed = sqlx::query(
+        "UPDATE jobs SET run_after = CASE WHEN run_after < $1 THEN run_after ELSE $1 END \
+         WHERE shop_id = $2 AND kind = 'webhooks' AND status = 'queued'",
+    )
+    .bind(due)
+    .bind(shop_id)
+    .execute(&platform.registry)
+    .await?;
+    if pushed.rows_affected() == 0 {
+        sqlx::query(
+            "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
+             VALUES ($1, $2, 'webhooks', 'queued', 'deliver', $3, $4)",
+        )
+        .bind(new_id("job"))
+        .bind(shop_id)
+        .bind(due)
+        .bind(now_ms())
+        .execute(&platform.registry)
+        .await?;
+    }
+    platform.wake.notify_one();
+    Ok(())
+}
+
+/// Delay before attempt `n` (1-based) after a failure: 2^n seconds, at most 4 hours.
+pub fn backoff(attempts: i64) -> Duration {
+    Duration::from_secs(1u64 << attempts.clamp(1, 14).unsigned_abs())
+        .min(Duration::from_secs(4 * 3600))
+}
+
+/// Delivers the shop's due events; queues the next delivery job when some remain.
+/// The job's result: counts.
+pub async fn deliver_due(platform: &Platform, shop_id: &str) -> Result<Value, Value> {
+    let fail = |m: String| json!({ "message": m });
+    let shop = registry::shop(&platform.registry, shop_id)
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail("the shop no longer exists".into()))?;
+    let db = platform.shop_db(&shop).await.map_err(|e| fail(e.message))?;
+    let (delivered, failed) = deliver_batch(platform, &db).await.map_err(|e| fail(e.message))?;
+    let next: Option<i64> = sqlx::query_scalar(
+        "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND attempts < $1",
+    )
+    .bind(MAX_ATTEMPTS)
+    .fetch_one(&db)
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    if let Some(due) = next {
+        enqueue_job(platform, shop_id, due).await.map_err(|e| fail(e.message))?;
+    }
+    Ok(json!({ "delivered": delivered, "failed": failed }))
+}
+
+async fn deliver_batch(platform: &Platform, db: &AnyPool) -> ApiResult<(usize, usize)> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.payload, o.attempts, e.url, e.secret FROM outbox o \
+         JOIN webhook_endpoints e ON e.id = o.endpoint_id \
+         WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $1 AND o.attempts < $2 \
+         ORDER BY o.created_at, o.id LIMIT 100",
+    )
+    .bind(now_ms())
+    .bind(MAX_ATTEMPTS)
+    .fetch_all(db)
+    .await?;
+    let (mut delivered, mut failed) = (0, 0);
+    for r in rows {
+        let id: String = r.try_get("id")?;
+        let payload: String = r.try_get("payload")?;
+        let url: String = r.try_get("url")?;
+        let secret: String = r.try_get("secret")?;
+        let attempts: i64 = r.try_get::<i64, _>("attempts")? + 1;
+        let t = now_ms() / 1000;
+        let sent = platform
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("aurelio-event-id", &id)
+            .header(
+                "aurelio-signature",
+                crate::crypto::sign(secret.as_bytes(), t, payload.as_bytes()),
+            )
+            .body(payload)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let error = match sent {
+            Ok(resp) if resp.status().is_success() => None,
+            Ok(resp) => Some(format!("the receiver answered {}", resp.status())),
+            Err(e) => Some(format!("cannot reach the receiver: {e}")),
+        };
+        match error {
+            None => {
+                delivered += 1;
+                sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = $2, last_error = NULL WHERE id = $3")
+                    .bind(now_ms())
+                    .bind(attempts)
+                    .bind(&id)
+                    .execute(db)
+                    .await?;
+            }
+            Some(message) => {
+                failed += 1;
+                let wait = i64::try_from(backoff(attempts).as_millis()).unwrap_or(i64::MAX);
+                sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+                    .bind(attempts)
+                    .bind(now_ms() + wait)
+                    .bind(&message)
+                    .bind(&id)
+                    .execute(db)
+                    .await?;
+            }
+        }
+    }
+    metrics::counter!("aurelio_webhooks_delivered_total").increment(delivered as u64);
+    metrics::counter!("aurelio_webhooks_failed_total").increment(failed as u64);
+    Ok((delivered, failed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(2));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(40), Duration::from_secs(4 * 3600));
+    }
+}
