@@ -38,7 +38,9 @@ enum Command {
     /// Theme presets, validation, export and import.
     Theme(cmd::theme::Args),
     /// Run the API server and the storefront origin.
-    Serve(cmd::serve::Args),
+    Serve(Box<cmd::serve::Args>),
+    /// A shop's custom domains: add, verify, status (through a running server's API).
+    Domain(cmd::domain::Args),
     /// Measure build speed and memory on a synthetic catalog.
     Bench(cmd::bench::Args),
     /// Write a product feed (Google, Meta, TikTok) or check a feed file.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => cmd::publish::run(&args),
         Command::Theme(args) => cmd::theme::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
+        Command::Domain(args) => cmd::domain::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

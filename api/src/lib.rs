@@ -9,6 +9,7 @@ pub mod auth;
 pub mod builds;
 pub mod catalog;
 pub mod db;
+pub mod domains;
 pub mod error;
 pub mod openapi;
 pub mod origin;

@@ -23,6 +23,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "catalog", description = "Products, variants, categories, collections, pages, images"),
         (name = "theme", description = "The shop's theme"),
         (name = "builds", description = "Storefront builds and publishing"),
+        (name = "domains", description = "Custom domains: claim, DNS verification, certificates"),
     )
 )]
 struct ApiDoc;
@@ -61,4 +62,5 @@ pub fn api_router() -> OpenApiRouter<Arc<Platform>> {
         .merge(tenants::router())
         .merge(catalog::router())
         .merge(builds::router())
+        .merge(crate::domains::router())
 }

@@ -91,7 +91,25 @@ pub async fn serve(State(platform): State<Arc<Platform>>, req: Request<Body>) ->
         .or_else(|| req.uri().host())
         .unwrap_or_default()
         .to_owned();
-    let Some((shop_id, _handle)) = resolve(&platform, &host).await else {
+    // Custom domains: ACME HTTP-01 answers, verified hostnames, redirects to the primary.
+    if let Some(token) = req.uri().path().strip_prefix("/.well-known/acme-challenge/")
+        && let Some(answer) = crate::domains::acme::challenge_answer(
+            &platform,
+            &crate::domains::bare_host(&host),
+            token,
+        )
+        .await
+    {
+        return ([(header::CONTENT_TYPE, "text/plain")], answer).into_response();
+    }
+    let resolved = match crate::domains::route(&platform, &host).await {
+        Some(crate::domains::Route::Redirect(to)) => {
+            return redirect_to_primary(&req, &host, &to);
+        }
+        Some(crate::domains::Route::Shop(id, handle)) => Some((id, handle)),
+        None => resolve(&platform, &host).await,
+    };
+    let Some((shop_id, _handle)) = resolved else {
         return unknown_host(&host);
     };
     let dir = platform.published_dir(&shop_id);
@@ -190,6 +208,23 @@ async fn file_response(
             (StatusCode::NOT_FOUND, "not found").into_response()
         }
     }
+}
+
+/// A permanent redirect to the same path on `primary`, keeping the scheme (as a proxy in
+/// front reports it) and the port the request came to.
+fn redirect_to_primary(req: &Request<Body>, host: &str, primary: &str) -> Response {
+    let scheme = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https")
+        .unwrap_or("http");
+    let port = host
+        .rsplit_once(':')
+        .filter(|(h, p)| !h.contains(':') && !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(String::new(), |(_, p)| format!(":{p}"));
+    let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    Redirect::permanent(&format!("{scheme}://{primary}{port}{path}")).into_response()
 }
 
 fn unknown_host(host: &str) -> Response {

@@ -5,10 +5,11 @@
 use crate::db::Migration;
 
 /// The registry: shops, keys, domains, jobs, audit log.
-pub const REGISTRY: &[Migration] = &[(
-    1,
-    &[
-        "CREATE TABLE shops (
+pub const REGISTRY: &[Migration] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE shops (
             id TEXT PRIMARY KEY,
             handle TEXT NOT NULL UNIQUE,
             name TEXT NOT NULL,
@@ -17,7 +18,7 @@ pub const REGISTRY: &[Migration] = &[(
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE api_keys (
+            "CREATE TABLE api_keys (
             id TEXT PRIMARY KEY,
             shop_id TEXT NOT NULL REFERENCES shops(id) ON DELETE CASCADE,
             kind TEXT NOT NULL,
@@ -28,8 +29,8 @@ pub const REGISTRY: &[Migration] = &[(
             created_at BIGINT NOT NULL,
             revoked_at BIGINT
         )",
-        "CREATE INDEX api_keys_shop ON api_keys (shop_id)",
-        "CREATE TABLE domains (
+            "CREATE INDEX api_keys_shop ON api_keys (shop_id)",
+            "CREATE TABLE domains (
             hostname TEXT PRIMARY KEY,
             shop_id TEXT NOT NULL REFERENCES shops(id) ON DELETE CASCADE,
             token TEXT NOT NULL,
@@ -41,8 +42,8 @@ pub const REGISTRY: &[Migration] = &[(
             created_at BIGINT NOT NULL,
             verified_at BIGINT
         )",
-        "CREATE INDEX domains_shop ON domains (shop_id)",
-        "CREATE TABLE jobs (
+            "CREATE INDEX domains_shop ON domains (shop_id)",
+            "CREATE TABLE jobs (
             id TEXT PRIMARY KEY,
             shop_id TEXT NOT NULL REFERENCES shops(id) ON DELETE CASCADE,
             kind TEXT NOT NULL,
@@ -57,9 +58,9 @@ pub const REGISTRY: &[Migration] = &[(
             result TEXT,
             error TEXT
         )",
-        "CREATE INDEX jobs_queue ON jobs (status, run_after)",
-        "CREATE INDEX jobs_shop ON jobs (shop_id, created_at)",
-        "CREATE TABLE audit_log (
+            "CREATE INDEX jobs_queue ON jobs (status, run_after)",
+            "CREATE INDEX jobs_shop ON jobs (shop_id, created_at)",
+            "CREATE TABLE audit_log (
             id TEXT PRIMARY KEY,
             shop_id TEXT,
             actor TEXT NOT NULL,
@@ -67,9 +68,55 @@ pub const REGISTRY: &[Migration] = &[(
             detail TEXT NOT NULL,
             at BIGINT NOT NULL
         )",
-        "CREATE INDEX audit_log_shop ON audit_log (shop_id, at)",
-    ],
-)];
+            "CREATE INDEX audit_log_shop ON audit_log (shop_id, at)",
+        ],
+    ),
+    (
+        2,
+        &[
+            // Custom domains: the check schedule, takeovers of hostnames another shop verified,
+            // certificates (sealed), the ACME account (sealed) and HTTP-01 challenge answers.
+            "ALTER TABLE domains ADD COLUMN checks BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE domains ADD COLUMN failures BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE domains ADD COLUMN window_start BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE domains ADD COLUMN last_checked_at BIGINT",
+            "ALTER TABLE domains ADD COLUMN next_check_at BIGINT",
+            "ALTER TABLE domains ADD COLUMN cert_not_after BIGINT",
+            "ALTER TABLE domains ADD COLUMN cert_retry_at BIGINT",
+            "CREATE INDEX domains_due ON domains (next_check_at)",
+            "CREATE TABLE domain_takeovers (
+            hostname TEXT NOT NULL,
+            shop_id TEXT NOT NULL REFERENCES shops(id) ON DELETE CASCADE,
+            token TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            created_at BIGINT NOT NULL,
+            window_start BIGINT NOT NULL,
+            checks BIGINT NOT NULL DEFAULT 0,
+            last_checked_at BIGINT,
+            next_check_at BIGINT,
+            PRIMARY KEY (hostname, shop_id)
+        )",
+            "CREATE INDEX domain_takeovers_due ON domain_takeovers (next_check_at)",
+            "CREATE TABLE domain_certificates (
+            hostname TEXT PRIMARY KEY REFERENCES domains(hostname) ON DELETE CASCADE,
+            sealed TEXT NOT NULL,
+            not_after BIGINT NOT NULL,
+            issued_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE acme_accounts (
+            directory TEXT PRIMARY KEY,
+            sealed TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE acme_challenges (
+            token TEXT PRIMARY KEY,
+            hostname TEXT NOT NULL REFERENCES domains(hostname) ON DELETE CASCADE,
+            key_authorization TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+        ],
+    ),
+];
 
 /// A shop's own database: its catalog now; carts and orders join with their issue.
 ///

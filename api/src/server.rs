@@ -51,6 +51,8 @@ pub struct Config {
     pub default_shop: Option<String>,
     /// The demo catalog loaded by provisioning with `"demo": true`.
     pub demo_catalog: PathBuf,
+    /// Custom domains: nameservers for checks, routing targets, the ACME authority.
+    pub domains: crate::domains::DomainConfig,
     /// Wait after a catalog write before building, so a burst of edits makes one build.
     #[serde(with = "millis")]
     pub build_debounce: Duration,
@@ -89,6 +91,7 @@ impl Default for Config {
                 env!("CARGO_MANIFEST_DIR"),
                 "/../fixtures/demo-store"
             )),
+            domains: crate::domains::DomainConfig::default(),
             build_debounce: Duration::from_millis(250),
             workers: 1,
             pool_size: 4,
@@ -127,6 +130,8 @@ pub struct Platform {
     pub origin: OriginCache,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// Custom domains' routes cache.
+    pub domains: crate::domains::Domains,
 }
 
 impl std::fmt::Debug for Platform {
@@ -176,6 +181,7 @@ impl Platform {
             sessions: builds::Sessions::default(),
             origin: OriginCache::default(),
             metrics: metrics_handle(),
+            domains: crate::domains::Domains::default(),
         }))
     }
 
@@ -369,6 +375,10 @@ pub async fn start(
     let app = router(platform.clone());
     let workers: Vec<_> = (0..platform.config.workers)
         .map(|_| tokio::spawn(builds::worker(platform.clone(), stop_rx.clone())))
+        .chain(std::iter::once(tokio::spawn(crate::domains::worker(
+            platform.clone(),
+            stop_rx.clone(),
+        ))))
         .collect();
     let janitor = {
         let platform = platform.clone();

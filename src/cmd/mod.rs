@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod build;
 pub mod demo;
+pub mod domain;
 pub mod feed;
 pub mod fixtures;
 pub mod publish;

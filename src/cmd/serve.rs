@@ -50,6 +50,9 @@ pub struct Args {
     /// Shop database pools kept open at most.
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
+    /// Custom domains: DNS checks, routing targets, certificates.
+    #[command(flatten)]
+    pub domains: crate::cmd::domain::ServeArgs,
 }
 
 impl Args {
@@ -99,6 +102,7 @@ impl Args {
         if let Some(n) = self.max_open_pools {
             c.max_open_pools = n;
         }
+        self.domains.apply(&mut c.domains)?;
         Ok(c)
     }
 }
