@@ -73,17 +73,20 @@ pub struct Claimed {
     pub id: String,
     /// The shop.
     pub shop_id: String,
+    /// `build` or `webhooks`.
+    pub kind: String,
 }
 
-/// Claims the next due build whose shop has none running.
+/// Claims the next due job whose shop has no job of the same kind running.
 pub async fn claim(platform: &Platform, worker: &str) -> ApiResult<Option<Claimed>> {
     let lock = if platform.pools.backend().is_postgres() { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
         "UPDATE jobs SET status = 'running', worker = $1, started_at = $2, attempts = attempts + 1 \
          WHERE id = (SELECT id FROM jobs j WHERE j.status = 'queued' AND j.run_after <= $2 \
-           AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.shop_id = j.shop_id AND r.status = 'running') \
+           AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.shop_id = j.shop_id AND r.kind = j.kind \
+             AND r.status = 'running') \
            ORDER BY j.run_after LIMIT 1 {lock}) AND status = 'queued' \
-         RETURNING id, shop_id"
+         RETURNING id, shop_id, kind"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(worker)
@@ -91,7 +94,11 @@ pub async fn claim(platform: &Platform, worker: &str) -> ApiResult<Option<Claime
         .fetch_optional(&platform.registry)
         .await?;
     Ok(match row {
-        Some(r) => Some(Claimed { id: r.try_get("id")?, shop_id: r.try_get("shop_id")? }),
+        Some(r) => Some(Claimed {
+            id: r.try_get("id")?,
+            shop_id: r.try_get("shop_id")?,
+            kind: r.try_get("kind")?,
+        }),
         None => None,
     })
 }
@@ -190,7 +197,7 @@ pub async fn run_now(
     .bind(now)
     .execute(&platform.registry)
     .await?;
-    let job = Claimed { id: id.clone(), shop_id: shop_id.to_owned() };
+    let job = Claimed { id: id.clone(), shop_id: shop_id.to_owned(), kind: "build".into() };
     let outcome = run(platform, &job).await;
     Ok((id, outcome))
 }
@@ -200,7 +207,10 @@ async fn run(platform: &Arc<Platform>, job: &Claimed) -> Result<Value, Value> {
     let started = Instant::now();
     let span = tracing::info_span!("build", job = %job.id, shop = %job.shop_id);
     let _enter = span.enter();
-    let outcome = build_and_publish(platform, &job.shop_id).await;
+    let outcome = match job.kind.as_str() {
+        "webhooks" => crate::commerce::webhooks::deliver_due(platform, &job.shop_id).await,
+        _ => build_and_publish(platform, &job.shop_id).await,
+    };
     let elapsed = started.elapsed();
     let (status, result, error) = match &outcome {
         Ok(result) => ("succeeded", Some(result), None),
@@ -353,7 +363,9 @@ const BUILD_COLUMNS: &str =
     responses((status = 200, body = BuildOut), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_build(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Json<BuildOut>> {
     tenant.require(Permission::Read)?;
-    let sql = format!("SELECT {BUILD_COLUMNS} FROM jobs WHERE id = $1 AND shop_id = $2");
+    let sql = format!(
+        "SELECT {BUILD_COLUMNS} FROM jobs WHERE id = $1 AND shop_id = $2 AND kind = 'build'"
+    );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&id)
         .bind(&tenant.shop.id)
@@ -385,7 +397,8 @@ async fn list_builds(tenant: Tenant, Query(q): Query<BuildQuery>) -> ApiResult<J
     tenant.require(Permission::Read)?;
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     let sql = format!(
-        "SELECT {BUILD_COLUMNS} FROM jobs WHERE shop_id = $1 ORDER BY created_at DESC, id LIMIT $2"
+        "SELECT {BUILD_COLUMNS} FROM jobs WHERE shop_id = $1 AND kind = 'build' \
+         ORDER BY created_at DESC, id LIMIT $2"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(&tenant.shop.id)

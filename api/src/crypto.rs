@@ -53,14 +53,6 @@ impl Sealer {
         Ok(Self::new(&key))
     }
 
-    /// From `AURELIO_SECRET_KEY`; `None` when it is not set.
-    pub fn from_env() -> Result<Option<Self>, String> {
-        match std::env::var(SECRET_KEY_VAR) {
-            Ok(v) if !v.trim().is_empty() => Self::from_hex(&v).map(Some),
-            _ => Ok(None),
-        }
-    }
-
     /// Encrypts `plain`.
     pub fn seal(&self, plain: &[u8]) -> String {
         let mut nonce = [0u8; 12];

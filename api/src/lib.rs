@@ -8,6 +8,8 @@
 pub mod auth;
 pub mod builds;
 pub mod catalog;
+pub mod commerce;
+pub mod crypto;
 pub mod db;
 pub mod domains;
 pub mod error;

@@ -2,7 +2,7 @@
 //! registered through `api_router`, which records it in the document as it adds it.
 
 use crate::server::Platform;
-use crate::{builds, catalog, tenants};
+use crate::{builds, catalog, commerce, tenants};
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -24,6 +24,11 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "theme", description = "The shop's theme"),
         (name = "builds", description = "Storefront builds and publishing"),
         (name = "domains", description = "Custom domains: claim, DNS verification, certificates"),
+        (name = "carts", description = "Carts and checkout, for the storefront script (publishable key)"),
+        (name = "checkout", description = "Discounts, shipping and tax settings"),
+        (name = "orders", description = "Orders and their state machine"),
+        (name = "payments", description = "Payment providers and their webhooks"),
+        (name = "webhooks", description = "Outgoing webhooks"),
     )
 )]
 struct ApiDoc;
@@ -63,4 +68,5 @@ pub fn api_router() -> OpenApiRouter<Arc<Platform>> {
         .merge(catalog::router())
         .merge(builds::router())
         .merge(crate::domains::router())
+        .merge(commerce::router())
 }

@@ -125,11 +125,12 @@ pub const REGISTRY: &[Migration] = &[
 /// stock is counted). The small catalog files (`store.json`, `categories.json`,
 /// `collections.json`, `pages/*.md`, `theme.json`) are rows of `documents`, so a shop
 /// exports to exactly the directory `aurelio build` reads.
-pub const SHOP: &[Migration] = &[(
-    1,
-    &[
-        "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
-        "CREATE TABLE products (
+pub const SHOP: &[Migration] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+            "CREATE TABLE products (
             id TEXT PRIMARY KEY,
             seq BIGINT NOT NULL UNIQUE,
             handle TEXT NOT NULL UNIQUE,
@@ -139,7 +140,7 @@ pub const SHOP: &[Migration] = &[(
             created_at BIGINT NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE variants (
+            "CREATE TABLE variants (
             id TEXT PRIMARY KEY,
             product_id TEXT NOT NULL REFERENCES products(id) ON DELETE CASCADE,
             position BIGINT NOT NULL,
@@ -149,13 +150,13 @@ pub const SHOP: &[Migration] = &[(
             inventory BIGINT,
             inventory_policy TEXT NOT NULL
         )",
-        "CREATE INDEX variants_product ON variants (product_id, position)",
-        "CREATE TABLE documents (
+            "CREATE INDEX variants_product ON variants (product_id, position)",
+            "CREATE TABLE documents (
             path TEXT PRIMARY KEY,
             body TEXT NOT NULL,
             updated_at BIGINT NOT NULL
         )",
-        "CREATE TABLE images (
+            "CREATE TABLE images (
             path TEXT PRIMARY KEY,
             hash TEXT NOT NULL,
             content_type TEXT NOT NULL,
@@ -164,5 +165,127 @@ pub const SHOP: &[Migration] = &[(
             height BIGINT NOT NULL,
             created_at BIGINT NOT NULL
         )",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            // Commerce: carts, discounts, orders, payments, idempotency, outgoing webhooks.
+            "ALTER TABLE variants ADD COLUMN weight_grams BIGINT",
+            "ALTER TABLE variants ADD COLUMN label TEXT NOT NULL DEFAULT ''",
+            "CREATE TABLE carts (
+            token TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            email TEXT,
+            country TEXT,
+            region TEXT,
+            shipping_rate TEXT,
+            codes TEXT NOT NULL DEFAULT '[]',
+            order_id TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE cart_lines (
+            cart_token TEXT NOT NULL REFERENCES carts(token) ON DELETE CASCADE,
+            variant_id TEXT NOT NULL,
+            quantity BIGINT NOT NULL,
+            unit_price BIGINT NOT NULL,
+            position BIGINT NOT NULL,
+            PRIMARY KEY (cart_token, variant_id)
+        )",
+            "CREATE TABLE discounts (
+            code TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            value BIGINT NOT NULL,
+            min_subtotal BIGINT,
+            starts_at BIGINT,
+            ends_at BIGINT,
+            usage_limit BIGINT,
+            usage_count BIGINT NOT NULL DEFAULT 0,
+            once_per_customer BIGINT NOT NULL DEFAULT 0,
+            products TEXT NOT NULL DEFAULT '[]',
+            collections TEXT NOT NULL DEFAULT '[]',
+            combinable BIGINT NOT NULL DEFAULT 0,
+            active BIGINT NOT NULL DEFAULT 1,
+            created_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE discount_redemptions (
+            code TEXT NOT NULL,
+            customer TEXT NOT NULL,
+            order_id TEXT NOT NULL,
+            PRIMARY KEY (code, customer)
+        )",
+            "CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            number BIGINT NOT NULL UNIQUE,
+            cart_token TEXT NOT NULL UNIQUE,
+            email TEXT NOT NULL,
+            status TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            subtotal BIGINT NOT NULL,
+            discount BIGINT NOT NULL,
+            shipping BIGINT NOT NULL,
+            tax BIGINT NOT NULL,
+            total BIGINT NOT NULL,
+            refunded BIGINT NOT NULL DEFAULT 0,
+            provider TEXT NOT NULL,
+            doc TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE order_events (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            at BIGINT NOT NULL
+        )",
+            "CREATE TABLE payments (
+            id TEXT PRIMARY KEY,
+            order_id TEXT NOT NULL REFERENCES orders(id) ON DELETE CASCADE,
+            provider TEXT NOT NULL,
+            status TEXT NOT NULL,
+            amount BIGINT NOT NULL,
+            external_id TEXT UNIQUE,
+            client_secret TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE idempotency_keys (
+            key TEXT PRIMARY KEY,
+            request_hash TEXT NOT NULL,
+            status BIGINT,
+            response TEXT,
+            created_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE provider_events (
+            id TEXT PRIMARY KEY,
+            received_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE payment_providers (
+            name TEXT PRIMARY KEY,
+            sealed TEXT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE webhook_endpoints (
+            id TEXT PRIMARY KEY,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            events TEXT NOT NULL,
+            created_at BIGINT NOT NULL
+        )",
+            "CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            endpoint_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            next_attempt_at BIGINT NOT NULL,
+            delivered_at BIGINT,
+            last_error TEXT,
+            created_at BIGINT NOT NULL
+        )",
+            "CREATE INDEX outbox_due ON outbox (delivered_at, next_attempt_at)",
+        ],
+    ),
+];

@@ -65,6 +65,9 @@ pub struct Config {
     /// Shop pools unused this long are closed.
     #[serde(with = "millis")]
     pub pool_idle: Duration,
+    /// Key that seals secrets at rest (payment credentials, certificates): 64 hex digits
+    /// (`AURELIO_SECRET_KEY`). Without it such secrets cannot be stored.
+    pub secret_key: Option<String>,
 }
 
 mod millis {
@@ -97,6 +100,7 @@ impl Default for Config {
             pool_size: 4,
             max_open_pools: 200,
             pool_idle: Duration::from_secs(300),
+            secret_key: None,
         }
     }
 }
@@ -132,6 +136,17 @@ pub struct Platform {
     pub metrics: PrometheusHandle,
     /// Custom domains' routes cache.
     pub domains: crate::domains::Domains,
+    /// Outgoing HTTP: payment providers, webhooks.
+    pub http: reqwest::Client,
+    /// Seals secrets at rest (`AURELIO_SECRET_KEY`); `None` when no key is set.
+    pub sealer: Option<crate::crypto::Sealer>,
+    /// Collection membership per shop, for discounts limited to collections.
+    pub members: std::sync::Mutex<
+        std::collections::HashMap<
+            String,
+            (std::time::SystemTime, Arc<crate::commerce::carts::Members>),
+        >,
+    >,
 }
 
 impl std::fmt::Debug for Platform {
@@ -143,6 +158,7 @@ impl std::fmt::Debug for Platform {
 impl Platform {
     /// Opens the databases (migrating the registry) and stores.
     pub async fn open(mut config: Config) -> anyhow::Result<Arc<Self>> {
+        aurelio_engine::publish::install_crypto_provider();
         std::fs::create_dir_all(&config.data_dir)?;
         config.data_dir = std::fs::canonicalize(&config.data_dir)?;
         let backend = Backend::new(config.database_url.as_deref(), &config.data_dir)?;
@@ -165,6 +181,12 @@ impl Platform {
                 Arc::from(store)
             }
         };
+        let sealer = config
+            .secret_key
+            .as_deref()
+            .map(crate::crypto::Sealer::from_hex)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!(e))?;
         let pools = Arc::new(ShopPools::new(
             backend,
             config.pool_size,
@@ -182,6 +204,13 @@ impl Platform {
             origin: OriginCache::default(),
             metrics: metrics_handle(),
             domains: crate::domains::Domains::default(),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(30))
+                .user_agent(concat!("aurelio/", env!("CARGO_PKG_VERSION")))
+                .build()?,
+            sealer,
+            members: std::sync::Mutex::default(),
         }))
     }
 
@@ -251,23 +280,39 @@ where
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(Self(v)),
-            Err(e) => {
-                let field = e.path().to_string();
-                let inner = e.into_inner();
-                let err = if inner.is_syntax() || inner.is_eof() {
-                    ApiError::bad_request(format!("the body is not valid JSON: {inner}"))
-                } else {
-                    ApiError::invalid(
-                        if field == "." { String::new() } else { field },
-                        inner.to_string(),
-                    )
-                };
-                Err(err)
-            }
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// Parses a JSON body; a type error names the field at fault (`variants[0].price`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(format!("the body is not valid JSON: {inner}"))
+        } else {
+            let message = inner.to_string();
+            ApiError::invalid(member_path(&field, &message), message)
         }
+    })
+}
+
+/// The field a serde error is about: its path, plus the member an unknown or missing
+/// field error names (serde reports those at the enclosing object, `.` for the root).
+fn member_path(path: &str, message: &str) -> String {
+    let object = if path == "." { "" } else { path };
+    let member = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|p| message.strip_prefix(p))
+        .and_then(|rest| rest.split('`').next());
+    match member {
+        Some(name) if object.is_empty() => name.to_owned(),
+        Some(name) if object != name && !object.ends_with(&format!(".{name}")) => {
+            format!("{object}.{name}")
+        }
+        _ => object.to_owned(),
     }
 }
 

@@ -183,9 +183,11 @@ async fn provisioning_rejects_bad_requests(db: Db) {
             json!({ "handle": unique("x"), "name": "X", "demoo": true }),
         )
         .await;
-    let error = r.error(422, "validation_failed", None);
+    let error = r.error(422, "validation_failed", Some("demoo"));
     let message = error["message"].as_str().unwrap_or_default();
     assert!(message.contains("demoo"), "the unknown field is named: {error}");
+    let r = api.post("/api/v1/tenants", ADMIN, json!({ "name": "No handle" })).await;
+    r.error(422, "validation_failed", Some("handle"));
     let r = api
         .send_with(
             Method::POST,

@@ -40,6 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         public_url: api.clone(),
         storefront_url: format!("http://{{shop}}.localhost:{}", args.port),
         default_shop: Some("demo".into()),
+        secret_key: std::env::var("AURELIO_SECRET_KEY").ok(),
         demo_catalog: args.site.clone(),
         ..aurelio_api::Config::default()
     };

@@ -47,6 +47,9 @@ pub struct Args {
     /// Build workers in this process (0 leaves builds to other processes).
     #[arg(long, env = "AURELIO_WORKERS")]
     pub workers: Option<usize>,
+    /// Key sealing secrets at rest (payment credentials, certificates): 64 hex digits.
+    #[arg(long, env = "AURELIO_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// Shop database pools kept open at most.
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
@@ -101,6 +104,9 @@ impl Args {
         }
         if let Some(n) = self.max_open_pools {
             c.max_open_pools = n;
+        }
+        if self.secret_key.is_some() {
+            c.secret_key.clone_from(&self.secret_key);
         }
         self.domains.apply(&mut c.domains)?;
         Ok(c)

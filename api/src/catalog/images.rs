@@ -81,7 +81,18 @@ pub fn inspect(bytes: &[u8]) -> Result<(&'static str, &'static str, u32, u32), S
     limits.max_alloc = Some(512 * 1024 * 1024);
     reader.limits(limits);
     reader.decode().map_err(|e| format!("the image is corrupt: {e}"))?;
+    // The JPEG decoder fills in what a cut-off file lacks: a whole JPEG ends its last scan
+    // with an end-of-image marker (which cannot occur inside scan data).
+    if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err("the image is truncated: the JPEG has no end-of-image marker".to_owned());
+    }
     Ok((ext, mime, w, h))
+}
+
+/// Whether an end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA).
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last_scan = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    last_scan.is_some_and(|at| bytes[at..].windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
 /// Stores an image for a shop; the same bytes give the same path.

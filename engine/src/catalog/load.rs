@@ -138,8 +138,14 @@ fn serde_problem(
     let line = (inner.line() > 0).then(|| inner.line());
     let path = err.path().to_string();
     // serde_path_to_error shows `.` for the root and `?` where a syntax error left no path.
-    let field = (path != "." && path != "?").then_some(path);
-    (line, field, describe_serde_message(&inner.to_string()))
+    let mut field = (path != "." && path != "?").then_some(path);
+    let message = describe_serde_message(&inner.to_string());
+    // A missing member is named by the path of the object it is missing from, plus its own.
+    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'))
+    {
+        field = Some(field.map_or_else(|| name.to_owned(), |object| format!("{object}.{name}")));
+    }
+    (line, field, message)
 }
 
 /// Rewrites serde's message: drops the position suffix, adds "did you mean".
@@ -1256,6 +1262,18 @@ mod tests {
             "unknown field `prise`, expected one of `sku`, `price`, `options` at line 1 column 5",
         );
         assert_eq!(m, "unknown field `prise`, did you mean `price`?");
+    }
+
+    #[test]
+    fn missing_fields_are_named() {
+        let field = |line: &str| {
+            let d = parse_product_line(line, Currency::from_code("EUR").expect("EUR"), &[])
+                .expect_err("invalid");
+            d.iter().find_map(|d| d.field.clone())
+        };
+        assert_eq!(field(r#"{"handle": "a", "variants": []}"#).as_deref(), Some("title"));
+        let line = r#"{"handle": "a", "title": "A", "variants": [{"price": "1.00"}]}"#;
+        assert_eq!(field(line).as_deref(), Some("variants[0].sku"));
     }
 
     #[test]

@@ -501,6 +501,7 @@ impl<'a> Renderer<'a> {
             .iter()
             .map(|v| {
                 json!({
+                    "id": v.id(),
                     "sku": v.sku,
                     "title": if v.options.is_empty() { p.title.clone() } else { v.options.join(" / ") },
                     "options": v.options,

@@ -1,0 +1,569 @@
+//! The catalog over HTTP: validation errors in the standard body naming the field,
+//! products (create, read, replace, delete) and cursor pagination, the catalog-write →
+//! build → storefront loop, failed builds, image uploads and the Shopify CSV import.
+//! Every test runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{Db, Payload, Server, Shop, multipart, product, unique};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+both!(validation_errors_name_the_field, product_lifecycle, pagination_walks_every_product);
+both!(price_change_reaches_the_storefront, failed_build_keeps_the_live_storefront);
+both!(image_uploads, shopify_import);
+
+/// A demo shop for the tests of this file that only read it or change it in their own
+/// corner (one product each); provisioned once per server.
+async fn demo_shop(server: &'static Server) -> Shop {
+    static SHOPS: std::sync::Mutex<Vec<(std::net::SocketAddr, Shop)>> =
+        std::sync::Mutex::new(Vec::new());
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _guard = LOCK.lock().await;
+    if let Some((_, shop)) =
+        SHOPS.lock().expect("shops").iter().find(|(addr, _)| *addr == server.addr)
+    {
+        return shop.clone();
+    }
+    let shop = server.client().provision(&unique("cat"), true).await;
+    SHOPS.lock().expect("shops").push((server.addr, shop.clone()));
+    shop
+}
+
+async fn validation_errors_name_the_field(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = api.provision(&unique("valid"), false).await;
+    let sk = &shop.secret;
+    let first = api.post("/api/v1/products", sk, product("taken", "TAKEN-1", "10.00")).await;
+    first.expect(201);
+
+    // A price with more decimals than the currency has.
+    let r = api.post("/api/v1/products", sk, product("fine", "FINE-1", "19.999")).await;
+    let e = r.error(422, "validation_failed", Some("variants[0].price"));
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("19.999")), "{e}");
+    // A negative integer price (minor units).
+    let mut body = product("fine", "FINE-1", "1.00");
+    body["variants"][0]["price"] = json!(-5);
+    api.post("/api/v1/products", sk, body).await.error(
+        422,
+        "validation_failed",
+        Some("variants[0].price"),
+    );
+    // An unknown field, with a suggestion.
+    let mut body = product("fine", "FINE-1", "1.00");
+    body["titel"] = json!("Typo");
+    let e = api.post("/api/v1/products", sk, body).await.error(422, "validation_failed", None);
+    let message = e["message"].as_str().unwrap_or_default();
+    assert!(message.contains("titel"), "the unknown field is named: {e}");
+    assert!(message.contains("did you mean") && message.contains("title"), "{e}");
+    assert!(e["field"].as_str().is_some_and(|f| f.contains("titel")), "{e}");
+    // An unknown field inside a variant.
+    let mut body = product("fine", "FINE-1", "1.00");
+    body["variants"][0]["prize"] = json!("1.00");
+    let e = api.post("/api/v1/products", sk, body).await.error(422, "validation_failed", None);
+    assert!(e["field"].as_str().is_some_and(|f| f.starts_with("variants[0]")), "{e}");
+    // Missing title; a bad handle.
+    let mut body = product("fine", "FINE-1", "1.00");
+    body.as_object_mut().expect("object").remove("title");
+    api.post("/api/v1/products", sk, body).await.error(422, "validation_failed", Some("title"));
+    let body = product("Not A Handle", "FINE-1", "1.00");
+    api.post("/api/v1/products", sk, body).await.error(422, "validation_failed", Some("handle"));
+    // Taken SKU and handle: 409 naming which.
+    let r = api.post("/api/v1/products", sk, product("other", "TAKEN-1", "10.00")).await;
+    let e = r.error(409, "conflict", Some("variants[0].sku"));
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("TAKEN-1")), "{e}");
+    let mut body = product("other", "OTHER-1", "10.00");
+    body["variants"]
+        .as_array_mut()
+        .expect("variants")
+        .push(json!({ "sku": "TAKEN-1", "price": "2.00" }));
+    body["options"] = json!([{ "name": "Size", "values": ["S", "M"] }]);
+    body["variants"][0]["options"] = json!({ "Size": "S" });
+    body["variants"][1]["options"] = json!({ "Size": "M" });
+    api.post("/api/v1/products", sk, body).await.error(409, "conflict", Some("variants[1].sku"));
+    let r = api.post("/api/v1/products", sk, product("taken", "NEW-1", "10.00")).await;
+    r.error(409, "conflict", Some("handle"));
+    // Not JSON at all; JSON that is not an object.
+    let raw = Payload::Raw("application/json".into(), b"{\"handle\": \"x\",".to_vec());
+    let r = api.send_with(Method::POST, "/api/v1/products", Some(sk), raw, &[]).await;
+    r.error(400, "bad_request", None);
+    api.post("/api/v1/products", sk, json!([1, 2])).await.error(422, "validation_failed", None);
+    // Variant patches.
+    let listed = api.all_products(sk, 50).await;
+    assert_eq!(listed.len(), 1, "no failed request created anything: {listed:?}");
+    let variant = listed[0]["variants"][0]["id"].as_str().expect("variant id").to_owned();
+    let path = format!("/api/v1/variants/{variant}");
+    api.patch(&path, sk, json!({ "price": -1 })).await.error(
+        422,
+        "validation_failed",
+        Some("price"),
+    );
+    api.patch(&path, sk, json!({ "prise": 5 })).await.error(
+        422,
+        "validation_failed",
+        Some("prise"),
+    );
+    api.patch(&path, sk, json!({ "price": "12.00" })).await.error(
+        422,
+        "validation_failed",
+        Some("price"),
+    );
+    let r = api.patch(&path, sk, json!({ "price": 1000, "compare_at_price": 500 })).await;
+    r.error(422, "validation_failed", None);
+    api.patch("/api/v1/variants/var_nope", sk, json!({ "price": 5 })).await.error(
+        404,
+        "not_found",
+        None,
+    );
+    let after =
+        api.get(&format!("/api/v1/products/{}", listed[0]["id"].as_str().expect("id")), sk).await;
+    assert_eq!(
+        after.expect(200).json()["product"]["variants"][0]["price"],
+        json!(1000),
+        "unchanged"
+    );
+    // Pagination parameters.
+    api.get("/api/v1/products?limit=0", sk).await.error(422, "validation_failed", Some("limit"));
+    api.get("/api/v1/products?limit=251", sk).await.error(422, "validation_failed", Some("limit"));
+    api.get("/api/v1/products?cursor=bogus", sk).await.error(
+        422,
+        "validation_failed",
+        Some("cursor"),
+    );
+    // Documents.
+    api.put("/api/v1/categories", sk, json!({ "categories": [{ "title": "No handle" }] }))
+        .await
+        .error(422, "validation_failed", None);
+    let r = api.post("/api/v1/pages", sk, json!({ "handle": "Bad Handle", "title": "X" })).await;
+    r.error(422, "validation_failed", Some("handle"));
+    let r =
+        api.post("/api/v1/pages", sk, json!({ "handle": "ok", "title": "X", "colour": 1 })).await;
+    let e = r.error(422, "validation_failed", None);
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("colour")), "{e}");
+    let theme = Payload::Raw("application/json".into(), b"{not json".to_vec());
+    let r = api.send_with(Method::PUT, "/api/v1/theme", Some(sk), theme, &[]).await;
+    r.error(422, "validation_failed", None);
+    let r = api.put("/api/v1/theme", sk, json!({ "palette": "not a palette" })).await;
+    r.error(422, "validation_failed", None);
+    assert_eq!(api.get("/api/v1/theme", sk).await.expect(200).json()["theme"], Value::Null);
+}
+
+async fn product_lifecycle(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = api.provision(&unique("crud"), false).await;
+    let sk = &shop.secret;
+    let mut body = product("rain-hat", "HAT-1", "19.99");
+    body["options"] = json!([{ "name": "Size", "values": ["S", "L"] }]);
+    body["variants"] = json!([
+        { "sku": "HAT-S", "options": { "Size": "S" }, "price": "19.99", "compare_at_price": "24.50", "inventory": 3 },
+        { "sku": "HAT-L", "options": { "Size": "L" }, "price": 2100 },
+    ]);
+    body["tags"] = json!(["rain"]);
+    let created = api.post("/api/v1/products", sk, body).await.expect(201).json();
+    let p = &created["product"];
+    let id = p["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("prod_"), "{p}");
+    assert_eq!(p["handle"], json!("rain-hat"));
+    assert_eq!(p["currency"], json!("EUR"));
+    assert_eq!(p["status"], json!("active"));
+    assert_eq!(p["variants"][0]["price"], json!(1999), "prices are minor units: {p}");
+    assert_eq!(p["variants"][0]["compare_at_price"], json!(2450), "{p}");
+    assert_eq!(p["variants"][0]["inventory"], json!(3), "{p}");
+    assert_eq!(p["variants"][0]["options"], json!({ "Size": "S" }), "{p}");
+    assert_eq!(p["variants"][1]["price"], json!(2100), "an integer price is minor units: {p}");
+    assert_eq!(p["variants"][1]["inventory"], Value::Null, "{p}");
+    assert_eq!(p["variants"][1]["availability"], json!("in_stock"), "{p}");
+    assert_eq!(p["fields"]["tags"], json!(["rain"]), "{p}");
+    assert!(p["variants"][0]["id"].is_string() && p["variants"][0]["id"] != p["variants"][1]["id"]);
+    let build = created["build_id"].as_str().expect("a write queues a build");
+    api.wait_built(sk, build).await;
+    let page = api.storefront(&shop.handle, "/products/rain-hat/").await.expect(200).text();
+    assert!(page.contains("Test rain-hat"), "the new product is on the storefront");
+
+    // Read it back, with the secret and the publishable key.
+    for key in [sk, &shop.publishable] {
+        let got = api.get(&format!("/api/v1/products/{id}"), key).await.expect(200).json();
+        assert_eq!(got["product"], created["product"], "the same product reads back");
+    }
+
+    // Replace it: the body may be the product as read (output members are dropped).
+    let mut replacement = created["product"].clone();
+    replacement["title"] = json!("Storm Hat");
+    replacement["variants"][0]["price"] = json!(1500);
+    replacement["variants"].as_array_mut().expect("variants").pop();
+    replacement["options"] = json!([{ "name": "Size", "values": ["S"] }]);
+    let replaced =
+        api.put(&format!("/api/v1/products/{id}"), sk, replacement).await.expect(200).json();
+    assert_eq!(replaced["product"]["id"], json!(id));
+    assert_eq!(replaced["product"]["title"], json!("Storm Hat"));
+    assert_eq!(replaced["product"]["variants"].as_array().map(Vec::len), Some(1));
+    assert_eq!(replaced["product"]["variants"][0]["price"], json!(1500));
+    let got = api.get(&format!("/api/v1/products/{id}"), sk).await.expect(200).json();
+    assert_eq!(got["product"]["title"], json!("Storm Hat"));
+    // The removed variant's SKU is free again.
+    let other = api.post("/api/v1/products", sk, product("other-hat", "HAT-L", "5.00")).await;
+    let other = other.expect(201).json();
+    let build = api.wait_built(sk, other["build_id"].as_str().expect("build")).await;
+    assert!(build["result"]["pages"].as_u64().is_some_and(|n| n > 0), "{build}");
+    let page = api.storefront(&shop.handle, "/products/rain-hat/").await.expect(200).text();
+    assert!(page.contains("Storm Hat") && page.contains("15.00"), "the replacement is live");
+    let r = api.put("/api/v1/products/prod_nope", sk, product("x", "X-1", "1.00")).await;
+    r.error(404, "not_found", None);
+
+    // Delete it: gone from the API and, after the build, from the storefront.
+    api.delete(&format!("/api/v1/products/{id}"), sk).await.expect(204);
+    api.get(&format!("/api/v1/products/{id}"), sk).await.error(404, "not_found", None);
+    api.delete(&format!("/api/v1/products/{id}"), sk).await.error(404, "not_found", None);
+    let queued = api.post("/api/v1/builds", sk, json!({})).await.expect(202).json();
+    api.wait_built(sk, queued["build_id"].as_str().expect("build_id")).await;
+    api.storefront(&shop.handle, "/products/rain-hat/").await.expect(404);
+    api.storefront(&shop.handle, "/products/other-hat/").await.expect(200);
+    let left = api.all_products(sk, 10).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    let builds = api.get("/api/v1/builds?limit=100", sk).await.expect(200).json();
+    let builds = builds["builds"].as_array().expect("builds");
+    assert!(builds.len() >= 3, "{builds:?}");
+    assert!(builds.iter().all(|b| b["status"] != json!("failed")), "{builds:?}");
+}
+
+async fn pagination_walks_every_product(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = demo_shop(server).await;
+    let demo = common::demo_products();
+    let expected: Vec<&str> = demo.iter().filter_map(|p| p["handle"].as_str()).collect();
+    for limit in [1, 7, 50, 51, 250] {
+        let all = api.all_products(&shop.secret, limit).await;
+        let handles: Vec<&str> = all.iter().filter_map(|p| p["handle"].as_str()).collect();
+        let unique: BTreeSet<&str> = handles.iter().copied().collect();
+        assert_eq!(unique.len(), handles.len(), "limit {limit}: no duplicates");
+        // Demo products first, in creation order, then any a test of this file added.
+        assert_eq!(handles[..expected.len()], expected[..], "limit {limit}");
+    }
+    // The publishable key's pages hold active products only, and still all of them.
+    let public = api.all_products(&shop.publishable, 4).await;
+    let active = demo.iter().filter(|p| p["status"].as_str().is_none_or(|s| s == "active")).count();
+    assert!(public.len() >= active, "every active product is public");
+    assert!(public.iter().all(|p| p["status"] == json!("active")));
+    let page = api.get("/api/v1/products?limit=2", &shop.secret).await.expect(200).json();
+    assert_eq!(page["products"].as_array().map(Vec::len), Some(2));
+    let next = page["next_cursor"].as_str().expect("a cursor");
+    let second = api.get(&format!("/api/v1/products?limit=2&cursor={next}"), &shop.secret).await;
+    let second = second.expect(200).json();
+    assert_eq!(second["products"][0]["handle"], json!(expected[2]));
+}
+
+async fn price_change_reaches_the_storefront(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = demo_shop(server).await;
+    let sk = &shop.secret;
+    let all = api.all_products(sk, 250).await;
+    let target = all
+        .iter()
+        .find(|p| {
+            p["status"] == json!("active") && p["variants"].as_array().is_some_and(|v| v.len() == 1)
+        })
+        .expect("a one-variant active demo product");
+    let handle = target["handle"].as_str().expect("handle");
+    let variant = target["variants"][0]["id"].as_str().expect("variant id");
+    let path = format!("/products/{handle}/");
+    let before = api.storefront(&shop.handle, &path).await.expect(200).text();
+    assert!(!before.contains("4321.09"), "the new price is not there yet");
+
+    let started = std::time::Instant::now();
+    let patched = api
+        .patch(
+            &format!("/api/v1/variants/{variant}"),
+            sk,
+            json!({ "price": 432_109, "compare_at_price": null }),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(patched["product"]["variants"][0]["price"], json!(432_109), "{patched}");
+    let build = patched["build_id"].as_str().expect("a price change queues a build");
+    let done = api.wait_built(sk, build).await;
+    let after = api.storefront(&shop.handle, &path).await.expect(200).text();
+    assert!(
+        after.contains("4321.09") || after.contains("4,321.09"),
+        "the storefront shows the new price"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // An incremental build: far fewer pages rendered than the site has.
+    let rendered = done["result"]["rendered"].as_u64().expect("rendered");
+    let pages = done["result"]["pages"].as_u64().expect("pages");
+    assert!(rendered < pages, "only the pages the change touches are rendered: {done}");
+    let read =
+        api.get(&format!("/api/v1/products/{}", target["id"].as_str().expect("id")), sk).await;
+    assert_eq!(read.expect(200).json()["product"]["variants"][0]["price"], json!(432_109));
+
+    // Stock: out of stock shows as sold out.
+    let patched =
+        api.patch(&format!("/api/v1/variants/{variant}"), sk, json!({ "inventory": 0 })).await;
+    let patched = patched.expect(200).json();
+    let v = &patched["product"]["variants"][0];
+    assert_eq!(v["inventory"], json!(0), "{v}");
+    assert!(
+        v["availability"] == json!("out_of_stock") || v["availability"] == json!("backorder"),
+        "{v}"
+    );
+}
+
+async fn failed_build_keeps_the_live_storefront(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = api.provision(&unique("fail"), false).await;
+    let sk = &shop.secret;
+    let ok = api.post("/api/v1/products", sk, product("good-boot", "BOOT-1", "80.00")).await;
+    api.wait_built(sk, ok.expect(201).json()["build_id"].as_str().expect("build")).await;
+    let home = api.storefront(&shop.handle, "/").await.expect(200);
+    let etag = home.header("etag").expect("an ETag");
+
+    // A product whose image is not in the media store: accepted, but its build fails.
+    let mut broken = product("broken-boot", "BOOT-2", "90.00");
+    broken["images"] = json!([{ "src": "images/not-uploaded.jpg", "alt": "missing" }]);
+    let created = api.post("/api/v1/products", sk, broken).await.expect(201).json();
+    let build = api.wait_build(sk, created["build_id"].as_str().expect("build")).await;
+    assert_eq!(build["status"], json!("failed"), "{build}");
+    let error = &build["error"];
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "{build}");
+    let problems = error["problems"].as_array().expect("the problems are listed");
+    let problem = problems
+        .iter()
+        .find(|p| p.to_string().contains("not-uploaded.jpg"))
+        .unwrap_or_else(|| panic!("a problem names the missing image: {build}"));
+    assert!(problem["file"].as_str().is_some_and(|f| f.contains("products.jsonl")), "{problem}");
+    assert!(problem["field"].as_str().is_some_and(|f| f.starts_with("images")), "{problem}");
+    assert!(build["finished_at"].is_string(), "{build}");
+
+    // The live storefront is the one before: same home page, no page for the new product.
+    let home = api.storefront(&shop.handle, "/").await.expect(200);
+    assert_eq!(home.header("etag"), Some(etag.clone()), "the home page did not change");
+    api.storefront(&shop.handle, "/products/broken-boot/").await.expect(404);
+    api.storefront(&shop.handle, "/products/good-boot/").await.expect(200);
+    let health = api.get(&format!("/api/v1/tenants/{}", shop.id), common::ADMIN).await.expect(200);
+    assert_eq!(health.json()["last_build"]["status"], json!("failed"));
+
+    // Fixing the catalog makes the next build succeed and publish.
+    let id = created["product"]["id"].as_str().expect("id");
+    let mut fixed = product("broken-boot", "BOOT-2", "90.00");
+    fixed["title"] = json!("Mended Boot");
+    let fixed = api.put(&format!("/api/v1/products/{id}"), sk, fixed).await.expect(200).json();
+    api.wait_built(sk, fixed["build_id"].as_str().expect("build")).await;
+    let page = api.storefront(&shop.handle, "/products/broken-boot/").await.expect(200).text();
+    assert!(page.contains("Mended Boot"));
+}
+
+/// A small PNG, made here.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([u8::try_from(x % 256).unwrap_or(0), u8::try_from(y % 256).unwrap_or(0), 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).expect("encode a PNG");
+    out.into_inner()
+}
+
+/// A JPEG, made here.
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([
+            u8::try_from((x * 7) % 256).unwrap_or(0),
+            u8::try_from((y * 3) % 256).unwrap_or(0),
+            40,
+        ])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).expect("encode a JPEG");
+    out.into_inner()
+}
+
+async fn image_uploads(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = api.provision(&unique("img"), false).await;
+    let sk = &shop.secret;
+    let upload = |name: &str, content_type: &str, bytes: &[u8]| {
+        let (ct, body) = multipart("file", name, content_type, bytes);
+        let api = api.clone();
+        let sk = sk.clone();
+        async move {
+            api.send_with(Method::POST, "/api/v1/images", Some(&sk), Payload::Raw(ct, body), &[])
+                .await
+        }
+    };
+    let bytes = png(120, 80);
+    let first = upload("swatch.png", "image/png", &bytes).await.expect(201).json();
+    let path = first["path"].as_str().expect("path").to_owned();
+    assert!(path.starts_with("images/") && path.ends_with(".png"), "{first}");
+    assert_eq!(first["content_type"], json!("image/png"));
+    assert_eq!((first["width"].clone(), first["height"].clone()), (json!(120), json!(80)));
+    assert_eq!(first["bytes"], json!(bytes.len()));
+    // The same bytes are the same image.
+    let again = upload("other-name.png", "image/png", &bytes).await.expect(201).json();
+    assert_eq!(again["path"], json!(path));
+    let jpg = upload("photo.jpg", "image/jpeg", &jpeg(64, 64)).await.expect(201).json();
+    assert!(jpg["path"].as_str().is_some_and(|p| p.ends_with(".jpg")), "{jpg}");
+    let listed = api.get("/api/v1/images", sk).await.expect(200).json();
+    let paths: Vec<&str> = listed["images"]
+        .as_array()
+        .expect("images")
+        .iter()
+        .filter_map(|i| i["path"].as_str())
+        .collect();
+    assert_eq!(paths.len(), 2, "{listed}");
+    assert!(paths.contains(&path.as_str()));
+
+    // Not images: named as the `file` field's problem.
+    let e = upload("notes.txt", "text/plain", b"just some text, not an image").await;
+    e.error(422, "validation_failed", Some("file"));
+    let e = upload("fake.png", "image/png", b"\x89PNG\r\n\x1a\nnot really").await;
+    e.error(422, "validation_failed", Some("file"));
+    let full = jpeg(256, 256);
+    let truncated = &full[..full.len() / 2];
+    let e = upload("cut.jpg", "image/jpeg", truncated).await;
+    e.error(422, "validation_failed", Some("file"));
+    let (ct, body) = multipart("picture", "swatch.png", "image/png", &bytes);
+    let r =
+        api.send_with(Method::POST, "/api/v1/images", Some(sk), Payload::Raw(ct, body), &[]).await;
+    r.error(422, "validation_failed", Some("file"));
+    let listed = api.get("/api/v1/images", sk).await.expect(200).json();
+    assert_eq!(listed["images"].as_array().map(Vec::len), Some(2), "nothing bad was stored");
+    // A viewer cannot upload.
+    let viewer = api.post("/api/v1/keys", sk, json!({ "role": "viewer" })).await.expect(201).json();
+    let (ct, body) = multipart("file", "swatch.png", "image/png", &bytes);
+    let r = api
+        .send_with(
+            Method::POST,
+            "/api/v1/images",
+            viewer["key"].as_str(),
+            Payload::Raw(ct, body),
+            &[],
+        )
+        .await;
+    r.error(403, "forbidden", None);
+
+    // An uploaded image is used by a product and reaches the storefront.
+    let mut body = product("swatch-card", "SW-1", "3.00");
+    body["images"] = json!([{ "src": path, "alt": "A swatch" }]);
+    let created = api.post("/api/v1/products", sk, body).await.expect(201).json();
+    let build = api.wait_built(sk, created["build_id"].as_str().expect("build")).await;
+    assert!(build["result"]["images_encoded"].as_u64().is_some(), "{build}");
+    let page = api.storefront(&shop.handle, "/products/swatch-card/").await.expect(200).text();
+    let tag = page
+        .split("<img")
+        .skip(1)
+        .find(|t| t.contains("alt=\"A swatch\""))
+        .unwrap_or_else(|| panic!("the product page shows the image"));
+    let img = tag.split("src=\"").nth(1).and_then(|s| s.split('"').next()).expect("src");
+    let img_path = img.find("/images/").map(|i| &img[i..]).expect("an image path");
+    let served = api.storefront(&shop.handle, img_path).await.expect(200);
+    assert!(served.header("content-type").is_some_and(|t| t.starts_with("image/")), "{img_path}");
+}
+
+async fn shopify_import(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = api.provision(&unique("shopify"), false).await;
+    let sk = &shop.secret;
+    let csv = std::fs::read(common::repo_path("fixtures/shopify/products.csv")).expect("the CSV");
+    let text = String::from_utf8(csv.clone()).expect("UTF-8");
+    let import = |query: &'static str, body: Vec<u8>| {
+        let api = api.clone();
+        let sk = sk.clone();
+        async move {
+            let path = format!("/api/v1/import/shopify{query}");
+            api.send_with(
+                Method::POST,
+                &path,
+                Some(&sk),
+                Payload::Raw("text/csv".into(), body),
+                &[],
+            )
+            .await
+        }
+    };
+
+    // A dry run checks and changes nothing.
+    let dry = import("?dry_run=true", csv.clone()).await.expect(200).json();
+    assert_eq!(dry["created"], json!(4), "{dry}");
+    assert_eq!(dry["failed"], json!(1), "{dry}");
+    assert!(dry.get("build_id").is_none(), "{dry}");
+    assert!(api.all_products(sk, 50).await.is_empty(), "a dry run changes nothing");
+
+    let report = import("", csv.clone()).await.expect(200).json();
+    assert_eq!(report["created"], json!(4), "{report}");
+    assert_eq!(report["updated"], json!(0), "{report}");
+    assert_eq!(report["failed"], json!(1), "{report}");
+    // The bad price is reported at its CSV line (the header is line 1) and field.
+    let bad_line =
+        1 + text.lines().skip(1).position(|l| l.contains("12,5O")).expect("the bad row") + 1;
+    let errors = report["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 1, "{report}");
+    assert_eq!(errors[0]["row"], json!(bad_line), "{report}");
+    assert_eq!(errors[0]["handle"], json!("enamel-mug"), "{report}");
+    assert_eq!(errors[0]["field"], json!("variants[1].price"), "{report}");
+    assert!(errors[0]["message"].as_str().is_some_and(|m| m.contains("12,5O")), "{report}");
+    // Image URLs are listed, not fetched.
+    let warnings = report["warnings"].as_array().expect("warnings");
+    assert!(warnings.len() >= 4, "{report}");
+    assert!(warnings.iter().all(|w| w["field"] == json!("Image Src")), "{report}");
+
+    let products = api.all_products(sk, 50).await;
+    let by_handle = |h: &str| {
+        products.iter().find(|p| p["handle"] == json!(h)).unwrap_or_else(|| panic!("{h} imported"))
+    };
+    assert_eq!(products.len(), 4);
+    assert!(
+        !products.iter().any(|p| p["handle"] == json!("enamel-mug")),
+        "the bad product is skipped"
+    );
+    let tee = by_handle("merino-crew-tee");
+    assert_eq!(tee["title"], json!("Merino Crew Tee"));
+    assert_eq!(tee["variants"].as_array().map(Vec::len), Some(4), "{tee}");
+    assert_eq!(tee["variants"][0]["sku"], json!("MCT-S-BLK"));
+    assert_eq!(tee["variants"][0]["price"], json!(4500));
+    assert_eq!(tee["variants"][0]["compare_at_price"], json!(5500));
+    assert_eq!(tee["variants"][0]["inventory"], json!(12));
+    assert_eq!(tee["variants"][3]["options"], json!({ "Size": "M", "Color": "Navy" }), "{tee}");
+    assert_eq!(
+        tee["fields"]["options"],
+        json!([{ "name": "Size", "values": ["S", "M"] }, { "name": "Color", "values": ["Black", "Navy"] }]),
+        "{tee}"
+    );
+    assert_eq!(tee["fields"]["vendor"], json!("Northwind"), "{tee}");
+    assert_eq!(tee["fields"]["tags"], json!(["merino", "base layer"]), "{tee}");
+    let tote = by_handle("canvas-tote");
+    assert_eq!(tote["variants"].as_array().map(Vec::len), Some(1));
+    assert!(tote["fields"].get("options").is_none(), "Default Title is no option: {tote}");
+    assert_eq!(tote["variants"][0]["price"], json!(2900));
+    let beanie = by_handle("ribbed-beanie");
+    assert_eq!(beanie["variants"].as_array().map(Vec::len), Some(3));
+    assert!(
+        beanie["fields"]["description"].as_str().is_some_and(|d| d.contains("\"chunky\"")),
+        "{beanie}"
+    );
+    assert_eq!(by_handle("wool-socks")["status"], json!("draft"));
+
+    let build = api.wait_built(sk, report["build_id"].as_str().expect("a build")).await;
+    assert_eq!(build["status"], json!("succeeded"));
+    let page = api.storefront(&shop.handle, "/products/merino-crew-tee/").await.expect(200).text();
+    assert!(page.contains("Merino Crew Tee"));
+    api.storefront(&shop.handle, "/products/wool-socks/").await.expect(404);
+
+    // Importing again replaces by handle.
+    let again = import("", csv).await.expect(200).json();
+    assert_eq!(
+        (again["created"].clone(), again["updated"].clone()),
+        (json!(0), json!(4)),
+        "{again}"
+    );
+    assert_eq!(api.all_products(sk, 50).await.len(), 4);
+    // Not a Shopify export at all.
+    let r = import("", b"name,price\nmug,12.00\n".to_vec()).await;
+    r.error(422, "import_failed", Some("Handle"));
+}
