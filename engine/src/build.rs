@@ -36,7 +36,7 @@ const MAX_RENDER_ERRORS: usize = 20;
 /// Change sets up to this many pages are applied in place; larger ones are staged.
 const IN_PLACE_MAX_PAGES: usize = 2000;
 /// Version of the persisted build state.
-const STATE_VERSION: u32 = 1;
+const STATE_VERSION: u32 = 2;
 
 /// What to build and where.
 #[derive(Debug, Clone, Default)]
