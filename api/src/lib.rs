@@ -9,6 +9,7 @@ pub mod auth;
 pub mod builds;
 pub mod catalog;
 pub mod commerce;
+pub mod cors;
 pub mod crypto;
 pub mod db;
 pub mod domains;

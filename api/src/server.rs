@@ -344,6 +344,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(origin::serve)
         .layer(axum::middleware::from_fn(track))
+        .layer(axum::middleware::from_fn(crate::cors::allow_any_origin))
         .layer(CompressionLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(trace)

@@ -27,6 +27,25 @@ pub enum FeedCommand {
     Tiktok(TiktokArgs),
     /// Check a feed file against its channel's rules; exits non-zero on errors.
     Check(CheckArgs),
+    /// Measure feed generation on a synthetic catalog (results go in docs/benchmarks.md).
+    Bench(BenchArgs),
+}
+
+/// Arguments of `aurelio feed bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Products in the synthetic catalog.
+    #[arg(long, default_value_t = 100_000)]
+    pub products: usize,
+    /// Distinct source images (products share them round-robin; every item needs one).
+    #[arg(long, default_value_t = 20)]
+    pub images: usize,
+    /// Timed runs per format.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Working directory (a temporary one when absent); feeds are written into it.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// Arguments of a feed generation.
@@ -77,6 +96,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             other => bail!("unknown format `{other}`, expected `csv` or `json`"),
         },
         FeedCommand::Check(a) => run_check(a),
+        FeedCommand::Bench(a) => bench(a),
     }
 }
 
@@ -192,4 +212,88 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<()> {
 
 fn display_name(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Resident memory now (`VmRSS`), in bytes.
+fn resident_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// CPU time of the process so far (user plus system), in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at `) `.
+    let fields: Vec<&str> =
+        stat.rsplit_once(") ").map_or("", |(_, r)| r).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime, fields 14 and 15 of the line: indices 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Generates a catalog, loads it and its images once, then times every feed format
+/// written to a file: wall time, items per second, and memory before and after.
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    use aurelio_engine::fixtures::{self, FixtureOptions};
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+            tmp.path().to_owned()
+        }
+    };
+    let site = dir.join("catalog");
+    let opts = FixtureOptions { products: args.products, seed: 1, images: args.images };
+    fixtures::write(&site, &opts)?;
+    let started = Instant::now();
+    let catalog = catalog::load(&site).map_err(|e| anyhow::anyhow!("{e}"))?.catalog;
+    let load_ms = started.elapsed().as_millis();
+    let images = feeds::published_images(&catalog, &dir.join("cache"))
+        .map_err(|d| anyhow::anyhow!("{d}"))?;
+    let urls = Urls::new(&catalog.store.base_url);
+    let sources = Sources { catalog: &catalog, images: &images, urls: &urls };
+    let variants: usize = catalog.products.iter().map(|p| p.variants.len()).sum();
+    let mb = |b: Option<u64>| b.unwrap_or(0) / 1_000_000;
+    println!(
+        "catalog: {} products, {variants} variants, {} images, {} cores; loaded in {load_ms} ms; resident {} MB, peak {} MB",
+        args.products,
+        args.images,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mb(resident_memory()),
+        mb(crate::progress::peak_memory()),
+    );
+    for format in [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson] {
+        let mut times = Vec::new();
+        let cpu_before = cpu_seconds();
+        let mut report = feeds::FeedReport::default();
+        let path = dir.join(format.site_path().replace('/', "-"));
+        for _ in 0..args.runs.max(1) {
+            let started = Instant::now();
+            let file = std::fs::File::create(&path)?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            report = feeds::write(&sources, format, &mut out)?;
+            out.flush()?;
+            times.push(started.elapsed().as_secs_f64());
+        }
+        let cpu = (cpu_seconds() - cpu_before) / times.len() as f64;
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        println!(
+            "{:<18} {} items, {:.1} MB in {:.0} ms (median of {}, best {:.0} ms, CPU {:.0} ms) = {:.0} items/s; resident {} MB, peak {} MB",
+            format.site_path(),
+            report.items,
+            report.bytes as f64 / 1e6,
+            median * 1000.0,
+            times.len(),
+            times[0] * 1000.0,
+            cpu * 1000.0,
+            report.items as f64 / median,
+            mb(resident_memory()),
+            mb(crate::progress::peak_memory()),
+        );
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use super::Channel;
 use crate::catalog::{Availability, Catalog, Product, Variant};
 use crate::images::ImageMap;
 use crate::money::Money;
-use crate::render::{Urls, image_ctx, product_path, variant_url};
+use crate::render::{Urls, image_url, product_path, variant_url};
 use crate::text::{excerpt, markdown_to_text};
 
 /// Length limits of a channel, counted in Unicode characters.
@@ -295,12 +295,8 @@ impl Sources<'_> {
         if description.is_empty() {
             description = title.clone();
         }
-        let images = p
-            .images
-            .iter()
-            .filter_map(|i| image_ctx(self.images, self.urls, &i.src, &i.alt))
-            .map(|i| i.absolute_url)
-            .collect();
+        let images =
+            p.images.iter().filter_map(|i| image_url(self.images, self.urls, &i.src)).collect();
         let chain = |first: usize| {
             let mut chain = vec![first];
             while let Some(parent) = c.categories[chain[chain.len() - 1]].parent {

@@ -103,12 +103,15 @@ impl FeedReport {
     }
 }
 
-/// Spells items in one format.
+/// Spells items in one format. The fields all variants of a product share are spelt once
+/// per product (`shared`) and copied into each of its items.
 trait Encoder: Sync {
     /// Everything before the first item.
     fn header(&self, sources: &Sources<'_>, out: &mut Vec<u8>);
-    /// One item.
-    fn item(&self, item: &Item<'_>, sources: &Sources<'_>, out: &mut Vec<u8>);
+    /// The product-level fields of `item` (the first item of its product), spelt once.
+    fn shared(&self, item: &Item<'_>, sources: &Sources<'_>) -> Vec<u8>;
+    /// One item: its own fields and the product's `shared` bytes.
+    fn item(&self, item: &Item<'_>, shared: &[u8], out: &mut Vec<u8>);
     /// Everything after the last item.
     fn footer(&self, out: &mut Vec<u8>);
     /// Bytes to drop from the start of the very first item (a separator).
@@ -144,48 +147,13 @@ impl<W: Write> Counting<W> {
 pub fn write<W: Write>(sources: &Sources<'_>, format: Format, out: W) -> io::Result<FeedReport> {
     let encoder = encoder(format);
     let encoder = encoder.as_ref();
-    let channel = format.channel();
-    let limits = channel.limits();
-    let exclude = &sources.catalog.store.feeds.exclude;
     let mut out = Counting { inner: out, bytes: 0 };
     let mut report = FeedReport::default();
     let mut buf = Vec::new();
     encoder.header(sources, &mut buf);
     out.put(&buf)?;
     let mut first = true;
-    for chunk in sources.catalog.products.chunks(CHUNK) {
-        let parts: Vec<(Vec<u8>, FeedReport)> = chunk
-            .par_chunks(TASK)
-            .map(|task| {
-                let mut buf = Vec::with_capacity(task.len() * 4096);
-                let mut part = FeedReport::default();
-                for p in task.iter().filter(|p| p.is_active()) {
-                    if exclude.contains_key(&p.handle) {
-                        part.excluded += 1;
-                        continue;
-                    }
-                    part.products += 1;
-                    let shared = sources.shared(p);
-                    let description = item::fit(&shared.description, limits.description);
-                    for v in &p.variants {
-                        match sources.item(channel, &shared, v, &description) {
-                            Ok(item) => {
-                                encoder.item(&item, sources, &mut buf);
-                                part.items += 1;
-                            }
-                            Err(skip) => {
-                                part.skipped += 1;
-                                if part.warnings.len() < MAX_WARNINGS {
-                                    part.warnings
-                                        .push(format!("`{}` / `{}`: {skip}", p.handle, v.sku));
-                                }
-                            }
-                        }
-                    }
-                }
-                (buf, part)
-            })
-            .collect();
+    let mut write_out = |parts: Vec<(Vec<u8>, FeedReport)>| -> io::Result<()> {
         for (bytes, part) in parts {
             let skip = if first && !bytes.is_empty() {
                 first = false;
@@ -196,6 +164,23 @@ pub fn write<W: Write>(sources: &Sources<'_>, format: Format, out: W) -> io::Res
             out.put(&bytes[skip.min(bytes.len())..])?;
             report.merge(part);
         }
+        Ok(())
+    };
+    // Chunk n + 1 is mapped while chunk n is written.
+    let mut ready: Option<Vec<(Vec<u8>, FeedReport)>> = None;
+    for chunk in sources.catalog.products.chunks(CHUNK) {
+        let previous = ready.take();
+        let (mapped, written) = std::thread::scope(|scope| {
+            let mapping = scope.spawn(|| map_chunk(sources, encoder, format.channel(), chunk));
+            let written = previous.map_or(Ok(()), &mut write_out);
+            (mapping.join(), written)
+        });
+        let mapped = mapped.map_err(|_| io::Error::other("feed mapping panicked"))?;
+        written?;
+        ready = Some(mapped);
+    }
+    if let Some(last) = ready {
+        write_out(last)?;
     }
     buf.clear();
     encoder.footer(&mut buf);
@@ -203,6 +188,50 @@ pub fn write<W: Write>(sources: &Sources<'_>, format: Format, out: W) -> io::Res
     out.inner.flush()?;
     report.bytes = out.bytes;
     Ok(report)
+}
+
+/// Maps the products of one chunk in parallel tasks: each task's encoded items and report.
+fn map_chunk(
+    sources: &Sources<'_>,
+    encoder: &dyn Encoder,
+    channel: Channel,
+    chunk: &[crate::catalog::Product],
+) -> Vec<(Vec<u8>, FeedReport)> {
+    let limits = channel.limits();
+    let exclude = &sources.catalog.store.feeds.exclude;
+    chunk
+        .par_chunks(TASK)
+        .map(|task| {
+            let mut buf = Vec::with_capacity(task.len() * 4096);
+            let mut part = FeedReport::default();
+            for p in task.iter().filter(|p| p.is_active()) {
+                if exclude.contains_key(&p.handle) {
+                    part.excluded += 1;
+                    continue;
+                }
+                part.products += 1;
+                let shared = sources.shared(p);
+                let description = item::fit(&shared.description, limits.description);
+                let mut spelt: Option<Vec<u8>> = None;
+                for v in &p.variants {
+                    match sources.item(channel, &shared, v, &description) {
+                        Ok(item) => {
+                            let spelt = spelt.get_or_insert_with(|| encoder.shared(&item, sources));
+                            encoder.item(&item, spelt, &mut buf);
+                            part.items += 1;
+                        }
+                        Err(skip) => {
+                            part.skipped += 1;
+                            if part.warnings.len() < MAX_WARNINGS {
+                                part.warnings.push(format!("`{}` / `{}`: {skip}", p.handle, v.sku));
+                            }
+                        }
+                    }
+                }
+            }
+            (buf, part)
+        })
+        .collect()
 }
 
 /// A sink that keeps nothing: image processing for feeds outside a build only needs the
@@ -233,4 +262,123 @@ pub fn published_images(catalog: &Catalog, cache_dir: &Path) -> Result<ImageMap,
     let processed =
         images::process(catalog, &[], &cache, &SourceIndex::new(), &Discard, &mut diags);
     if diags.has_errors() { Err(diags) } else { Ok(processed.map) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog;
+    use crate::fixtures::{self, FixtureOptions};
+    use crate::render::Urls;
+
+    /// A small synthetic catalog with feed settings, loaded, with its images processed.
+    fn catalog_with_settings(
+        settings: serde_json::Value,
+        edit: impl Fn(&mut String),
+    ) -> (tempfile::TempDir, Catalog, ImageMap) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let site = tmp.path().join("site");
+        fixtures::write(&site, &FixtureOptions { products: 30, seed: 3, images: 2 })
+            .expect("fixtures");
+        let store_path = site.join("store.json");
+        let mut store: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&store_path).expect("store")).expect("json");
+        store["feeds"] = settings;
+        std::fs::write(&store_path, store.to_string()).expect("write store");
+        let products_path = site.join("products.jsonl");
+        let mut products = std::fs::read_to_string(&products_path).expect("products");
+        edit(&mut products);
+        std::fs::write(&products_path, products).expect("write products");
+        let catalog = catalog::load(&site).expect("loads").catalog;
+        let images = published_images(&catalog, &tmp.path().join("cache")).expect("images");
+        (tmp, catalog, images)
+    }
+
+    fn feed(catalog: &Catalog, images: &ImageMap, format: Format) -> (String, FeedReport) {
+        let urls = Urls::new(&catalog.store.base_url);
+        let sources = Sources { catalog, images, urls: &urls };
+        let mut out = Vec::new();
+        let report = write(&sources, format, &mut out).expect("writes");
+        (String::from_utf8(out).expect("utf-8"), report)
+    }
+
+    #[test]
+    fn every_format_passes_the_checker_and_counts_items() {
+        let (_tmp, catalog, images) = catalog_with_settings(
+            serde_json::json!({"shipping": [{"country": "IE", "price": "4.95"}, {"country": "DE", "service": "Express", "price": "12"}]}),
+            |_| {},
+        );
+        let variants: usize = catalog.products.iter().map(|p| p.variants.len()).sum();
+        for format in [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson] {
+            let (text, report) = feed(&catalog, &images, format);
+            assert_eq!(report.items, variants, "{format:?}");
+            assert_eq!(report.bytes, text.len() as u64);
+            let (channel, syntax) = check::detect(text.as_bytes()).expect("detects");
+            assert_eq!(channel, format.channel());
+            let checked = check::check(text.as_bytes(), channel, syntax).expect("reads");
+            assert_eq!(checked.items, variants, "{format:?}");
+            assert_eq!(checked.errors(), 0, "{format:?}: {:#?}", checked.problems);
+            assert!(text.contains("4.95 EUR") && text.contains("Express"), "{format:?} shipping");
+        }
+    }
+
+    #[test]
+    fn exclusions_titles_and_google_categories_apply() {
+        let (_tmp, catalog, images) = catalog_with_settings(
+            serde_json::json!({"exclude": ["product-000001"], "google_product_category": {"outerwear": "5598"}}),
+            |products| {
+                *products = products.replacen(
+                    "\"handle\":\"product-000002\"",
+                    "\"handle\":\"product-000002\",\"feed\":{\"title\":\"Custom <b>feed</b> title\",\"google_product_category\":\"Apparel & Accessories > Clothing\"}",
+                    1,
+                );
+            },
+        );
+        let (xml, report) = feed(&catalog, &images, Format::GoogleXml);
+        assert_eq!(report.excluded, 1);
+        assert!(!xml.contains("product-000001/"), "excluded product in the feed");
+        assert!(xml.contains("<g:title>Custom feed title"), "title override");
+        assert!(xml.contains("Apparel &amp; Accessories &gt; Clothing"), "category override");
+        let outerwear = catalog.products.iter().filter(|p| {
+            p.feed.google_product_category.is_none()
+                && p.handle != "product-000001"
+                && p.categories.iter().any(|&c| {
+                    let mut at = Some(c);
+                    while let Some(i) = at {
+                        if catalog.categories[i].handle == "outerwear" {
+                            return true;
+                        }
+                        at = catalog.categories[i].parent;
+                    }
+                    false
+                })
+        });
+        let mapped: usize = outerwear.map(|p| p.variants.len()).sum();
+        assert!(mapped > 0, "the fixture has outerwear");
+        assert_eq!(xml.matches("<g:google_product_category>5598<").count(), mapped);
+    }
+
+    #[test]
+    fn items_without_images_or_price_are_left_out_with_a_warning() {
+        let (_tmp, catalog, images) = catalog_with_settings(serde_json::json!({}), |products| {
+            let first = products.lines().next().expect("a line").to_owned();
+            let mut v: serde_json::Value = serde_json::from_str(&first).expect("json");
+            v["images"] = serde_json::json!([]);
+            v["variants"][0]["price"] = serde_json::json!("0");
+            *products = products.replacen(&first, &v.to_string(), 1);
+        });
+        let (_, report) = feed(&catalog, &images, Format::MetaCsv);
+        let first = &catalog.products[0];
+        assert_eq!(report.skipped, first.variants.len());
+        assert!(report.warnings[0].contains("has no image"), "{:?}", report.warnings);
+    }
+
+    #[test]
+    fn feeds_are_deterministic() {
+        let (_tmp, catalog, images) = catalog_with_settings(serde_json::json!({}), |_| {});
+        assert_eq!(
+            feed(&catalog, &images, Format::GoogleXml).0,
+            feed(&catalog, &images, Format::GoogleXml).0
+        );
+    }
 }

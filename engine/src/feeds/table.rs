@@ -6,29 +6,33 @@ use super::item::{Item, Sources, availability_name, price_text};
 use super::{Channel, Encoder};
 use crate::catalog::ShippingRate;
 
-/// Columns after the id column, in order.
-pub const COLUMNS: [&str; 21] = [
+/// Columns that differ between the variants of a product, after the id column.
+pub const ITEM_COLUMNS: [&str; 12] = [
     "title",
-    "description",
     "availability",
-    "condition",
     "price",
     "sale_price",
     "link",
-    "image_link",
-    "additional_image_link",
-    "brand",
     "gtin",
     "mpn",
-    "item_group_id",
     "color",
     "size",
     "material",
     "pattern",
+    "shipping_weight",
+];
+
+/// Columns all variants of a product share, after the item columns.
+pub const PRODUCT_COLUMNS: [&str; 9] = [
+    "description",
+    "condition",
+    "image_link",
+    "additional_image_link",
+    "brand",
+    "item_group_id",
     "google_product_category",
     "product_type",
     "shipping",
-    "shipping_weight",
 ];
 
 /// The id column of a channel.
@@ -48,39 +52,47 @@ fn shipping_cell(rates: &[ShippingRate]) -> String {
         .join(",")
 }
 
-/// The cells of an item after the id, in `COLUMNS` order.
-fn cells(channel: Channel, item: &Item<'_>, shipping: &str) -> [String; 21] {
+/// The item cells after the id, in `ITEM_COLUMNS` order.
+fn item_cells(channel: Channel, item: &Item<'_>) -> [String; 12] {
     let opt = |v: Option<&str>| v.unwrap_or_default().to_owned();
     [
         item.title.clone(),
-        item.description.to_owned(),
         availability_name(channel, item.availability).to_owned(),
-        "new".to_owned(),
         price_text(item.price),
         item.sale_price.map(price_text).unwrap_or_default(),
         item.link.clone(),
-        item.image.to_owned(),
-        item.additional_images.join(","),
-        opt(item.brand),
         opt(item.gtin),
         opt(item.mpn),
-        opt(item.group_id),
         opt(item.color),
         opt(item.size.as_deref()),
         opt(item.material),
         opt(item.pattern),
+        item.weight_grams.map(|g| format!("{g} g")).unwrap_or_default(),
+    ]
+}
+
+/// The product cells, in `PRODUCT_COLUMNS` order.
+fn product_cells(item: &Item<'_>, sources: &Sources<'_>) -> [String; 9] {
+    let opt = |v: Option<&str>| v.unwrap_or_default().to_owned();
+    [
+        item.description.to_owned(),
+        "new".to_owned(),
+        item.image.to_owned(),
+        item.additional_images.join(","),
+        opt(item.brand),
+        opt(item.group_id),
         opt(item.google_category),
         opt(item.product_type),
-        shipping.to_owned(),
-        item.weight_grams.map(|g| format!("{g} g")).unwrap_or_default(),
+        shipping_cell(&sources.catalog.store.feeds.shipping),
     ]
 }
 
 /// The CSV encoder of a channel.
 pub(super) struct Csv(pub Channel);
 
+/// One CSV record (RFC 4180 quoting by the csv crate), ending in `\n`.
 fn csv_row<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a str>) {
-    let mut w = csv::WriterBuilder::new().has_headers(false).from_writer(out);
+    let mut w = csv::WriterBuilder::new().has_headers(false).buffer_capacity(4096).from_writer(out);
     // Writing into a `Vec` cannot fail.
     let _ = w.write_record(fields);
     let _ = w.flush();
@@ -88,13 +100,24 @@ fn csv_row<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a str>) {
 
 impl Encoder for Csv {
     fn header(&self, _: &Sources<'_>, out: &mut Vec<u8>) {
-        csv_row(out, std::iter::once(id_column(self.0)).chain(COLUMNS));
+        let names = std::iter::once(id_column(self.0)).chain(ITEM_COLUMNS).chain(PRODUCT_COLUMNS);
+        csv_row(out, names);
     }
 
-    fn item(&self, item: &Item<'_>, sources: &Sources<'_>, out: &mut Vec<u8>) {
-        let shipping = shipping_cell(&sources.catalog.store.feeds.shipping);
-        let cells = cells(self.0, item, &shipping);
+    fn shared(&self, item: &Item<'_>, sources: &Sources<'_>) -> Vec<u8> {
+        let cells = product_cells(item, sources);
+        let mut out = Vec::with_capacity(item.description.len() + 512);
+        csv_row(&mut out, cells.iter().map(String::as_str));
+        out
+    }
+
+    fn item(&self, item: &Item<'_>, shared: &[u8], out: &mut Vec<u8>) {
+        let cells = item_cells(self.0, item);
         csv_row(out, std::iter::once(item.id).chain(cells.iter().map(String::as_str)));
+        // The record ends in `\n`: continue it with the product's cells (which end in one).
+        out.pop();
+        out.push(b',');
+        out.extend_from_slice(shared);
     }
 
     fn footer(&self, _: &mut Vec<u8>) {}
@@ -104,27 +127,44 @@ impl Encoder for Csv {
 /// product record a line, empty fields left out, additional images as an array.
 pub(super) struct Json;
 
+/// `"name":value,` for every non-empty cell.
+fn json_members(out: &mut Vec<u8>, names: &[&str], cells: &[String]) {
+    for (name, value) in names.iter().zip(cells) {
+        if value.is_empty() || *name == "additional_image_link" {
+            continue;
+        }
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        let _ = serde_json::to_writer(&mut *out, value);
+        out.push(b',');
+    }
+}
+
 impl Encoder for Json {
     fn header(&self, _: &Sources<'_>, out: &mut Vec<u8>) {
         out.extend_from_slice(b"{\"products\": [\n");
     }
 
-    fn item(&self, item: &Item<'_>, sources: &Sources<'_>, out: &mut Vec<u8>) {
-        let shipping = shipping_cell(&sources.catalog.store.feeds.shipping);
-        let cells = cells(Channel::Tiktok, item, &shipping);
-        let mut record = serde_json::Map::new();
-        record.insert("sku_id".into(), item.id.into());
-        for (name, value) in COLUMNS.iter().zip(cells) {
-            if *name == "additional_image_link" {
-                if !item.additional_images.is_empty() {
-                    record.insert((*name).into(), item.additional_images.into());
-                }
-            } else if !value.is_empty() {
-                record.insert((*name).into(), value.into());
-            }
+    fn shared(&self, item: &Item<'_>, sources: &Sources<'_>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(item.description.len() + 512);
+        json_members(&mut out, &PRODUCT_COLUMNS, &product_cells(item, sources));
+        if !item.additional_images.is_empty() {
+            out.extend_from_slice(b"\"additional_image_link\":");
+            let _ = serde_json::to_writer(&mut out, item.additional_images);
+            out.push(b',');
         }
-        out.extend_from_slice(b",\n");
-        let _ = serde_json::to_writer(&mut *out, &record);
+        out.pop();
+        out
+    }
+
+    fn item(&self, item: &Item<'_>, shared: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(b",\n{\"sku_id\":");
+        let _ = serde_json::to_writer(&mut *out, item.id);
+        out.push(b',');
+        json_members(out, &ITEM_COLUMNS, &item_cells(Channel::Tiktok, item));
+        out.extend_from_slice(shared);
+        out.push(b'}');
     }
 
     fn footer(&self, out: &mut Vec<u8>) {

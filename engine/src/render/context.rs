@@ -96,10 +96,16 @@ pub struct ImageCtx {
 /// The width `src` points at: the largest variant up to this.
 const SRC_WIDTH: u32 = 960;
 
+/// Absolute URL of the largest fallback of a published image (what Open Graph, JSON-LD and
+/// feeds show), without building the rest of its context.
+pub fn image_url(images: &ImageMap, urls: &Urls, src: &str) -> Option<String> {
+    images.get(src)?.variants.last().map(|largest| urls.absolute(&largest.fallback))
+}
+
 /// Converts a catalog image reference, if it was published.
 pub fn image_ctx(images: &ImageMap, urls: &Urls, src: &str, alt: &str) -> Option<ImageCtx> {
     let info = images.get(src)?;
-    let largest = info.variants.last()?;
+    info.variants.last()?;
     let mid =
         info.variants.iter().rev().find(|v| v.width <= SRC_WIDTH).unwrap_or(&info.variants[0]);
     let set = |pick: fn(&crate::images::Variant) -> &str| {
@@ -111,7 +117,7 @@ pub fn image_ctx(images: &ImageMap, urls: &Urls, src: &str, alt: &str) -> Option
     };
     Some(ImageCtx {
         url: urls.link(&mid.fallback),
-        absolute_url: urls.absolute(&largest.fallback),
+        absolute_url: image_url(images, urls, src).unwrap_or_default(),
         srcset: set(|v| &v.fallback),
         webp_srcset: set(|v| &v.webp),
         fallback_type: info.fallback_type.clone(),

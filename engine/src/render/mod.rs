@@ -10,7 +10,8 @@ mod sections;
 pub use sections::{check as check_sections, image_refs as section_image_refs};
 
 pub use context::{
-    Link, Urls, category_path, image_ctx, json_ld, listing_path, product_path, variant_url,
+    Link, Urls, category_path, image_ctx, image_url, json_ld, listing_path, product_path,
+    variant_url,
 };
 
 use crate::catalog::{Catalog, Product};
