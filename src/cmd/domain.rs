@@ -250,9 +250,6 @@ pub struct ServeArgs {
     /// Contact e-mail for the ACME account.
     #[arg(long, env = "AURELIO_ACME_CONTACT")]
     pub acme_contact: Option<String>,
-    /// 64 hex digits sealing certificate keys at rest (required with --acme-directory).
-    #[arg(long, env = "AURELIO_SECRET_KEY", hide_env_values = true, hide = true)]
-    pub secret_key: Option<String>,
 }
 
 impl ServeArgs {
@@ -285,12 +282,6 @@ impl ServeArgs {
         }
         if self.acme_contact.is_some() {
             c.acme_contact.clone_from(&self.acme_contact);
-        }
-        if self.secret_key.is_some() {
-            c.secret_key.clone_from(&self.secret_key);
-        }
-        if let Some(problem) = c.problem() {
-            bail!("{problem}");
         }
         Ok(())
     }

@@ -105,6 +105,7 @@ impl Args {
         if let Some(n) = self.max_open_pools {
             c.max_open_pools = n;
         }
+        self.domains.apply(&mut c.domains)?;
         if self.secret_key.is_some() {
             c.secret_key.clone_from(&self.secret_key);
         }
@@ -116,6 +117,9 @@ impl Args {
 /// Serves until Ctrl-C or SIGTERM.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let config = args.config()?;
+    if let Some(problem) = config.domains.problem(config.secret_key.as_deref()) {
+        anyhow::bail!("{problem}");
+    }
     runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

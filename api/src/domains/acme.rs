@@ -60,7 +60,8 @@ pub async fn issue(platform: &Platform, host: &str) -> Result<Issued, IssueError
     let Some(directory) = cfg.acme_directory.clone() else {
         return Err(IssueError::Fatal("certificates are not managed by this server".into()));
     };
-    let key = SealKey::from_secret(cfg.secret_key.as_deref()).map_err(IssueError::Fatal)?;
+    let key =
+        SealKey::from_secret(platform.config.secret_key.as_deref()).map_err(IssueError::Fatal)?;
     let dns = Dns::new(&cfg.nameservers, cfg.dns_timeout())
         .map_err(|e| IssueError::Retry(format!("DNS: {e}")))?;
     let caa = check_caa(&dns, host, &cfg.caa_issuers).await;
@@ -246,7 +247,7 @@ pub async fn load(platform: &Platform, host: &str) -> Result<Option<Certificate>
             .await
             .map_err(|e| e.to_string())?;
     let Some(sealed) = sealed else { return Ok(None) };
-    let key = SealKey::from_secret(platform.config.domains.secret_key.as_deref())?;
+    let key = SealKey::from_secret(platform.config.secret_key.as_deref())?;
     let plain = key.open(host, &sealed)?;
     serde_json::from_slice(&plain).map(Some).map_err(|e| e.to_string())
 }

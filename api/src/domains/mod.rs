@@ -64,8 +64,6 @@ pub struct DomainConfig {
     pub acme_contact: Option<String>,
     /// CAA issuer domains of the authority in use (`letsencrypt.org`).
     pub caa_issuers: Vec<String>,
-    /// The secret that seals certificate keys at rest (`AURELIO_SECRET_KEY`).
-    pub secret_key: Option<String>,
     /// Renew certificates this many days before they expire.
     pub renew_before_days: u64,
     /// How often the background checker looks for due work, in milliseconds.
@@ -83,7 +81,6 @@ impl Default for DomainConfig {
             acme_root_ca: None,
             acme_contact: None,
             caa_issuers: vec!["letsencrypt.org".into()],
-            secret_key: None,
             renew_before_days: 30,
             poll_ms: 10_000,
         }
@@ -102,10 +99,10 @@ impl DomainConfig {
     }
 
     /// A configuration problem that stops the server from starting: a certificate
-    /// authority without a usable `AURELIO_SECRET_KEY`.
-    pub fn problem(&self) -> Option<String> {
+    /// authority without a usable `AURELIO_SECRET_KEY` (`secret_key`).
+    pub fn problem(&self, secret_key: Option<&str>) -> Option<String> {
         if self.certificates_managed() {
-            seal::SealKey::from_secret(self.secret_key.as_deref())
+            seal::SealKey::from_secret(secret_key)
                 .err()
                 .map(|e| format!("certificates are enabled (ACME directory set), but {e}"))
         } else {
@@ -459,7 +456,6 @@ pub async fn check(
     if r.ownership != status::VERIFIED && own.outcome == Outcome::Ok {
         r.ownership = status::VERIFIED.into();
         r.verified_at = Some(now);
-        make_first_primary(platform, &r).await?;
     }
     // A verified hostname stays verified without its TXT record: ownership is lost only
     // to a shop that proves it with its own.
@@ -498,11 +494,15 @@ pub async fn check(
         next
     };
     save(platform, &r).await?;
+    if active && !r.is_primary {
+        r.is_primary = make_first_primary(platform, &r).await?;
+    }
     platform.domains.forget();
     Ok(r)
 }
 
-async fn make_first_primary(platform: &Platform, r: &DomainRow) -> Result<(), sqlx::Error> {
+/// Makes `r` the shop's primary hostname when the shop has none; whether it did.
+async fn make_first_primary(platform: &Platform, r: &DomainRow) -> Result<bool, sqlx::Error> {
     let has: Option<String> = sqlx::query_scalar(
         "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
     )
@@ -512,7 +512,7 @@ async fn make_first_primary(platform: &Platform, r: &DomainRow) -> Result<(), sq
     if has.is_none() {
         set_primary(platform, &r.shop_id, &r.hostname).await?;
     }
-    Ok(())
+    Ok(has.is_none())
 }
 
 async fn set_primary(platform: &Platform, shop_id: &str, host: &str) -> Result<(), sqlx::Error> {
@@ -577,8 +577,9 @@ async fn take_over(
         .await?;
     insert(&mut tx, &r).await?;
     tx.commit().await?;
-    make_first_primary(platform, &r).await?;
-    r.is_primary = holder(platform, &r.hostname).await?.is_some_and(|h| h.is_primary);
+    if configured {
+        r.is_primary = make_first_primary(platform, &r).await?;
+    }
     let detail = serde_json::json!({ "hostname": r.hostname, "to": r.shop_id });
     if let Some(p) = previous {
         let _ = registry::audit(
@@ -638,6 +639,9 @@ async fn insert(
 /// Re-checks due domains and takeovers, orders and renews certificates, until `shutdown`.
 pub async fn worker(platform: Arc<Platform>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let poll = Duration::from_millis(platform.config.domains.poll_ms.max(10));
+    if let Some(problem) = platform.config.domains.problem(platform.config.secret_key.as_deref()) {
+        tracing::error!("{problem}; certificates will not be issued");
+    }
     // Orders a crashed process left in progress are retried.
     let _ = sqlx::query("UPDATE domains SET certificate = 'pending' WHERE certificate = 'issuing' AND cert_retry_at < $1")
         .bind(now_ms() - 600_000)
