@@ -342,6 +342,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics_text))
+        .route("/api/{*rest}", axum::routing::any(no_route))
         .fallback(origin::serve)
         .layer(axum::middleware::from_fn(track))
         .layer(axum::middleware::from_fn(crate::cors::allow_any_origin))
@@ -350,6 +351,12 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .layer(trace)
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(platform)
+}
+
+/// An API path no route matches: the standard error body, not the storefront origin's page.
+async fn no_route(req: Request) -> ApiError {
+    let message = format!("no API route for {} {}", req.method(), req.uri().path());
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", message)
 }
 
 /// Ready when the registry answers.

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 both!(validation_errors_name_the_field, product_lifecycle, pagination_walks_every_product);
 both!(price_change_reaches_the_storefront, failed_build_keeps_the_live_storefront);
-both!(image_uploads, shopify_import);
+both!(image_uploads, shopify_import, export_builds_as_a_catalog_directory);
 
 /// A demo shop for the tests of this file that only read it or change it in their own
 /// corner (one product each); provisioned once per server.
@@ -566,4 +566,67 @@ async fn shopify_import(db: Db) {
     // Not a Shopify export at all.
     let r = import("", b"name,price\nmug,12.00\n".to_vec()).await;
     r.error(422, "import_failed", Some("Handle"));
+}
+
+async fn export_builds_as_a_catalog_directory(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = demo_shop(server).await;
+    let export = api.get("/api/v1/export", &shop.secret).await.expect(200);
+    assert_eq!(export.header("content-type").as_deref(), Some("application/x-tar"));
+    let disposition = export.header("content-disposition").expect("a file name");
+    assert!(disposition.contains(&format!("{}.tar", shop.handle)), "{disposition}");
+    let dir = tempfile::tempdir().expect("a directory");
+    tar::Archive::new(std::io::Cursor::new(export.body)).unpack(dir.path()).expect("a tar archive");
+    let site = dir.path().join(&shop.handle);
+    for file in ["store.json", "products.jsonl", "categories.json", "collections.json"] {
+        assert!(site.join(file).is_file(), "the export has {file}");
+    }
+    let pages = std::fs::read_dir(site.join("pages")).expect("pages/").count();
+    assert_eq!(
+        pages,
+        std::fs::read_dir(common::repo_path("fixtures/demo-store/pages"))
+            .expect("demo pages")
+            .count()
+    );
+    let images = std::fs::read_dir(site.join("images")).expect("images/").count();
+    assert!(images >= 10, "the images are exported: {images}");
+    let store: Value =
+        serde_json::from_slice(&std::fs::read(site.join("store.json")).expect("store.json"))
+            .expect("JSON");
+    assert_eq!(store["handle"], json!(shop.handle));
+    // The same products as the API, one per line, in the catalog format (decimal prices).
+    let lines: Vec<Value> = std::fs::read_to_string(site.join("products.jsonl"))
+        .expect("products.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let listed = api.all_products(&shop.secret, 250).await;
+    let handles = |v: &[Value]| {
+        v.iter().filter_map(|p| p["handle"].as_str().map(str::to_owned)).collect::<Vec<_>>()
+    };
+    assert_eq!(handles(&lines), handles(&listed));
+    assert!(lines.iter().all(|l| l.get("id").is_none() && l["variants"][0]["price"].is_string()));
+
+    // It builds, as `aurelio build --site` builds it.
+    let out = dir.path().join("site");
+    let opts = aurelio_engine::BuildOptions {
+        site: site.clone(),
+        out: out.clone(),
+        base_url: None,
+        theme: None,
+        clean: true,
+        cache_dir: Some(server.data_dir.join("cache")),
+    };
+    let report =
+        tokio::task::spawn_blocking(move || aurelio_engine::build(&opts, &aurelio_engine::Silent))
+            .await
+            .expect("the build ran")
+            .unwrap_or_else(|e| panic!("the export does not build: {e}"));
+    assert!(report.pages > listed.len(), "{} pages", report.pages);
+    for p in listed.iter().filter(|p| p["status"] == json!("active")) {
+        let page =
+            out.join("products").join(p["handle"].as_str().expect("handle")).join("index.html");
+        assert!(page.is_file(), "{} was built", page.display());
+    }
 }

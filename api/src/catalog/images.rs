@@ -221,9 +221,13 @@ async fn list_images(tenant: Tenant) -> ApiResult<Json<ImageList>> {
     responses((status = 201, body = ImageOut), (status = 422, body = crate::error::ErrorBody)))]
 async fn upload_image(
     tenant: Tenant,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<ImageOut>)> {
     tenant.require(Permission::CatalogWrite)?;
+    // Not a multipart body: the standard error body, not axum's plain text.
+    let mut form = form.map_err(|e| {
+        ApiError::bad_request(format!("send the image as multipart/form-data: {}", e.body_text()))
+    })?;
     while let Some(field) =
         form.next_field().await.map_err(|e| ApiError::bad_request(e.body_text()))?
     {

@@ -812,6 +812,15 @@ async fn set_line(
     Body(req): Body<QuantityRequest>,
 ) -> ApiResult<Json<CartResponse>> {
     tenant.require(Permission::Shop)?;
+    // Both ids are in the path: a cart or variant this shop does not have is 404.
+    cart_row(&tenant.db, &token).await?;
+    let known: Option<String> = sqlx::query_scalar("SELECT id FROM variants WHERE id = $1")
+        .bind(&variant_id)
+        .fetch_optional(&tenant.db)
+        .await?;
+    if known.is_none() {
+        return Err(ApiError::not_found("variant"));
+    }
     let settings = settings::load(&tenant.db).await?;
     put_line(&tenant, &token, &variant_id, req.quantity, true, &settings).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
