@@ -18,6 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
     ),
     modifiers(&Security),
     tags(
+        (name = "health", description = "Liveness, readiness, metrics and this document"),
         (name = "tenants", description = "Shops, provisioned by the platform admin"),
         (name = "keys", description = "A shop's API keys"),
         (name = "catalog", description = "Products, variants, categories, collections, pages, images"),
@@ -69,4 +70,18 @@ pub fn api_router() -> OpenApiRouter<Arc<Platform>> {
         .merge(builds::router())
         .merge(crate::domains::router())
         .merge(commerce::router())
+}
+
+/// Adds the document's own route (`GET /api/v1/openapi.json`) to the document.
+pub fn add_document_path(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::HttpMethod;
+    use utoipa::openapi::path::OperationBuilder;
+    use utoipa::openapi::response::ResponseBuilder;
+    let operation = OperationBuilder::new()
+        .tag("health")
+        .summary(Some("This OpenAPI 3.1 document"))
+        .operation_id(Some("openapi_json"))
+        .response("200", ResponseBuilder::new().description("the document").build())
+        .build();
+    doc.paths.add_path_operation("/api/v1/openapi.json", vec![HttpMethod::Get], operation);
 }

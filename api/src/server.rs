@@ -318,7 +318,12 @@ fn member_path(path: &str, message: &str) -> String {
 
 /// The whole service: API, health, metrics and the storefront origin as fallback.
 pub fn router(platform: Arc<Platform>) -> Router {
-    let (api, doc) = openapi::api_router().split_for_parts();
+    let (api, mut doc) = openapi::api_router()
+        .routes(utoipa_axum::routes!(healthz))
+        .routes(utoipa_axum::routes!(ready))
+        .routes(utoipa_axum::routes!(metrics_text))
+        .split_for_parts();
+    openapi::add_document_path(&mut doc);
     let doc = Arc::new(doc);
     let request_id = HeaderName::from_static("x-request-id");
     let trace = TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -339,9 +344,6 @@ pub fn router(platform: Arc<Platform>) -> Router {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics_text))
         .route("/api/{*rest}", axum::routing::any(no_route))
         .fallback(origin::serve)
         .layer(axum::middleware::from_fn(track))
@@ -359,7 +361,15 @@ async fn no_route(req: Request) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "route_not_found", message)
 }
 
-/// Ready when the registry answers.
+/// Liveness: answers while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: answers `ok` when the registry database answers, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = String), (status = 503, body = String)))]
 async fn ready(State(platform): State<Arc<Platform>>) -> Response {
     match sqlx::query_scalar::<_, i64>("SELECT 1").fetch_one(&platform.registry).await {
         Ok(_) => "ok".into_response(),
@@ -370,6 +380,9 @@ async fn ready(State(platform): State<Arc<Platform>>) -> Response {
     }
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, body = String, content_type = "text/plain")))]
 async fn metrics_text(State(platform): State<Arc<Platform>>) -> Response {
     metrics::gauge!("aurelio_shop_pools_open").set(platform.pools.open_count() as f64);
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], platform.metrics.render())

@@ -99,7 +99,11 @@ async fn totals_come_from_the_catalog(db: Db) {
     assert_eq!(cart["totals"]["subtotal"], json!(5997));
     // Adding the same variant again merges the line.
     let cart = c
-        .post(&format!("/api/v1/carts/{token}/lines"), &shop.publishable, json!({"variant_id": variant, "quantity": 2}))
+        .post(
+            &format!("/api/v1/carts/{token}/lines"),
+            &shop.publishable,
+            json!({"variant_id": variant, "quantity": 2}),
+        )
         .await
         .expect(200)
         .json()["cart"]
@@ -108,7 +112,11 @@ async fn totals_come_from_the_catalog(db: Db) {
     assert_eq!(cart["lines"][0]["quantity"], json!(5));
     // Destination: shipping options and tax (prices exclude tax in a new shop).
     let cart = c
-        .patch(&format!("/api/v1/carts/{token}"), &shop.publishable, json!({"country": "ie", "shipping_rate": "heavy"}))
+        .patch(
+            &format!("/api/v1/carts/{token}"),
+            &shop.publishable,
+            json!({"country": "ie", "shipping_rate": "heavy"}),
+        )
         .await
         .expect(200)
         .json()["cart"]
@@ -125,18 +133,34 @@ async fn totals_come_from_the_catalog(db: Db) {
     let options = cart["shipping_options"].as_array().unwrap();
     assert_eq!(options.iter().find(|o| o["id"] == "standard").unwrap()["amount"], json!(495));
     // Quantity limits and stock are checked; a client cannot set a price.
-    c.patch(&format!("/api/v1/carts/{token}/lines/{variant}"), &shop.publishable, json!({"quantity": 51}))
-        .await
-        .error(409, "out_of_stock", Some("quantity"));
-    c.patch(&format!("/api/v1/carts/{token}/lines/{variant}"), &shop.publishable, json!({"quantity": 0, "price": 1}))
-        .await
-        .error(422, "validation_failed", None);
-    c.post(&format!("/api/v1/carts/{token}/lines"), &shop.publishable, json!({"variant_id": "var_nope", "quantity": 1}))
-        .await
-        .error(422, "validation_failed", Some("variant_id"));
+    c.patch(
+        &format!("/api/v1/carts/{token}/lines/{variant}"),
+        &shop.publishable,
+        json!({"quantity": 51}),
+    )
+    .await
+    .error(409, "out_of_stock", Some("quantity"));
+    c.patch(
+        &format!("/api/v1/carts/{token}/lines/{variant}"),
+        &shop.publishable,
+        json!({"quantity": 0, "price": 1}),
+    )
+    .await
+    .error(422, "validation_failed", None);
+    c.post(
+        &format!("/api/v1/carts/{token}/lines"),
+        &shop.publishable,
+        json!({"variant_id": "var_nope", "quantity": 1}),
+    )
+    .await
+    .error(422, "validation_failed", Some("variant_id"));
     // Another shop's key finds no such cart.
     let other = c.provision(&unique("other"), false).await;
-    c.get(&format!("/api/v1/carts/{token}"), &other.publishable).await.error(404, "not_found", None);
+    c.get(&format!("/api/v1/carts/{token}"), &other.publishable).await.error(
+        404,
+        "not_found",
+        None,
+    );
 }
 
 async fn discount_codes_say_why_they_do_not_apply(db: Db) {
@@ -153,9 +177,13 @@ async fn discount_codes_say_why_they_do_not_apply(db: Db) {
     ] {
         c.post("/api/v1/discounts", &shop.secret, d).await.expect(201);
     }
-    c.post("/api/v1/discounts", &shop.secret, json!({"code": "tenoff", "kind": "percentage", "value": 1}))
-        .await
-        .error(409, "conflict", Some("code"));
+    c.post(
+        "/api/v1/discounts",
+        &shop.secret,
+        json!({"code": "tenoff", "kind": "percentage", "value": 1}),
+    )
+    .await
+    .error(409, "conflict", Some("code"));
     let cart = new_cart(&c, &shop.publishable, &variant, 2).await;
     let token = cart["token"].as_str().unwrap();
     let path = format!("/api/v1/carts/{token}/discounts");
@@ -166,17 +194,34 @@ async fn discount_codes_say_why_they_do_not_apply(db: Db) {
         ("LATER", "not_started"),
         ("OTHERPRODUCT", "no_eligible_products"),
     ] {
-        let e = c.post(&path, &shop.publishable, json!({"code": code})).await.error(422, "discount_not_applicable", Some("code"));
+        let e = c.post(&path, &shop.publishable, json!({"code": code})).await.error(
+            422,
+            "discount_not_applicable",
+            Some("code"),
+        );
         assert_eq!(e["details"][0]["code"], json!(reason), "{code}: {e}");
     }
-    let cart = c.post(&path, &shop.publishable, json!({"code": "tenoff"})).await.expect(200).json()["cart"].clone();
+    let cart = c.post(&path, &shop.publishable, json!({"code": "tenoff"})).await.expect(200).json()
+        ["cart"]
+        .clone();
     assert_eq!(cart["totals"]["discount"], json!(400));
     // SHIPFREE combines, TENOFF does not: refused with a reason.
-    let e = c.post(&path, &shop.publishable, json!({"code": "SHIPFREE"})).await.error(422, "discount_not_applicable", None);
+    let e = c.post(&path, &shop.publishable, json!({"code": "SHIPFREE"})).await.error(
+        422,
+        "discount_not_applicable",
+        None,
+    );
     assert_eq!(e["details"][0]["code"], json!("not_combinable"));
     c.delete(&format!("{path}/TENOFF"), &shop.publishable).await.expect(200);
-    c.patch(&format!("/api/v1/carts/{token}"), &shop.publishable, json!({"country": "FR"})).await.expect(200);
-    let cart = c.post(&path, &shop.publishable, json!({"code": "SHIPFREE"})).await.expect(200).json()["cart"].clone();
+    c.patch(&format!("/api/v1/carts/{token}"), &shop.publishable, json!({"country": "FR"}))
+        .await
+        .expect(200);
+    let cart = c
+        .post(&path, &shop.publishable, json!({"code": "SHIPFREE"}))
+        .await
+        .expect(200)
+        .json()["cart"]
+        .clone();
     assert_eq!(cart["totals"]["shipping"], json!(0), "{cart}");
     assert_eq!(cart["totals"]["shipping_discount"], json!(495), "{cart}");
 }
@@ -188,7 +233,9 @@ async fn checkout_is_idempotent_and_reports_changes(db: Db) {
     let cart = new_cart(&c, &shop.publishable, &variant, 2).await;
     let token = cart["token"].as_str().unwrap().to_owned();
     // The price changes after the cart was built: the answer says exactly what changed.
-    c.patch(&format!("/api/v1/variants/{variant}"), &shop.secret, json!({"price": 1250})).await.expect(200);
+    c.patch(&format!("/api/v1/variants/{variant}"), &shop.secret, json!({"price": 1250}))
+        .await
+        .expect(200);
     let e = checkout(&c, &shop.publishable, &token, "attempt-1", "ada@example.com").await;
     let err = e.error(409, "cart_changed", None);
     assert_eq!(err["details"][0]["code"], json!("price_changed"), "{err}");
@@ -199,26 +246,49 @@ async fn checkout_is_idempotent_and_reports_changes(db: Db) {
     assert_eq!(product["products"][0]["variants"][0]["inventory"], json!(5));
     assert_eq!(c.get("/api/v1/orders", &shop.secret).await.expect(200).json()["orders"], json!([]));
     // Missing key, bad email, bad address: clear errors.
-    c.post(&format!("/api/v1/carts/{token}/checkout"), &shop.publishable, json!({"email": "a@b.co", "shipping_address": address()}))
-        .await
-        .error(400, "bad_request", Some("Idempotency-Key"));
-    checkout(&c, &shop.publishable, &token, "attempt-2", "not-an-email").await.error(422, "validation_failed", Some("email"));
+    c.post(
+        &format!("/api/v1/carts/{token}/checkout"),
+        &shop.publishable,
+        json!({"email": "a@b.co", "shipping_address": address()}),
+    )
+    .await
+    .error(400, "bad_request", Some("Idempotency-Key"));
+    checkout(&c, &shop.publishable, &token, "attempt-2", "not-an-email").await.error(
+        422,
+        "validation_failed",
+        Some("email"),
+    );
     // Having seen the new price, the shopper retries: one order.
-    let first = checkout(&c, &shop.publishable, &token, "attempt-3", "ada@example.com").await.expect(201).json();
+    let first = checkout(&c, &shop.publishable, &token, "attempt-3", "ada@example.com")
+        .await
+        .expect(201)
+        .json();
     let order = &first["order"];
     assert_eq!(order["total"], json!(2500 + 495 + 575 + 114), "{order}");
     assert_eq!(order["number"], json!(1001));
     // The same key returns the same order; the cart cannot make a second one.
-    let again = checkout(&c, &shop.publishable, &token, "attempt-3", "ada@example.com").await.expect(201).json();
+    let again = checkout(&c, &shop.publishable, &token, "attempt-3", "ada@example.com")
+        .await
+        .expect(201)
+        .json();
     assert_eq!(again["order"]["id"], order["id"]);
-    checkout(&c, &shop.publishable, &token, "attempt-3", "eve@example.com").await.error(422, "idempotency_key_reused", None);
-    checkout(&c, &shop.publishable, &token, "attempt-4", "ada@example.com").await.error(409, "cart_completed", None);
+    checkout(&c, &shop.publishable, &token, "attempt-3", "eve@example.com").await.error(
+        422,
+        "idempotency_key_reused",
+        None,
+    );
+    checkout(&c, &shop.publishable, &token, "attempt-4", "ada@example.com").await.error(
+        409,
+        "cart_completed",
+        None,
+    );
     let orders = c.get("/api/v1/orders", &shop.secret).await.expect(200).json();
     assert_eq!(orders["orders"].as_array().unwrap().len(), 1);
     let product = c.get("/api/v1/products?limit=1", &shop.secret).await.expect(200).json();
     assert_eq!(product["products"][0]["variants"][0]["inventory"], json!(3));
     // The confirmation page reads the order with the cart token.
-    let mine = c.get(&format!("/api/v1/carts/{token}/order"), &shop.publishable).await.expect(200).json();
+    let mine =
+        c.get(&format!("/api/v1/carts/{token}/order"), &shop.publishable).await.expect(200).json();
     assert_eq!(mine["order"]["id"], order["id"]);
 }
 
@@ -228,13 +298,20 @@ async fn two_hundred_checkouts_for_ten_units(db: Db) {
     let (shop, _, variant) = shop_with_product(&c, 10, "5.00").await;
     let mut tokens = Vec::new();
     for _ in 0..200 {
-        tokens.push(new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned());
+        tokens.push(
+            new_cart(&c, &shop.publishable, &variant, 1).await["token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     let started = Instant::now();
     let answers = futures::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
         let c = c.clone();
         let key = shop.publishable.clone();
-        async move { checkout(&c, &key, token, &format!("k{i}"), &format!("buyer{i}@example.com")).await }
+        async move {
+            checkout(&c, &key, token, &format!("k{i}"), &format!("buyer{i}@example.com")).await
+        }
     }))
     .await;
     let created = answers.iter().filter(|a| a.status == 201).count();
@@ -242,45 +319,76 @@ async fn two_hundred_checkouts_for_ten_units(db: Db) {
         .iter()
         .filter(|a| a.status == 409 && a.json()["error"]["code"] == json!("out_of_stock"))
         .count();
-    let other: Vec<String> =
-        answers.iter().filter(|a| a.status != 201 && a.status != 409).map(|a| format!("{} {}", a.status, a.text())).collect();
+    let other: Vec<String> = answers
+        .iter()
+        .filter(|a| a.status != 201 && a.status != 409)
+        .map(|a| format!("{} {}", a.status, a.text()))
+        .collect();
     assert!(other.is_empty(), "unexpected answers: {other:?}");
     assert_eq!((created, out), (10, 190), "after {:?}", started.elapsed());
     let product = c.get("/api/v1/products?limit=1", &shop.secret).await.expect(200).json();
     assert_eq!(product["products"][0]["variants"][0]["inventory"], json!(0));
     let orders = c.get("/api/v1/orders?limit=250", &shop.secret).await.expect(200).json();
-    let numbers: std::collections::BTreeSet<i64> =
-        orders["orders"].as_array().unwrap().iter().map(|o| o["number"].as_i64().unwrap()).collect();
+    let numbers: std::collections::BTreeSet<i64> = orders["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["number"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, (1001..=1010).collect(), "ten orders, numbered without gaps");
     // An out-of-stock answer says what is available.
     let refused = answers.iter().find(|a| a.status == 409).unwrap().json();
-    assert!(refused["error"]["details"][0]["message"].as_str().unwrap().contains("0 available"), "{refused}");
+    assert!(
+        refused["error"]["details"][0]["message"].as_str().unwrap().contains("0 available"),
+        "{refused}"
+    );
 }
 
 async fn usage_limits_hold_under_concurrency(db: Db) {
     let server = Server::shared(db);
     let c = server.client();
     let (shop, _, variant) = shop_with_product(&c, 1000, "5.00").await;
-    c.post("/api/v1/discounts", &shop.secret, json!({"code": "FIRST5", "kind": "fixed_amount", "value": 100, "usage_limit": 5}))
-        .await
-        .expect(201);
-    c.post("/api/v1/discounts", &shop.secret, json!({"code": "ONCE", "kind": "fixed_amount", "value": 50, "once_per_customer": true}))
-        .await
-        .expect(201);
+    c.post(
+        "/api/v1/discounts",
+        &shop.secret,
+        json!({"code": "FIRST5", "kind": "fixed_amount", "value": 100, "usage_limit": 5}),
+    )
+    .await
+    .expect(201);
+    c.post(
+        "/api/v1/discounts",
+        &shop.secret,
+        json!({"code": "ONCE", "kind": "fixed_amount", "value": 50, "once_per_customer": true}),
+    )
+    .await
+    .expect(201);
     let mut tokens = Vec::new();
     for _ in 0..30 {
-        let token = new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned();
-        c.post(&format!("/api/v1/carts/{token}/discounts"), &shop.publishable, json!({"code": "FIRST5"})).await.expect(200);
+        let token = new_cart(&c, &shop.publishable, &variant, 1).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        c.post(
+            &format!("/api/v1/carts/{token}/discounts"),
+            &shop.publishable,
+            json!({"code": "FIRST5"}),
+        )
+        .await
+        .expect(200);
         tokens.push(token);
     }
     let answers = futures::future::join_all(tokens.iter().enumerate().map(|(i, token)| {
         let c = c.clone();
         let key = shop.publishable.clone();
-        async move { checkout(&c, &key, token, "same-key-different-carts", &format!("b{i}@example.com")).await }
+        async move {
+            checkout(&c, &key, token, "same-key-different-carts", &format!("b{i}@example.com"))
+                .await
+        }
     }))
     .await;
     let created = answers.iter().filter(|a| a.status == 201).count();
-    let refused: Vec<Value> = answers.iter().filter(|a| a.status == 409).map(common::Resp::json).collect();
+    let refused: Vec<Value> =
+        answers.iter().filter(|a| a.status == 409).map(common::Resp::json).collect();
     assert_eq!(created, 5, "{:?}", answers.iter().map(|a| a.status).collect::<Vec<_>>());
     assert_eq!(refused.len(), 25);
     // Refused either at the final conditional count (`discount_not_applicable`) or, when
@@ -288,7 +396,9 @@ async fn usage_limits_hold_under_concurrency(db: Db) {
     for r in &refused {
         let code = r["error"]["code"].as_str().unwrap();
         match code {
-            "discount_not_applicable" => assert_eq!(r["error"]["details"][0]["code"], json!("usage_limit_reached"), "{r}"),
+            "discount_not_applicable" => {
+                assert_eq!(r["error"]["details"][0]["code"], json!("usage_limit_reached"), "{r}")
+            }
             "cart_changed" => assert!(r["error"]["details"].to_string().contains("used up"), "{r}"),
             other => panic!("unexpected refusal {other}: {r}"),
         }
@@ -297,14 +407,27 @@ async fn usage_limits_hold_under_concurrency(db: Db) {
     assert_eq!(d["usage_count"], json!(5));
     // Once per customer: the same email cannot use ONCE twice.
     for (n, expect) in [(1, 201), (2, 409)] {
-        let token = new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned();
-        let applied = c.post(&format!("/api/v1/carts/{token}/discounts"), &shop.publishable, json!({"code": "ONCE"})).await;
+        let token = new_cart(&c, &shop.publishable, &variant, 1).await["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let applied = c
+            .post(
+                &format!("/api/v1/carts/{token}/discounts"),
+                &shop.publishable,
+                json!({"code": "ONCE"}),
+            )
+            .await;
         if expect == 201 {
             applied.expect(200);
-            checkout(&c, &shop.publishable, &token, &format!("once{n}"), "Same@Example.com").await.expect(201);
+            checkout(&c, &shop.publishable, &token, &format!("once{n}"), "Same@Example.com")
+                .await
+                .expect(201);
         } else {
             applied.expect(200); // the cart has no email yet: checked at checkout
-            let e = checkout(&c, &shop.publishable, &token, &format!("once{n}"), "same@example.com ").await;
+            let e =
+                checkout(&c, &shop.publishable, &token, &format!("once{n}"), "same@example.com ")
+                    .await;
             let err = e.error(409, "cart_changed", None);
             assert!(err["details"].to_string().contains("already used"), "{err}");
         }
@@ -315,11 +438,19 @@ async fn orders_follow_the_state_machine(db: Db) {
     let server = Server::shared(db);
     let c = server.client();
     let (shop, _, variant) = shop_with_product(&c, 10, "30.00").await;
-    let token = new_cart(&c, &shop.publishable, &variant, 4).await["token"].as_str().unwrap().to_owned();
-    let order = checkout(&c, &shop.publishable, &token, "k", "ada@example.com").await.expect(201).json()["order"].clone();
+    let token =
+        new_cart(&c, &shop.publishable, &variant, 4).await["token"].as_str().unwrap().to_owned();
+    let order = checkout(&c, &shop.publishable, &token, "k", "ada@example.com")
+        .await
+        .expect(201)
+        .json()["order"]
+        .clone();
     let id = order["id"].as_str().unwrap();
     let stock = |c: Client, key: String| async move {
-        c.get("/api/v1/products?limit=1", &key).await.expect(200).json()["products"][0]["variants"][0]["inventory"].as_i64().unwrap()
+        c.get("/api/v1/products?limit=1", &key).await.expect(200).json()["products"][0]["variants"]
+            [0]["inventory"]
+            .as_i64()
+            .unwrap()
     };
     assert_eq!(stock(c.clone(), shop.secret.clone()).await, 6);
     let path = |action: &str| format!("/api/v1/orders/{id}/{action}");
@@ -329,25 +460,43 @@ async fn orders_follow_the_state_machine(db: Db) {
     assert_eq!(paid["order"]["status"], json!("paid"));
     // Marking paid again changes nothing.
     c.post(&path("mark-paid"), &shop.secret, json!({})).await.expect(200);
-    let refunded = c.post(&path("refund"), &shop.secret, json!({"amount": 1000})).await.expect(200).json();
+    let refunded =
+        c.post(&path("refund"), &shop.secret, json!({"amount": 1000})).await.expect(200).json();
     assert_eq!(refunded["order"]["status"], json!("partially_refunded"));
     assert_eq!(refunded["order"]["refunded"], json!(1000));
     let total = refunded["order"]["total"].as_i64().unwrap();
-    c.post(&path("refund"), &shop.secret, json!({"amount": total})).await.error(422, "validation_failed", Some("amount"));
+    c.post(&path("refund"), &shop.secret, json!({"amount": total})).await.error(
+        422,
+        "validation_failed",
+        Some("amount"),
+    );
     c.post(&path("cancel"), &shop.secret, json!({})).await.error(409, "invalid_transition", None);
     let done = c.post(&path("refund"), &shop.secret, json!({})).await.expect(200).json();
     assert_eq!(done["order"]["status"], json!("refunded"));
     assert_eq!(done["order"]["refunded"], json!(total));
     // Cancelling a pending order puts its units back.
-    let token = new_cart(&c, &shop.publishable, &variant, 3).await["token"].as_str().unwrap().to_owned();
-    let second = checkout(&c, &shop.publishable, &token, "k2", "bob@example.com").await.expect(201).json()["order"].clone();
+    let token =
+        new_cart(&c, &shop.publishable, &variant, 3).await["token"].as_str().unwrap().to_owned();
+    let second = checkout(&c, &shop.publishable, &token, "k2", "bob@example.com")
+        .await
+        .expect(201)
+        .json()["order"]
+        .clone();
     assert_eq!(stock(c.clone(), shop.secret.clone()).await, 3);
-    let cancelled =
-        c.post(&format!("/api/v1/orders/{}/cancel", second["id"].as_str().unwrap()), &shop.secret, json!({})).await.expect(200).json();
+    let cancelled = c
+        .post(
+            &format!("/api/v1/orders/{}/cancel", second["id"].as_str().unwrap()),
+            &shop.secret,
+            json!({}),
+        )
+        .await
+        .expect(200)
+        .json();
     assert_eq!(cancelled["order"]["status"], json!("cancelled"));
     assert_eq!(stock(c.clone(), shop.secret.clone()).await, 6);
     // A viewer key reads orders but cannot change them; a publishable key cannot read them.
-    let viewer = c.post("/api/v1/keys", &shop.secret, json!({"role": "viewer"})).await.expect(201).json();
+    let viewer =
+        c.post("/api/v1/keys", &shop.secret, json!({"role": "viewer"})).await.expect(201).json();
     let viewer = viewer["key"].as_str().unwrap();
     c.get(&format!("/api/v1/orders/{id}"), viewer).await.expect(200);
     c.post(&path("fulfil"), viewer, json!({})).await.error(403, "forbidden", None);
@@ -364,18 +513,36 @@ struct FakeStripe {
 
 async fn fake_stripe() -> (String, Arc<FakeStripe>) {
     let state = Arc::new(FakeStripe::default());
-    async fn create(State(s): State<Arc<FakeStripe>>, headers: axum::http::HeaderMap, body: String) -> axum::Json<Value> {
-        s.auth.lock().unwrap().push(headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned());
-        let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    async fn create(
+        State(s): State<Arc<FakeStripe>>,
+        headers: axum::http::HeaderMap,
+        body: String,
+    ) -> axum::Json<Value> {
+        s.auth.lock().unwrap().push(
+            headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned(),
+        );
+        let form: HashMap<String, String> =
+            url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
         let order = form.get("metadata[order_id]").cloned().unwrap_or_default();
-        let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let key =
+            headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let id = format!("pi_{}", &blake3::hash(key.as_bytes()).to_hex()[..12]);
-        s.intents.lock().unwrap().entry(id.clone()).or_insert((order, "requires_payment_method".into()));
-        axum::Json(json!({"id": id, "client_secret": format!("{id}_secret_x"), "status": "requires_payment_method",
-            "amount": form.get("amount").and_then(|a| a.parse::<i64>().ok())}))
+        s.intents
+            .lock()
+            .unwrap()
+            .entry(id.clone())
+            .or_insert((order, "requires_payment_method".into()));
+        axum::Json(
+            json!({"id": id, "client_secret": format!("{id}_secret_x"), "status": "requires_payment_method",
+            "amount": form.get("amount").and_then(|a| a.parse::<i64>().ok())}),
+        )
     }
-    async fn read(State(s): State<Arc<FakeStripe>>, AxPath(id): AxPath<String>) -> axum::Json<Value> {
-        let status = s.intents.lock().unwrap().get(&id).map(|(_, st)| st.clone()).unwrap_or_default();
+    async fn read(
+        State(s): State<Arc<FakeStripe>>,
+        AxPath(id): AxPath<String>,
+    ) -> axum::Json<Value> {
+        let status =
+            s.intents.lock().unwrap().get(&id).map(|(_, st)| st.clone()).unwrap_or_default();
         axum::Json(json!({"id": id, "status": status}))
     }
     async fn refund(State(s): State<Arc<FakeStripe>>, body: String) -> axum::Json<Value> {
@@ -404,7 +571,11 @@ async fn stripe_webhook_and_return_mark_paid_once(db: Db) {
     let (shop, _, variant) = shop_with_product(&c, 10, "42.00").await;
     let whsec = "whsec_test_5ecret";
     let status = c
-        .put("/api/v1/payments/stripe", &shop.secret, json!({"secret_key": "sk_test_abc", "webhook_secret": whsec, "base_url": stripe}))
+        .put(
+            "/api/v1/payments/stripe",
+            &shop.secret,
+            json!({"secret_key": "sk_test_abc", "webhook_secret": whsec, "base_url": stripe}),
+        )
         .await
         .expect(200)
         .json();
@@ -413,12 +584,17 @@ async fn stripe_webhook_and_return_mark_paid_once(db: Db) {
     // Stored sealed: the secret is not in the shop's database in clear.
     if db == Db::Sqlite {
         let raw = std::fs::read(server.sqlite_file(&shop.id)).unwrap();
-        let wal = std::fs::read(server.sqlite_file(&shop.id).with_extension("db-wal")).unwrap_or_default();
+        let wal = std::fs::read(server.sqlite_file(&shop.id).with_extension("db-wal"))
+            .unwrap_or_default();
         for bytes in [raw, wal] {
-            assert!(!bytes.windows(11).any(|w| w == b"sk_test_abc"), "the Stripe key is stored in clear");
+            assert!(
+                !bytes.windows(11).any(|w| w == b"sk_test_abc"),
+                "the Stripe key is stored in clear"
+            );
         }
     }
-    let token = new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned();
+    let token =
+        new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned();
     let order = c
         .send_with(
             Method::POST,
@@ -445,17 +621,34 @@ async fn stripe_webhook_and_return_mark_paid_once(db: Db) {
         let c = c.clone();
         let hook = hook.clone();
         async move {
-            c.send_with(Method::POST, &hook, None, common::Payload::Raw("application/json".into(), body.into_bytes()), &[("Stripe-Signature", &sig)])
-                .await
+            c.send_with(
+                Method::POST,
+                &hook,
+                None,
+                common::Payload::Raw("application/json".into(), body.into_bytes()),
+                &[("Stripe-Signature", &sig)],
+            )
+            .await
         }
     };
     // Bad signatures, an old timestamp: refused, nothing changes.
-    send(signed("whsec_wrong", &event, now), event.clone()).await.error(400, "invalid_signature", None);
-    send(signed(whsec, &event, now - 3600), event.clone()).await.error(400, "invalid_signature", None);
+    send(signed("whsec_wrong", &event, now), event.clone()).await.error(
+        400,
+        "invalid_signature",
+        None,
+    );
+    send(signed(whsec, &event, now - 3600), event.clone()).await.error(
+        400,
+        "invalid_signature",
+        None,
+    );
     send("t=1".into(), event.clone()).await.error(400, "invalid_signature", None);
     let tampered = event.replace("evt_1", "evt_2");
     send(signed(whsec, &event, now), tampered).await.error(400, "invalid_signature", None);
-    assert_eq!(c.get(&format!("/api/v1/orders/{order_id}"), &shop.secret).await.json()["order"]["status"], json!("pending"));
+    assert_eq!(
+        c.get(&format!("/api/v1/orders/{order_id}"), &shop.secret).await.json()["order"]["status"],
+        json!("pending")
+    );
     // The browser's return and the webhook race: the order is paid once, one event.
     fake.intents.lock().unwrap().get_mut(&intent).unwrap().1 = "succeeded".into();
     let confirm = format!("/api/v1/carts/{token}/payment/confirm");
@@ -471,14 +664,22 @@ async fn stripe_webhook_and_return_mark_paid_once(db: Db) {
     assert_eq!(paid["order"]["status"], json!("paid"));
     assert_eq!(paid["order"]["payment"]["status"], json!("succeeded"));
     // Refunds go through the provider.
-    c.post(&format!("/api/v1/orders/{order_id}/refund"), &shop.secret, json!({"amount": 500})).await.expect(200);
+    c.post(&format!("/api/v1/orders/{order_id}/refund"), &shop.secret, json!({"amount": 500}))
+        .await
+        .expect(200);
     assert!(fake.refunds.lock().unwrap()[0].contains("amount=500"));
     // The shop's id in the path with another shop's secret fails verification.
     let other = c.provision(&unique("other"), false).await;
     let other_hook = format!("/api/v1/payments/stripe/webhook/{}", other.id);
-    c.send_with(Method::POST, &other_hook, None, common::Payload::Raw("application/json".into(), event.clone().into_bytes()), &[("Stripe-Signature", &signed(whsec, &event, now))])
-        .await
-        .error(404, "not_found", None);
+    c.send_with(
+        Method::POST,
+        &other_hook,
+        None,
+        common::Payload::Raw("application/json".into(), event.clone().into_bytes()),
+        &[("Stripe-Signature", &signed(whsec, &event, now))],
+    )
+    .await
+    .error(404, "not_found", None);
 }
 
 /// A receiver that records deliveries and can be switched off.
@@ -492,7 +693,11 @@ async fn outgoing_webhooks_survive_a_receiver_outage(db: Db) {
     let server = Server::shared(db);
     let c = server.client();
     let rx = Arc::new(Receiver::default());
-    async fn receive(State(r): State<Arc<Receiver>>, headers: axum::http::HeaderMap, body: String) -> axum::http::StatusCode {
+    async fn receive(
+        State(r): State<Arc<Receiver>>,
+        headers: axum::http::HeaderMap,
+        body: String,
+    ) -> axum::http::StatusCode {
         if !r.up.load(std::sync::atomic::Ordering::SeqCst) {
             return axum::http::StatusCode::SERVICE_UNAVAILABLE;
         }
@@ -512,26 +717,48 @@ async fn outgoing_webhooks_survive_a_receiver_outage(db: Db) {
         .json();
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     // The receiver is down when the order is placed.
-    let token = new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned();
-    let order = checkout(&c, &shop.publishable, &token, "w1", "ada@example.com").await.expect(201).json()["order"].clone();
+    let token =
+        new_cart(&c, &shop.publishable, &variant, 1).await["token"].as_str().unwrap().to_owned();
+    let order = checkout(&c, &shop.publishable, &token, "w1", "ada@example.com")
+        .await
+        .expect(201)
+        .json()["order"]
+        .clone();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(rx.got.lock().unwrap().is_empty());
     rx.up.store(true, std::sync::atomic::Ordering::SeqCst);
-    c.post(&format!("/api/v1/orders/{}/mark-paid", order["id"].as_str().unwrap()), &shop.secret, json!({})).await.expect(200);
+    c.post(
+        &format!("/api/v1/orders/{}/mark-paid", order["id"].as_str().unwrap()),
+        &shop.secret,
+        json!({}),
+    )
+    .await
+    .expect(200);
     // Both events arrive (the first after its backoff), signed, each once.
     let deadline = Instant::now() + Duration::from_secs(20);
     while rx.got.lock().unwrap().len() < 2 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let got = rx.got.lock().unwrap().clone();
-    let kinds: Vec<String> =
-        got.iter().map(|(_, _, b)| serde_json::from_str::<Value>(b).unwrap()["type"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|(_, _, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["type"].as_str().unwrap().to_owned()
+        })
+        .collect();
     assert_eq!(got.len(), 2, "{kinds:?}");
-    assert!(kinds.contains(&"order.created".to_owned()) && kinds.contains(&"order.paid".to_owned()), "{kinds:?}");
+    assert!(
+        kinds.contains(&"order.created".to_owned()) && kinds.contains(&"order.paid".to_owned()),
+        "{kinds:?}"
+    );
     let now = chrono::Utc::now().timestamp();
     for (id, sig, body) in &got {
         assert!(id.starts_with("msg_"));
-        assert_eq!(aurelio_api::crypto::verify(secret.as_bytes(), sig, body.as_bytes(), now, 300), Ok(()), "{sig}");
+        assert_eq!(
+            aurelio_api::crypto::verify(secret.as_bytes(), sig, body.as_bytes(), now, 300),
+            Ok(()),
+            "{sig}"
+        );
         assert_eq!(serde_json::from_str::<Value>(body).unwrap()["data"]["order_id"], order["id"]);
     }
 }
