@@ -393,7 +393,72 @@ async fn takeover_needs_proof(db: Db) {
     assert_eq!(list["domains"], json!([]));
 }
 
+/// Makes a domain due for its background check now.
+async fn make_due(server: &Server, host: &str) {
+    sqlx::query("UPDATE domains SET next_check_at = 0 WHERE hostname = $1")
+        .bind(host)
+        .execute(&server.platform.registry)
+        .await
+        .expect("update next_check_at");
+}
+
+async fn background_rechecks(db: Db) {
+    let dns: SocketAddr = var("AURELIO_TEST_DNS").parse().expect("AURELIO_TEST_DNS is ip:port");
+    let records = Records::new();
+    // The server's own checker runs once at start, then not for an hour: this test drives it.
+    let server = Server::start(db, |c| {
+        dns_config(c, dns);
+        c.domains.poll_ms = 3_600_000;
+    });
+    let c = server.client();
+    let shop = c.provision(&unique("recheck"), false).await;
+    let host = format!("shop.{}.test", unique("bg"));
+    let d = claim(&c, &shop.secret, &host).await;
+    let (_stop, mut stop_rx) = tokio::sync::watch::channel(false);
+
+    // Records published after the claim are found by the background check when it is due.
+    records.txt(&host, &txt_value(&d)).await;
+    records.cname(&host, TARGET).await;
+    aurelio_api::domains::run_due(&server.platform, &mut stop_rx).await.expect("a round");
+    let d = c.get(&format!("/api/v1/domains/{host}"), &shop.secret).await.expect(200).json();
+    assert_eq!(d["status"], json!("pending"), "not due yet, so not checked: {d}");
+    make_due(&server, &host).await;
+    aurelio_api::domains::run_due(&server.platform, &mut stop_rx).await.expect("a round");
+    let d = c.get(&format!("/api/v1/domains/{host}"), &shop.secret).await.expect(200).json();
+    assert_eq!(d["status"], json!("active"), "{d}");
+
+    // An active domain whose CNAME moves away is flagged only after three failed checks in
+    // a row; a DNS outage in between counts for nothing.
+    records.cname(&host, "elsewhere.test").await;
+    for round in 1..=3 {
+        if round == 2 {
+            records.servfail(&host).await;
+            make_due(&server, &host).await;
+            aurelio_api::domains::run_due(&server.platform, &mut stop_rx).await.expect("a round");
+            let d =
+                c.get(&format!("/api/v1/domains/{host}"), &shop.secret).await.expect(200).json();
+            assert_eq!(d["status"], json!("active"), "an outage flagged the domain: {d}");
+            assert_eq!(d["routing"]["check"]["outcome"], json!("unknown"), "{d}");
+            records.call("/clear-servfail", json!({ "host": format!("{host}.") })).await;
+        }
+        make_due(&server, &host).await;
+        aurelio_api::domains::run_due(&server.platform, &mut stop_rx).await.expect("a round");
+        let d = c.get(&format!("/api/v1/domains/{host}"), &shop.secret).await.expect(200).json();
+        if round < 3 {
+            assert_eq!(d["status"], json!("active"), "flagged after {round} failure(s): {d}");
+            assert!(
+                d["reason"].as_str().is_some_and(|r| r.contains("CNAME points to elsewhere.test")),
+                "{d}"
+            );
+        } else {
+            assert_eq!(d["status"], json!("action_needed"), "{d}");
+            assert_eq!(d["routing"]["state"], json!("misconfigured"), "{d}");
+        }
+    }
+}
+
 both!(
+    background_rechecks,
     claims_normalize_and_reject,
     verification_states,
     routing_and_redirects,

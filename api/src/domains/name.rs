@@ -89,7 +89,7 @@ pub fn normalize(input: &str) -> Result<Hostname, Rejected> {
     {
         return Err(Rejected(format!(
             "`{ascii}` is a public suffix (like com or co.uk) that anyone can register names \
-             under: connect your own domain below it, such as shop.{ascii}"
+             under: connect a hostname of your own domain, such as shop.example.{ascii}"
         )));
     }
     let zone = psl::domain_str(&ascii).map_or_else(|| ascii.clone(), str::to_owned);
