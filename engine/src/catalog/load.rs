@@ -141,8 +141,7 @@ fn serde_problem(
     let mut field = (path != "." && path != "?").then_some(path);
     let message = describe_serde_message(&inner.to_string());
     // A missing member is named by the path of the object it is missing from, plus its own.
-    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`'))
-    {
+    if let Some(name) = message.strip_prefix("missing field `").and_then(|m| m.strip_suffix('`')) {
         field = Some(field.map_or_else(|| name.to_owned(), |object| format!("{object}.{name}")));
     }
     (line, field, message)
