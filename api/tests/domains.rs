@@ -553,6 +553,42 @@ fn certificate_from_pebble_through_http01() {
             .expect("count");
         assert_eq!(challenges, 0, "challenge answers are removed after the order");
 
+        // Due for renewal (inside `renew_before_days`): renewed in the background, and the
+        // domain stays active meanwhile.
+        let issued_at: i64 =
+            sqlx::query_scalar("SELECT issued_at FROM domain_certificates WHERE hostname = $1")
+                .bind(&host)
+                .fetch_one(&running.platform.registry)
+                .await
+                .expect("issued_at");
+        let soon = chrono::Utc::now().timestamp_millis() + 86_400_000;
+        sqlx::query("UPDATE domains SET cert_not_after = $1 WHERE hostname = $2")
+            .bind(soon)
+            .bind(&host)
+            .execute(&running.platform.registry)
+            .await
+            .expect("update cert_not_after");
+        let started = Instant::now();
+        loop {
+            let d =
+                c.get(&format!("/api/v1/domains/{host}"), &shop.secret).await.expect(200).json();
+            assert_eq!(d["status"], json!("active"), "{d}");
+            let renewed: i64 =
+                sqlx::query_scalar("SELECT issued_at FROM domain_certificates WHERE hostname = $1")
+                    .bind(&host)
+                    .fetch_one(&running.platform.registry)
+                    .await
+                    .expect("issued_at");
+            if renewed > issued_at && d["certificate"]["state"] == json!("active") {
+                let renewed_until = d["certificate"]["not_after"].as_str().expect("not_after");
+                assert!(renewed_until >= not_after, "{renewed_until} < {not_after}");
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(120), "not renewed in 120 s: {d}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        eprintln!("certificate renewed in {:?}", started.elapsed());
+
         // CAA naming another authority: no order, the reason says what to add.
         let blocked = format!("shop.{}.test", unique("caa"));
         let d = claim(&c, &shop.secret, &blocked).await;

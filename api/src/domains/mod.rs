@@ -401,6 +401,14 @@ pub fn resolver(config: &DomainConfig) -> Result<Dns, String> {
     Dns::new(&config.nameservers, config.dns_timeout())
 }
 
+/// The resolver, or one that answers `Unknown` with why there is none.
+fn boxed_resolver(config: &DomainConfig) -> Box<dyn Lookup> {
+    match resolver(config) {
+        Ok(d) => Box::new(d),
+        Err(e) => Box::new(Unavailable(e)),
+    }
+}
+
 struct Unavailable(String);
 
 impl Lookup for Unavailable {
@@ -441,6 +449,16 @@ pub async fn check(
         r.checks += 1;
     }
     r.last_checked_at = Some(now);
+    for (part, c) in [("ownership", &own), ("routing", &routing)] {
+        let outcome = match c.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Missing => "missing",
+            Outcome::Wrong => "wrong",
+            Outcome::Unknown => "unknown",
+        };
+        metrics::counter!("aurelio_domain_checks_total", "check" => part, "outcome" => outcome)
+            .increment(1);
+    }
     if r.takeover {
         let proven = own.outcome == Outcome::Ok;
         r.detail.ownership = Some(own);
@@ -668,10 +686,8 @@ pub async fn run_due(
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let lease = now + 300_000;
-    let lookup: Box<dyn Lookup> = match resolver(&platform.config.domains) {
-        Ok(d) => Box::new(d),
-        Err(e) => Box::new(Unavailable(e)),
-    };
+    // Built on the first due domain: an idle round reads no resolver configuration.
+    let mut lookup: Option<Box<dyn Lookup>> = None;
     for (table, columns, takeover) in
         [("domains", COLUMNS, false), ("domain_takeovers", TAKEOVER_COLUMNS, true)]
     {
@@ -698,6 +714,7 @@ pub async fn run_due(
                 .execute(&platform.registry)
                 .await?;
             if claimed.rows_affected() == 1 {
+                let lookup = lookup.get_or_insert_with(|| boxed_resolver(&platform.config.domains));
                 check(platform, lookup.as_ref(), r, false).await?;
             }
         }
@@ -751,6 +768,8 @@ async fn certificates(
             continue;
         }
         let outcome = acme::issue(platform, &host).await;
+        let result = if outcome.is_ok() { "issued" } else { "failed" };
+        metrics::counter!("aurelio_certificates_total", "result" => result).increment(1);
         let Some(mut r) = holder(platform, &host).await? else { continue };
         let now = now_ms();
         let retry_at = match &outcome {
@@ -1065,10 +1084,7 @@ async fn verify(tenant: Tenant, Path(hostname): Path<String>) -> ApiResult<Json<
     if r.last_checked_at.is_some_and(|t| now_ms() - t < 2000) {
         return Ok(Json(out(platform, &r)));
     }
-    let lookup: Box<dyn Lookup> = match resolver(&platform.config.domains) {
-        Ok(d) => Box::new(d),
-        Err(e) => Box::new(Unavailable(e)),
-    };
+    let lookup = boxed_resolver(&platform.config.domains);
     let r = check(platform, lookup.as_ref(), r, true).await?;
     if r.certificate == status::CERT_PENDING {
         // Wake the background worker soon: the certificate is due now.
