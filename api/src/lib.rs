@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod db;
 pub mod domains;
 pub mod error;
+pub mod feeds;
 pub mod openapi;
 pub mod origin;
 pub mod preview;

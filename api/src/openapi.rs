@@ -2,7 +2,7 @@
 //! registered through `api_router`, which records it in the document as it adds it.
 
 use crate::server::Platform;
-use crate::{builds, catalog, commerce, tenants};
+use crate::{builds, catalog, commerce, feeds, tenants};
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -30,6 +30,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "orders", description = "Orders and their state machine"),
         (name = "payments", description = "Payment providers and their webhooks"),
         (name = "webhooks", description = "Outgoing webhooks"),
+        (name = "feeds", description = "Product feeds for Google, Meta and TikTok"),
     )
 )]
 struct ApiDoc;
@@ -70,6 +71,7 @@ pub fn api_router() -> OpenApiRouter<Arc<Platform>> {
         .merge(builds::router())
         .merge(crate::domains::router())
         .merge(commerce::router())
+        .merge(feeds::router())
 }
 
 /// Adds the document's own route (`GET /api/v1/openapi.json`) to the document.
@@ -84,4 +86,23 @@ pub fn add_document_path(doc: &mut utoipa::openapi::OpenApi) {
         .response("200", ResponseBuilder::new().description("the document").build())
         .build();
     doc.paths.add_path_operation("/api/v1/openapi.json", vec![HttpMethod::Get], operation);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_area_is_documented() {
+        let (_, doc) = api_router().split_for_parts();
+        for path in [
+            "/api/v1/tenants",
+            "/api/v1/products",
+            "/api/v1/carts",
+            "/api/v1/feeds",
+            "/api/v1/builds/{id}",
+        ] {
+            assert!(doc.paths.paths.contains_key(path), "{path} is not in the document");
+        }
+    }
 }

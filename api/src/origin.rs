@@ -139,6 +139,20 @@ pub async fn serve(State(platform): State<Arc<Platform>>, req: Request<Body>) ->
     file_response(&dir, &key, entry, req.headers(), StatusCode::OK).await
 }
 
+/// A published file of a shop by its path in the site (`feeds/google.xml`), with the
+/// origin's headers (type, cache policy, ETag, 304); `None` when it is not published.
+pub async fn published_file(
+    platform: &Platform,
+    shop_id: &str,
+    path: &str,
+    request: &HeaderMap,
+) -> Option<Response> {
+    let dir = platform.published_dir(shop_id);
+    let live = platform.origin.live(shop_id, &dir)?;
+    let entry = live.files.get(path)?;
+    Some(file_response(&dir, path, entry, request, StatusCode::OK).await)
+}
+
 enum Found<'a> {
     File(String, &'a Entry),
     Redirect(String),

@@ -104,8 +104,60 @@ impl Cached {
         let hash = out.hasher.finalize().to_hex().to_string();
         std::fs::rename(&tmp, &self.file)?;
         std::fs::write(&self.record, format!("{fp} {hash} {}\n", report.bytes))?;
+        let log = GenerationLog {
+            format: format.site_path().to_owned(),
+            generated_at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            items: report.items,
+            products: report.products,
+            excluded: report.excluded,
+            skipped: report.skipped,
+            warnings: report.warnings.clone(),
+            bytes: report.bytes,
+            hash: hash.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&log).map_err(io::Error::other)?;
+        std::fs::write(self.record.with_extension("log.json"), json)?;
         Ok((hash, report.bytes))
     }
+}
+
+/// What the last generation of a feed did: the feed generation log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GenerationLog {
+    /// Path in the site (`feeds/google.xml`).
+    pub format: String,
+    /// When it was generated (Unix milliseconds).
+    pub generated_at_ms: i64,
+    /// Items written (one per variant).
+    pub items: usize,
+    /// Active products considered.
+    pub products: usize,
+    /// Products left out by `feeds.exclude`.
+    pub excluded: usize,
+    /// Variants left out, each with a warning.
+    pub skipped: usize,
+    /// Why variants were left out.
+    pub warnings: Vec<String>,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// blake3 of the file.
+    pub hash: String,
+}
+
+fn feeds_dir(cache_dir: &Path, out: &Path) -> PathBuf {
+    let canonical = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_owned());
+    let key = blake3::hash(canonical.to_string_lossy().as_bytes()).to_hex();
+    cache_dir.join("feeds").join(&key[..24])
+}
+
+/// The generation log of a feed of the site built into `out` with `cache_dir`, if it was
+/// generated.
+pub fn generation_log(cache_dir: &Path, out: &Path, format: Format) -> Option<GenerationLog> {
+    let name = format.site_path().trim_start_matches("feeds/");
+    let path = feeds_dir(cache_dir, out).join(format!("{name}.log.json"));
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
 }
 
 /// The build's feeds: what they are made from and where they are kept between builds.
@@ -141,9 +193,7 @@ fn put(
     manifest: &mut Manifest,
 ) -> io::Result<()> {
     let catalog = sources.catalog;
-    let canonical = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_owned());
-    let key = blake3::hash(canonical.to_string_lossy().as_bytes()).to_hex();
-    let dir = cache_dir.join("feeds").join(&key[..24]);
+    let dir = feeds_dir(cache_dir, out);
     for format in formats(catalog) {
         let name = format.site_path().trim_start_matches("feeds/");
         let cached =
