@@ -124,10 +124,13 @@ pub async fn requeue_stale(platform: &Platform, older_than: Duration) -> ApiResu
     Ok(done.rows_affected())
 }
 
+/// A shop's build session, locked while a build runs.
+type SharedSession = Arc<Mutex<Session>>;
+
 /// What the worker keeps per shop between builds (parsed products), bounded.
 #[derive(Default)]
 pub struct Sessions {
-    map: Mutex<HashMap<String, (Arc<Mutex<Session>>, Instant)>>,
+    map: Mutex<HashMap<String, (SharedSession, Instant)>>,
 }
 
 impl Sessions {

@@ -397,7 +397,7 @@ async fn usage_limits_hold_under_concurrency(db: Db) {
         let code = r["error"]["code"].as_str().unwrap();
         match code {
             "discount_not_applicable" => {
-                assert_eq!(r["error"]["details"][0]["code"], json!("usage_limit_reached"), "{r}")
+                assert_eq!(r["error"]["details"][0]["code"], json!("usage_limit_reached"), "{r}");
             }
             "cart_changed" => assert!(r["error"]["details"].to_string().contains("used up"), "{r}"),
             other => panic!("unexpected refusal {other}: {r}"),

@@ -307,8 +307,8 @@ pub async fn price(
                     Some(r)
                 } else if d.min_subtotal.is_some_and(|m| subtotal < m) {
                     Some(Reason::MinimumNotMet)
-                } else if !applied.is_empty()
-                    && !(d.combinable && applied.iter().all(|a| a.combinable))
+                } else if !(applied.is_empty()
+                    || d.combinable && applied.iter().all(|a| a.combinable))
                 {
                     Some(Reason::NotCombinable)
                 } else {
@@ -403,10 +403,8 @@ pub async fn price(
         tax_rate,
         prices_include_tax: facts.prices_include_tax,
     });
-    let mut k = 0;
-    for s in statuses.iter_mut().filter(|s| s.applied) {
+    for (k, s) in statuses.iter_mut().filter(|s| s.applied).enumerate() {
         s.amount = t.discounts.get(k).copied().unwrap_or(0);
-        k += 1;
     }
     let money =
         |minor: i64| aurelio_engine::money::Money { minor, currency: facts.currency }.decimal();
