@@ -1,12 +1,11 @@
 //! Secrets at rest and message signatures.
 //!
-//! `Sealer` encrypts small secrets (payment provider credentials, certificates' private
-//! keys) with AES-256-GCM under a key from the environment (`AURELIO_SECRET_KEY`, 64 hex
-//! digits); each value gets a fresh random nonce and is stored as `v1:<nonce hex>:<ciphertext
-//! hex>`. `sign` and `verify` are the HMAC-SHA256 scheme of outgoing and incoming webhooks
+//! `Sealer` encrypts small secrets (payment provider credentials, certificates and the
+//! ACME account key) with AES-256-GCM under the key `AURELIO_SECRET_KEY` (64 hex digits),
+//! each bound to what it belongs to. `sign` and `verify` are the HMAC-SHA256 scheme of outgoing and incoming webhooks
 //! (`t=<unix seconds>,v1=<hex of HMAC(secret, "<t>.<body>")>`).
 
-use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -14,7 +13,15 @@ use sha2::Sha256;
 /// The environment variable holding the sealing key.
 pub const SECRET_KEY_VAR: &str = "AURELIO_SECRET_KEY";
 
-/// Encrypts and decrypts secrets at rest.
+/// What `AURELIO_SECRET_KEY` must look like, for error messages.
+pub const KEY_HELP: &str = "set AURELIO_SECRET_KEY to 64 random hex digits (for example the \
+     output of `openssl rand -hex 32`) and keep it: secrets sealed with one key cannot be \
+     read with another";
+
+/// Encrypts and decrypts secrets at rest: AES-256-GCM, a fresh 96-bit nonce per value, and
+/// the value bound to what it belongs to (a hostname, `payments:stripe`) as associated
+/// data, so a sealed value copied to another row does not open. Stored as hex of
+/// `nonce || ciphertext+tag`.
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
@@ -43,39 +50,43 @@ impl Sealer {
         Self { cipher: Aes256Gcm::new(key.into()) }
     }
 
-    /// From 64 hex digits.
-    pub fn from_hex(key: &str) -> Result<Self, String> {
-        let bytes =
-            unhex(key.trim()).ok_or_else(|| format!("{SECRET_KEY_VAR} must be 64 hex digits"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| format!("{SECRET_KEY_VAR} must be 64 hex digits (32 bytes)"))?;
-        Ok(Self::new(&key))
+    /// From the configured secret (`AURELIO_SECRET_KEY`); an error saying what to set when
+    /// it is missing or malformed.
+    pub fn from_secret(secret: Option<&str>) -> Result<Self, String> {
+        match secret.map(str::trim) {
+            None | Some("") => Err(format!("{SECRET_KEY_VAR} is not set: {KEY_HELP}")),
+            Some(s) => {
+                let key: [u8; 32] = unhex(s)
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| format!("{SECRET_KEY_VAR} is not 64 hex digits: {KEY_HELP}"))?;
+                Ok(Self::new(&key))
+            }
+        }
     }
 
-    /// Encrypts `plain`.
-    pub fn seal(&self, plain: &[u8]) -> String {
+    /// Seals `plain` for `context`.
+    pub fn seal(&self, context: &str, plain: &[u8]) -> String {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).expect("the operating system's random source");
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), plain)
-            .expect("AES-GCM encryption of a small value cannot fail");
-        format!("v1:{}:{}", hex(&nonce), hex(&sealed))
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plain, aad: context.as_bytes() })
+            .expect("AES-GCM encryption of a short value cannot fail");
+        format!("{}{}", hex(&nonce), hex(&sealed))
     }
 
-    /// Decrypts what `seal` produced; `None` when it was not sealed with this key.
-    pub fn open(&self, sealed: &str) -> Option<Vec<u8>> {
-        let mut parts = sealed.split(':');
-        if parts.next()? != "v1" {
-            return None;
+    /// Opens what `seal` made for the same `context` with the same key.
+    pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, String> {
+        let bytes = unhex(sealed).ok_or("the sealed value is not hex")?;
+        if bytes.len() < 12 + 16 {
+            return Err("the sealed value is too short".into());
         }
-        let nonce = unhex(parts.next()?)?;
-        let data = unhex(parts.next()?)?;
-        if nonce.len() != 12 {
-            return None;
-        }
-        self.cipher.decrypt(Nonce::from_slice(&nonce), data.as_slice()).ok()
+        let (nonce, body) = bytes.split_at(12);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: context.as_bytes() })
+            .map_err(|_| {
+                format!("cannot decrypt: sealed with another {SECRET_KEY_VAR}, or altered")
+            })
     }
 }
 
@@ -141,16 +152,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sealed_values_open_only_with_their_key() {
-        let a = Sealer::new(&[7; 32]);
-        let b = Sealer::new(&[8; 32]);
-        let sealed = a.seal(b"sk_test_123");
-        assert!(!sealed.contains("sk_test"));
-        assert_ne!(sealed, a.seal(b"sk_test_123"), "fresh nonce each time");
-        assert_eq!(a.open(&sealed).as_deref(), Some(&b"sk_test_123"[..]));
-        assert_eq!(b.open(&sealed), None);
-        assert_eq!(a.open("v1:zz:00"), None);
-        assert!(Sealer::from_hex("abc").is_err());
+    fn sealed_values_open_only_with_their_key_and_context() {
+        let key = Sealer::from_secret(Some(&"0123456789abcdef".repeat(4))).unwrap();
+        let sealed = key.seal("shop.example.com", b"-----BEGIN PRIVATE KEY-----");
+        assert!(!sealed.contains("PRIVATE"));
+        assert_eq!(key.open("shop.example.com", &sealed).unwrap(), b"-----BEGIN PRIVATE KEY-----");
+        assert_ne!(sealed, key.seal("shop.example.com", b"-----BEGIN PRIVATE KEY-----"));
+        assert!(key.open("other.example.com", &sealed).is_err());
+        let other = Sealer::from_secret(Some(&"fedcba9876543210".repeat(4))).unwrap();
+        assert!(other.open("shop.example.com", &sealed).unwrap_err().contains(SECRET_KEY_VAR));
+        assert!(Sealer::from_secret(None).unwrap_err().contains("AURELIO_SECRET_KEY is not set"));
+        assert!(Sealer::from_secret(Some("short")).unwrap_err().contains("64 hex digits"));
+        assert!(key.open("x", "zz").is_err());
     }
 
     #[test]

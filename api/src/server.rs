@@ -184,7 +184,7 @@ impl Platform {
         let sealer = config
             .secret_key
             .as_deref()
-            .map(crate::crypto::Sealer::from_hex)
+            .map(|k| crate::crypto::Sealer::from_secret(Some(k)))
             .transpose()
             .map_err(|e| anyhow::anyhow!(e))?;
         let pools = Arc::new(ShopPools::new(

@@ -30,6 +30,8 @@ use utoipa_axum::routes;
 
 /// Seconds a webhook's timestamp may differ from our clock.
 pub const TOLERANCE_SECS: i64 = 300;
+/// What sealed Stripe credentials are bound to.
+const STRIPE_CONTEXT: &str = "payments:stripe";
 /// Stripe's API, unless configured otherwise.
 pub const STRIPE_API: &str = "https://api.stripe.com";
 
@@ -87,9 +89,8 @@ pub async fn stripe_config(platform: &Platform, db: &AnyPool) -> ApiResult<Optio
             .fetch_optional(db)
             .await?;
     let Some(sealed) = sealed else { return Ok(None) };
-    let plain = sealer(platform)?.open(&sealed).ok_or_else(|| {
-        ApiError::internal(&"the Stripe credentials cannot be opened with this AURELIO_SECRET_KEY")
-    })?;
+    let plain =
+        sealer(platform)?.open(STRIPE_CONTEXT, &sealed).map_err(|e| ApiError::internal(&e))?;
     serde_json::from_slice(&plain).map(Some).map_err(|e| ApiError::internal(&e))
 }
 
@@ -139,7 +140,7 @@ async fn put_stripe(
         url::Url::parse(base).map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
     }
     let plain = serde_json::to_vec(&config).map_err(|e| ApiError::internal(&e))?;
-    let sealed = sealer(&tenant.platform)?.seal(&plain);
+    let sealed = sealer(&tenant.platform)?.seal(STRIPE_CONTEXT, &plain);
     sqlx::query(
         "INSERT INTO payment_providers (name, sealed, updated_at) VALUES ('stripe', $1, $2) \
          ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",

@@ -10,7 +10,7 @@
 
 use super::DomainConfig;
 use super::dns::{Dns, Outcome, check_caa};
-use super::seal::SealKey;
+use crate::crypto::Sealer;
 use crate::db::now_ms;
 use crate::server::Platform;
 use instant_acme::{
@@ -61,7 +61,7 @@ pub async fn issue(platform: &Platform, host: &str) -> Result<Issued, IssueError
         return Err(IssueError::Fatal("certificates are not managed by this server".into()));
     };
     let key =
-        SealKey::from_secret(platform.config.secret_key.as_deref()).map_err(IssueError::Fatal)?;
+        Sealer::from_secret(platform.config.secret_key.as_deref()).map_err(IssueError::Fatal)?;
     let dns = Dns::new(&cfg.nameservers, cfg.dns_timeout())
         .map_err(|e| IssueError::Retry(format!("DNS: {e}")))?;
     let caa = check_caa(&dns, host, &cfg.caa_issuers).await;
@@ -121,7 +121,7 @@ async fn account(
     platform: &Platform,
     cfg: &DomainConfig,
     directory: &str,
-    key: &SealKey,
+    key: &Sealer,
 ) -> Result<Account, IssueError> {
     let builder = || match &cfg.acme_root_ca {
         Some(pem) => Account::builder_with_root(pem),
@@ -247,7 +247,7 @@ pub async fn load(platform: &Platform, host: &str) -> Result<Option<Certificate>
             .await
             .map_err(|e| e.to_string())?;
     let Some(sealed) = sealed else { return Ok(None) };
-    let key = SealKey::from_secret(platform.config.secret_key.as_deref())?;
+    let key = Sealer::from_secret(platform.config.secret_key.as_deref())?;
     let plain = key.open(host, &sealed)?;
     serde_json::from_slice(&plain).map(Some).map_err(|e| e.to_string())
 }

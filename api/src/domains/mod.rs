@@ -6,7 +6,7 @@
 //!   mean: ownership, routing, CAA. A timeout or SERVFAIL is `unknown`, never a failure.
 //! * `status`: the ownership / routing / certificate states, the one derived status, and
 //!   the background re-check schedule.
-//! * `acme`: certificates through HTTP-01, sealed at rest (`seal`).
+//! * `acme`: certificates through HTTP-01, sealed at rest (`crypto::Sealer`).
 //!
 //! The registry's `domains` table holds one row per hostname: the shop it serves. A
 //! hostname verified by one shop can be claimed by another only as a takeover
@@ -16,7 +16,6 @@
 pub mod acme;
 pub mod dns;
 pub mod name;
-pub mod seal;
 pub mod status;
 
 use crate::auth::{Permission, Tenant};
@@ -102,7 +101,7 @@ impl DomainConfig {
     /// authority without a usable `AURELIO_SECRET_KEY` (`secret_key`).
     pub fn problem(&self, secret_key: Option<&str>) -> Option<String> {
         if self.certificates_managed() {
-            seal::SealKey::from_secret(secret_key)
+            crate::crypto::Sealer::from_secret(secret_key)
                 .err()
                 .map(|e| format!("certificates are enabled (ACME directory set), but {e}"))
         } else {
