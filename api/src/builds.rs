@@ -258,10 +258,16 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
         .await
         .map_err(|e| fail(e.message))?;
     let export_ms = t0.elapsed().as_millis();
+    // Built for the primary custom domain once one is verified (served over HTTPS by the
+    // CDN in front), else for the platform's storefront address.
+    let base_url = match crate::domains::primary(platform, shop_id).await {
+        Ok(Some(host)) => format!("https://{host}"),
+        _ => platform.storefront_url(&shop.handle),
+    };
     let opts = BuildOptions {
         site: catalog_dir,
         out: work.join("site"),
-        base_url: Some(platform.storefront_url(&shop.handle)),
+        base_url: Some(base_url),
         theme: None,
         clean: false,
         cache_dir: Some(platform.config.data_dir.join("cache")),

@@ -210,18 +210,22 @@ async fn lookup_route(platform: &Platform, host: &str) -> Result<Option<Route>, 
     };
     let shop_id: String = row.try_get("shop_id")?;
     let handle: String = row.try_get("handle")?;
-    let primary: Option<String> = sqlx::query_scalar(
-        "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
-    )
-    .bind(&shop_id)
-    .fetch_optional(&platform.registry)
-    .await?;
-    Ok(match primary {
+    Ok(match primary(platform, &shop_id).await? {
         Some(p) if p != host => Some(Route::Redirect(p)),
         Some(_) => Some(Route::Shop(shop_id, handle)),
         None if direct => Some(Route::Shop(shop_id, handle)),
         None => None,
     })
+}
+
+/// The shop's primary hostname, when one is verified: storefronts are built for it.
+pub async fn primary(platform: &Platform, shop_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
+    )
+    .bind(shop_id)
+    .fetch_optional(&platform.registry)
+    .await
 }
 
 /// Domain routes.
@@ -520,12 +524,7 @@ pub async fn check(
 
 /// Makes `r` the shop's primary hostname when the shop has none; whether it did.
 async fn make_first_primary(platform: &Platform, r: &DomainRow) -> Result<bool, sqlx::Error> {
-    let has: Option<String> = sqlx::query_scalar(
-        "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
-    )
-    .bind(&r.shop_id)
-    .fetch_optional(&platform.registry)
-    .await?;
+    let has = primary(platform, &r.shop_id).await?;
     if has.is_none() {
         set_primary(platform, &r.shop_id, &r.hostname).await?;
     }
@@ -545,6 +544,10 @@ async fn set_primary(platform: &Platform, shop_id: &str, host: &str) -> Result<(
         .await?;
     tx.commit().await?;
     platform.domains.forget();
+    // Canonical URLs, sitemaps and feeds name the primary hostname: rebuild.
+    if let Err(e) = crate::builds::enqueue(platform, shop_id, "primary domain changed").await {
+        tracing::warn!(shop = shop_id, error = %e.message, "cannot queue the rebuild");
+    }
     Ok(())
 }
 
