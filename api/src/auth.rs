@@ -221,31 +221,14 @@ impl FromRequestParts<Arc<Platform>> for Tenant {
         if !(key.starts_with("sk_") || key.starts_with("pk_")) {
             return Err(ApiError::unauthorized("that is not a shop key (sk_... or pk_...)"));
         }
-        let row = sqlx::query(
-            "SELECT k.id AS key_id, k.kind, k.role, s.id, s.handle, s.name, s.status, s.db_name, \
-             s.created_at FROM api_keys k JOIN shops s ON s.id = k.shop_id \
-             WHERE k.hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(hash_key(key))
-        .fetch_optional(&platform.registry)
-        .await?;
-        let Some(row) = row else {
-            return Err(ApiError::unauthorized("unknown or revoked key"));
-        };
-        let kind: String = row.try_get("kind")?;
-        let access = if kind == "secret" {
-            let role: String = row.try_get("role")?;
-            Access::Secret(Role::parse(&role).unwrap_or(Role::Viewer))
-        } else {
-            Access::Publishable
-        };
-        let shop = Shop {
-            id: row.try_get("id")?,
-            handle: row.try_get("handle")?,
-            name: row.try_get("name")?,
-            status: row.try_get("status")?,
-            db_name: row.try_get("db_name")?,
-            created_at: crate::db::rfc3339(row.try_get("created_at")?),
+        let hash = hash_key(key);
+        let (shop, access, key_id) = match platform.keys.get(&hash) {
+            Some(hit) => hit,
+            None => {
+                let hit = lookup_key(platform, &hash).await?;
+                platform.keys.insert(hash, hit.clone());
+                hit
+            }
         };
         if shop.status != "active" {
             return Err(ApiError::new(
@@ -255,8 +238,42 @@ impl FromRequestParts<Arc<Platform>> for Tenant {
             ));
         }
         let db = platform.shop_db(&shop).await?;
-        Ok(Self { shop, access, key_id: row.try_get("key_id")?, db, platform: platform.clone() })
+        Ok(Self { shop, access, key_id, db, platform: platform.clone() })
     }
+}
+
+/// What a key is: its shop, its access and its id. Cached briefly by `Platform::keys`;
+/// revoking a key or suspending a shop clears that cache.
+pub type KeyHit = (Shop, Access, String);
+
+async fn lookup_key(platform: &Platform, hash: &str) -> ApiResult<KeyHit> {
+    let row = sqlx::query(
+        "SELECT k.id AS key_id, k.kind, k.role, s.id, s.handle, s.name, s.status, s.db_name, \
+         s.created_at FROM api_keys k JOIN shops s ON s.id = k.shop_id \
+         WHERE k.hash = $1 AND k.revoked_at IS NULL",
+    )
+    .bind(hash)
+    .fetch_optional(&platform.registry)
+    .await?;
+    let Some(row) = row else {
+        return Err(ApiError::unauthorized("unknown or revoked key"));
+    };
+    let kind: String = row.try_get("kind")?;
+    let access = if kind == "secret" {
+        let role: String = row.try_get("role")?;
+        Access::Secret(Role::parse(&role).unwrap_or(Role::Viewer))
+    } else {
+        Access::Publishable
+    };
+    let shop = Shop {
+        id: row.try_get("id")?,
+        handle: row.try_get("handle")?,
+        name: row.try_get("name")?,
+        status: row.try_get("status")?,
+        db_name: row.try_get("db_name")?,
+        created_at: crate::db::rfc3339(row.try_get("created_at")?),
+    };
+    Ok((shop, access, row.try_get("key_id")?))
 }
 
 /// A request made with the platform admin token (`AURELIO_ADMIN_TOKEN`).

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod builds;
+pub mod cache;
 pub mod catalog;
 pub mod commerce;
 pub mod cors;

@@ -140,6 +140,10 @@ pub struct Platform {
     pub http: reqwest::Client,
     /// Seals secrets at rest (`AURELIO_SECRET_KEY`); `None` when no key is set.
     pub sealer: Option<crate::crypto::Sealer>,
+    /// Key hash → shop and access, for a few seconds (cleared on revoke and suspend).
+    pub keys: crate::cache::TtlCache<String, crate::auth::KeyHit>,
+    /// Shop id → what cart totals need (currency, tax mode, checkout settings).
+    pub facts: crate::cache::TtlCache<String, Arc<crate::commerce::carts::ShopFacts>>,
     /// Collection membership per shop, for discounts limited to collections.
     pub members: std::sync::Mutex<
         std::collections::HashMap<
@@ -211,6 +215,8 @@ impl Platform {
                 .build()?,
             sealer,
             members: std::sync::Mutex::default(),
+            keys: crate::cache::TtlCache::new(Duration::from_secs(5), 100_000),
+            facts: crate::cache::TtlCache::new(Duration::from_secs(5), 10_000),
         }))
     }
 

@@ -299,6 +299,7 @@ async fn remove(platform: &Platform, shop: &Shop) -> ApiResult<()> {
         let _ = std::fs::remove_dir_all(dir);
     }
     platform.origin.forget(&shop.id);
+    platform.keys.clear();
     Ok(())
 }
 
@@ -453,6 +454,7 @@ async fn set_status(
     )
     .await?;
     platform.origin.forget(&shop.id);
+    platform.keys.clear();
     shop.status = status.to_owned();
     Ok(Json(tenant_out(platform, shop)))
 }
@@ -600,6 +602,7 @@ async fn revoke_key(tenant: Tenant, Path(id): Path<String>) -> ApiResult<StatusC
     if done.rows_affected() == 0 {
         return Err(ApiError::not_found("key"));
     }
+    tenant.platform.keys.clear();
     tenant.audit("key.revoke", json!({ "id": id })).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -71,6 +71,7 @@ async fn check_change(tenant: &Tenant, path: &str, body: Option<&str>) -> ApiRes
 async fn save(tenant: &Tenant, path: &str, body: &str, action: &str) -> ApiResult<String> {
     check_change(tenant, path, Some(body)).await?;
     store::put_document(&tenant.db, path, body).await?;
+    tenant.platform.facts.remove(&tenant.shop.id);
     tenant.audit(action, json!({ "path": path })).await;
     builds::enqueue(&tenant.platform, &tenant.shop.id, action).await
 }

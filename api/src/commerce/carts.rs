@@ -140,6 +140,17 @@ pub struct ShopFacts {
     pub settings: CheckoutSettings,
 }
 
+/// The shop's facts, cached for a few seconds (`Platform::facts`; writers of the store
+/// and checkout settings clear it).
+pub async fn shop_facts(tenant: &Tenant) -> ApiResult<Arc<ShopFacts>> {
+    if let Some(hit) = tenant.platform.facts.get(&tenant.shop.id) {
+        return Ok(hit);
+    }
+    let fresh = Arc::new(facts(&tenant.db).await?);
+    tenant.platform.facts.insert(tenant.shop.id.clone(), fresh.clone());
+    Ok(fresh)
+}
+
 /// Reads the facts.
 pub async fn facts(db: &AnyPool) -> ApiResult<ShopFacts> {
     let store_json: Value = store::document(db, store::STORE_JSON)
@@ -488,7 +499,7 @@ pub async fn price(
 async fn show(tenant: &Tenant, token: &str) -> ApiResult<Cart> {
     let row = cart_row(&tenant.db, token).await?;
     let lines = stored_lines(&tenant.db, token).await?;
-    let facts = facts(&tenant.db).await?;
+    let facts = shop_facts(tenant).await?;
     Ok(price(&tenant.platform, &tenant.shop.id, &tenant.db, &row, &lines, &facts).await?.cart)
 }
 
@@ -711,7 +722,8 @@ async fn create_cart(
     .bind(now)
     .execute(&tenant.db)
     .await?;
-    let settings = settings::load(&tenant.db).await?;
+    let facts = shop_facts(&tenant).await?;
+    let settings = &facts.settings;
     for (i, line) in req.lines.iter().enumerate() {
         put_line(&tenant, &token, &line.variant_id, line.quantity, false, &settings)
             .await
@@ -783,7 +795,8 @@ async fn add_line(
     Body(line): Body<LineRequest>,
 ) -> ApiResult<Json<CartResponse>> {
     tenant.require(Permission::Shop)?;
-    let settings = settings::load(&tenant.db).await?;
+    let facts = shop_facts(&tenant).await?;
+    let settings = &facts.settings;
     put_line(&tenant, &token, &line.variant_id, line.quantity, false, &settings).await?;
     metrics::counter!("aurelio_cart_adds_total").increment(1);
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
@@ -819,7 +832,8 @@ async fn set_line(
     if known.is_none() {
         return Err(ApiError::not_found("variant"));
     }
-    let settings = settings::load(&tenant.db).await?;
+    let facts = shop_facts(&tenant).await?;
+    let settings = &facts.settings;
     put_line(&tenant, &token, &variant_id, req.quantity, true, &settings).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
@@ -872,7 +886,7 @@ async fn add_code(
         row.codes.push(code.clone());
     }
     let lines = stored_lines(&tenant.db, &token).await?;
-    let facts = facts(&tenant.db).await?;
+    let facts = shop_facts(&tenant).await?;
     let priced = price(&tenant.platform, &tenant.shop.id, &tenant.db, &row, &lines, &facts).await?;
     let status = priced.cart.discount_codes.iter().find(|s| s.code == code);
     if let Some(CodeStatus { applied: false, reason: Some(reason), .. }) = status {

@@ -248,7 +248,7 @@ async fn place(
     if row.status != "open" {
         return Err(conflict("cart_completed", "this cart has been checked out", Vec::new()));
     }
-    let facts = carts::facts(db).await?;
+    let facts = carts::shop_facts(tenant).await?;
     if !facts.settings.payment_providers.contains(&provider) {
         return Err(ApiError::invalid(
             "payment_provider",

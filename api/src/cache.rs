@@ -1,0 +1,72 @@
+//! A small in-process cache with a time to live, for lookups every request makes (a key's
+//! shop, a shop's checkout facts). Writers in this process clear what they change; the TTL
+//! bounds how long another process's change can go unseen.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Entries older than `ttl` are misses; at most `max` entries are kept.
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    ttl: Duration,
+    max: usize,
+    map: Mutex<HashMap<K, (Instant, V)>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
+    /// An empty cache.
+    pub fn new(ttl: Duration, max: usize) -> Self {
+        Self { ttl, max, map: Mutex::new(HashMap::new()) }
+    }
+
+    /// A fresh value.
+    pub fn get(&self, key: &K) -> Option<V> {
+        let map = self.map.lock().expect("cache lock");
+        map.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, v)| v.clone())
+    }
+
+    /// Stores a value; when full, expired entries go first, then everything.
+    pub fn insert(&self, key: K, value: V) {
+        let mut map = self.map.lock().expect("cache lock");
+        if map.len() >= self.max {
+            let ttl = self.ttl;
+            map.retain(|_, (at, _)| at.elapsed() < ttl);
+            if map.len() >= self.max {
+                map.clear();
+            }
+        }
+        map.insert(key, (Instant::now(), value));
+    }
+
+    /// Forgets one entry.
+    pub fn remove(&self, key: &K) {
+        self.map.lock().expect("cache lock").remove(key);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.map.lock().expect("cache lock").clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_are_bounded() {
+        let c = TtlCache::new(Duration::from_millis(30), 2);
+        c.insert("a", 1);
+        assert_eq!(c.get(&"a"), Some(1));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(c.get(&"a"), None);
+        c.insert("b", 2);
+        c.insert("c", 3);
+        c.insert("d", 4);
+        assert_eq!(c.get(&"d"), Some(4));
+        c.remove(&"d");
+        assert_eq!(c.get(&"d"), None);
+    }
+}
