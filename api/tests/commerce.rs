@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 both!(
     totals_come_from_the_catalog,
+    concurrent_adds_to_one_cart_all_count,
     discount_codes_say_why_they_do_not_apply,
     checkout_is_idempotent_and_reports_changes,
     two_hundred_checkouts_for_ten_units,
@@ -761,4 +762,28 @@ async fn outgoing_webhooks_survive_a_receiver_outage(db: Db) {
         );
         assert_eq!(serde_json::from_str::<Value>(body).unwrap()["data"]["order_id"], order["id"]);
     }
+}
+
+async fn concurrent_adds_to_one_cart_all_count(db: Db) {
+    let server = Server::shared(db);
+    let c = server.client();
+    let (shop, _, variant) = shop_with_product(&c, 1000, "1.00").await;
+    let cart = c.post("/api/v1/carts", &shop.publishable, json!({})).await.expect(201).json();
+    let token = cart["cart"]["token"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/carts/{token}/lines");
+    let answers = futures::future::join_all((0..40).map(|_| {
+        let c = c.clone();
+        let key = shop.publishable.clone();
+        let path = path.clone();
+        let variant = variant.clone();
+        async move { c.post(&path, &key, json!({"variant_id": variant, "quantity": 1})).await }
+    }))
+    .await;
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.text());
+    }
+    let cart = c.get(&format!("/api/v1/carts/{token}"), &shop.publishable).await.expect(200).json();
+    assert_eq!(cart["cart"]["lines"].as_array().unwrap().len(), 1, "{cart}");
+    assert_eq!(cart["cart"]["lines"][0]["quantity"], json!(40), "every add counted once");
+    assert_eq!(cart["cart"]["totals"]["subtotal"], json!(4000));
 }

@@ -595,8 +595,19 @@ async fn put_line(
     let price: i64 = variant.try_get("price")?;
     let backend = tenant.platform.pools.backend();
     let mut tx = backend.begin_write(&tenant.db).await?;
-    let row = cart_row(&mut *tx, token).await?;
-    check_open(&row)?;
+    // Touching the cart first takes its row lock (PostgreSQL; SQLite's write lock is
+    // already held), so concurrent edits of one cart queue instead of racing.
+    let open = sqlx::query("UPDATE carts SET updated_at = $1 WHERE token = $2 AND status = 'open'")
+        .bind(now_ms())
+        .bind(token)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if open != 1 {
+        drop(tx);
+        check_open(&cart_row(&tenant.db, token).await?)?;
+        return Err(ApiError::not_found("cart"));
+    }
     let current: Option<i64> = sqlx::query_scalar(
         "SELECT quantity FROM cart_lines WHERE cart_token = $1 AND variant_id = $2",
     )
@@ -678,11 +689,6 @@ async fn put_line(
             .await?;
         }
     }
-    sqlx::query("UPDATE carts SET updated_at = $1 WHERE token = $2")
-        .bind(now_ms())
-        .bind(token)
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
     Ok(())
 }
