@@ -15,7 +15,7 @@ use crate::images::{self, ImageCache, ImageStats, SourceIndex};
 use crate::output::{
     self, CachePolicy, Content, FileEntry, MANIFEST, Manifest, Sink, Staging, short_hash,
 };
-use crate::progress::Progress;
+use crate::progress::{Progress, Timings};
 use crate::render::{self, Job, Renderer, Urls};
 use crate::sitemap;
 use crate::theme::{self, Theme};
@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The shared stylesheet, compiled into the binary.
@@ -36,7 +36,7 @@ const MAX_RENDER_ERRORS: usize = 20;
 /// Change sets up to this many pages are applied in place; larger ones are staged.
 const IN_PLACE_MAX_PAGES: usize = 2000;
 /// Version of the persisted build state.
-const STATE_VERSION: u32 = 2;
+const STATE_VERSION: u32 = 3;
 
 /// What to build and where.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +87,8 @@ pub struct BuildReport {
     pub warnings: Diagnostics,
     /// Wall time.
     pub elapsed: Duration,
+    /// Wall time of each step, for `aurelio bench`.
+    pub timings: Timings,
 }
 
 /// Why a build failed; the output directory is untouched in every case.
@@ -124,11 +126,37 @@ impl BuildError {
     }
 }
 
-/// What a long-lived process (`aurelio watch`) keeps between builds so that an edit costs
-/// only what it touches: the products parsed last time.
-#[derive(Debug, Default)]
+/// What a long-lived process (`aurelio watch`, the API's rebuilds) keeps between builds so
+/// that an edit costs only what it touches. Everything is keyed by what it is derived
+/// from, so a stale entry is never used: the products parsed last time (by line hash),
+/// the compiled templates (by their sources) and stylesheet (by the theme), and the
+/// state and manifest of the last build into an output (by the manifest's hash on disk).
+#[derive(Default)]
 pub struct Session {
     parsed: catalog::ParseCache,
+    templates: Option<(blake3::Hash, Arc<tera::Tera>)>,
+    css: Option<(blake3::Hash, String)>,
+    cards: render::CardCache,
+    last: Option<LastBuild>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("templates", &self.templates.as_ref().map(|(k, _)| k))
+            .field("css", &self.css.as_ref().map(|(k, _)| k))
+            .field("last", &self.last.as_ref().map(|l| &l.out))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The state and manifest a session's last build left in an output directory.
+struct LastBuild {
+    /// The output directory and the cache directory of that build.
+    out: PathBuf,
+    cache_dir: PathBuf,
+    state: BuildState,
+    manifest: Manifest,
 }
 
 /// Loads the catalog directory and its theme and builds the storefront.
@@ -143,9 +171,30 @@ pub fn build_in(
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
+    let mut timings = Timings::start();
     progress.phase("load", 0);
     let Loaded { mut catalog, warnings } = catalog::load_cached(&opts.site, &mut session.parsed)?;
     progress.finish_phase();
+    timings.lap("load catalog");
+    let result = build_loaded(session, &mut catalog, warnings, opts, progress);
+    // The parsed products go back to the session whether or not the build succeeded.
+    session.parsed.restore(std::mem::take(&mut catalog.products));
+    let mut report = result?;
+    timings.extend(std::mem::take(&mut report.timings));
+    report.timings = timings;
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// The theme, then the build, of a freshly loaded catalog.
+fn build_loaded(
+    session: &mut Session,
+    catalog: &mut Catalog,
+    warnings: Diagnostics,
+    opts: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
+    let mut timings = Timings::start();
     if let Some(url) = &opts.base_url {
         catalog::check_base_url(url).map_err(BuildError::BaseUrl)?;
         catalog.store.base_url = url.trim_end_matches('/').to_owned();
@@ -156,10 +205,12 @@ pub fn build_in(
         None => theme::for_site(&theme_file, &catalog.store.theme),
     };
     let (theme, theme_warnings) = theme::load(&source).map_err(BuildError::Invalid)?;
+    timings.lap("load theme");
     let mut warnings = warnings;
     warnings.extend(theme_warnings);
-    let mut report = build_catalog(&catalog, &theme, opts, warnings, progress)?;
-    report.elapsed = started.elapsed();
+    let mut report = build_catalog_in(session, catalog, &theme, opts, warnings, progress)?;
+    timings.extend(std::mem::take(&mut report.timings));
+    report.timings = timings;
     Ok(report)
 }
 
@@ -181,9 +232,17 @@ fn state_path(cache_dir: &Path, out: &Path) -> PathBuf {
     cache_dir.join("builds").join(format!("{}.json", &key[..24]))
 }
 
-/// The previous state and manifest, if the output still is what that build left.
-fn previous(cache_dir: &Path, out: &Path) -> Option<(BuildState, Manifest)> {
+/// The previous state and manifest, if the output still is what that build left: the
+/// session's own when the manifest on disk is still the one it wrote, else read from disk.
+fn previous(session: &mut Session, cache_dir: &Path, out: &Path) -> Option<(BuildState, Manifest)> {
     let manifest_bytes = std::fs::read(out.join(MANIFEST)).ok()?;
+    if let Some(last) = session.last.take()
+        && last.out == out
+        && last.cache_dir == cache_dir
+        && last.state.manifest_hash == blake3::hash(&manifest_bytes).to_hex().as_str()
+    {
+        return Some((last.state, last.manifest));
+    }
     let state: BuildState =
         serde_json::from_slice(&std::fs::read(state_path(cache_dir, out)).ok()?).ok()?;
     let hash = blake3::hash(&manifest_bytes).to_hex().to_string();
@@ -274,7 +333,20 @@ pub fn build_catalog(
     warnings: Diagnostics,
     progress: &dyn Progress,
 ) -> Result<BuildReport, BuildError> {
+    build_catalog_in(&mut Session::default(), catalog, theme, opts, warnings, progress)
+}
+
+/// Builds like `build_catalog`, reusing and refreshing what `session` kept.
+pub fn build_catalog_in(
+    session: &mut Session,
+    catalog: &Catalog,
+    theme: &Theme,
+    opts: &BuildOptions,
+    warnings: Diagnostics,
+    progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
+    let mut timings = Timings::start();
     let out = opts.out.as_path();
     let cache_dir = opts.cache_dir();
     let io = |path: &Path| {
@@ -283,10 +355,33 @@ pub fn build_catalog(
     };
     let tera_sources = render::template_sources(Some(&catalog.root.join("templates")))
         .map_err(BuildError::Templates)?;
-    let tera = render::compile_sources(&tera_sources).map_err(BuildError::Templates)?;
+    let templates_text: String = tera_sources.iter().map(|(n, s)| format!("{n}\0{s}\0")).collect();
+    let templates_key = blake3::hash(templates_text.as_bytes());
+    let tera = match &session.templates {
+        Some((key, tera)) if *key == templates_key => Arc::clone(tera),
+        _ => {
+            let tera =
+                Arc::new(render::compile_sources(&tera_sources).map_err(BuildError::Templates)?);
+            session.templates = Some((templates_key, Arc::clone(&tera)));
+            tera
+        }
+    };
+    let initial_warnings = warnings.clone();
     let mut diags = warnings;
     render::check_sections(theme, catalog, &mut diags);
-    let css = theme::compile_css(STOREFRONT_CSS, &theme.model).map_err(|e| {
+    // The stylesheet is a function of the theme's merged JSON (the model is its typed form).
+    let css_key = {
+        let mut h = blake3::Hasher::new();
+        h.update(STOREFRONT_CSS.as_bytes());
+        h.update(b"\0");
+        h.update(theme.value.to_string().as_bytes());
+        h.finalize()
+    };
+    let css = match &session.css {
+        Some((key, css)) if *key == css_key => Ok(css.clone()),
+        _ => theme::compile_css(STOREFRONT_CSS, &theme.model),
+    };
+    let css = css.map_err(|e| {
         let mut d = diags.clone();
         d.error(
             "css",
@@ -297,10 +392,18 @@ pub fn build_catalog(
         );
         BuildError::Invalid(d)
     })?;
+    session.css = Some((css_key, css.clone()));
     if diags.has_errors() {
         return Err(BuildError::Invalid(diags));
     }
-    let prior = if opts.clean { None } else { previous(&cache_dir, out) };
+    timings.lap("templates, css");
+    let prior = if opts.clean {
+        session.last = None;
+        None
+    } else {
+        previous(session, &cache_dir, out)
+    };
+    timings.lap("previous state");
     let empty_sources = SourceIndex::new();
     let prior_sources = prior.as_ref().map_or(&empty_sources, |(s, _)| &s.sources);
 
@@ -313,15 +416,27 @@ pub fn build_catalog(
         .collect();
     progress.phase("images", 0);
     let image_cache = ImageCache::new(Some(cache_dir.clone()));
-    let processed =
-        images::process(catalog, &theme_images, &image_cache, prior_sources, &pending, &mut diags);
+    // Unchanged sources whose variants the output already has are left in place.
+    let live = prior.as_ref().map(|(_, m)| m);
+    let processed = images::process_in_place(
+        catalog,
+        &theme_images,
+        &image_cache,
+        prior_sources,
+        live,
+        &pending,
+        &mut diags,
+    );
     progress.finish_phase();
     if diags.has_errors() {
         return Err(BuildError::Invalid(diags));
     }
+    timings.lap("images");
 
     let urls = Urls::new(&catalog.store.base_url);
-    let search_index = Renderer::search_index_json(catalog, &urls);
+    let cards = session.cards.cards(catalog, &processed.map, &urls);
+    let search_index = cards.search_index();
+    timings.lap("cards, search index");
     let hashed =
         |stem: &str, ext: &str, bytes: &[u8]| format!("assets/{stem}.{}.{ext}", short_hash(bytes));
     let assets = render::AssetUrls {
@@ -329,9 +444,9 @@ pub fn build_catalog(
         js: hashed("storefront", "js", STOREFRONT_JS.as_bytes()),
         search_index: hashed("search-index", "json", &search_index),
     };
-    let renderer = Renderer::new(catalog, theme, tera, &processed.map, urls, &assets);
+    let renderer = Renderer::new(catalog, theme, tera, &processed.map, urls, &assets, cards);
+    timings.lap("renderer");
     let jobs = renderer.jobs();
-    let templates_text: String = tera_sources.iter().map(|(n, s)| format!("{n}\0{s}\0")).collect();
     let global = renderer.global_fingerprint(&templates_text);
 
     progress.phase("fingerprints", jobs.len() as u64);
@@ -340,6 +455,7 @@ pub fn build_catalog(
         .map(|&j| (renderer.file(j), renderer.fingerprint(j, &global).to_hex().to_string()))
         .collect();
     progress.finish_phase();
+    timings.lap("fingerprints");
     let changed: Vec<usize> = match &prior {
         Some((state, _)) => (0..jobs.len())
             .filter(|&i| state.pages.get(&fingerprints[i].0) != Some(&fingerprints[i].1))
@@ -354,6 +470,12 @@ pub fn build_catalog(
         })
         .unwrap_or_default();
     let staged = prior.is_none() || changed.len() > IN_PLACE_MAX_PAGES;
+    if staged && processed.kept.iter().any(|(f, _)| !out.join(f).is_file()) {
+        // A staged build links images left in place from the live output; when some are
+        // gone from it, start over without trusting the output.
+        let clean = BuildOptions { clean: true, ..opts.clone() };
+        return build_catalog_in(session, catalog, theme, &clean, initial_warnings, progress);
+    }
 
     // Non-page files: assets, search index, sitemap, robots.
     let page_urls: Vec<String> = jobs
@@ -371,28 +493,43 @@ pub fn build_catalog(
     }
     let robots = sitemap::robots(&renderer.urls.absolute("sitemap.xml"), &renderer.urls.root);
     extra.push(("robots.txt".into(), robots, CachePolicy::Revalidate));
+    timings.lap("changes, sitemap");
 
-    let mut manifest = Manifest { version: 1, ..Manifest::default() };
     // Product feeds (`feeds/`): streamed to files by `feeds::site`, put like other files.
     let sources = feeds::Sources { catalog, images: &processed.map, urls: &renderer.urls };
     let site_feeds = feeds::site::SiteFeeds { sources, cache_dir: &cache_dir, out };
     let render_set: Vec<usize> = if staged { (0..jobs.len()).collect() } else { changed.clone() };
-    let result = if staged {
+    let (prior_state, prior_manifest) = prior.unzip();
+    drop(prior_state);
+    let state_file = state_path(&cache_dir, out);
+    let sources = processed.sources;
+    // The new state, written once the manifest it belongs to is known.
+    let state_of = |manifest_bytes: &[u8]| BuildState {
+        version: STATE_VERSION,
+        manifest_hash: blake3::hash(manifest_bytes).to_hex().to_string(),
+        pages: fingerprints.iter().cloned().collect(),
+        sources,
+    };
+    let (written, manifest, state, manifest_size) = if staged {
         let staging = Staging::new(out).map_err(io(out))?;
+        let mut manifest = Manifest { version: 1, ..Manifest::default() };
         write_site(
             &renderer,
             &jobs,
             &render_set,
             &changed,
-            prior.as_ref().map(|(_, m)| m),
+            prior_manifest.as_ref(),
             &staging,
             &pending,
+            &processed.kept,
             &extra,
             &mut manifest,
             &mut diags,
             progress,
         )?;
-        site_feeds.put(&staging, prior.as_ref().map(|(_, m)| m), &mut manifest).map_err(io(out))?;
+        timings.lap("render");
+        site_feeds.put(&staging, prior_manifest.as_ref(), &mut manifest).map_err(io(out))?;
+        timings.lap("feeds");
         let written = changed.len() + processed.files.len() + extra.len();
         let manifest_bytes = manifest_json(&manifest);
         staging
@@ -401,60 +538,76 @@ pub fn build_catalog(
         progress.phase("swap", 0);
         staging.commit().map_err(io(out))?;
         progress.finish_phase();
-        (written, manifest_bytes)
+        let state = state_of(&manifest_bytes);
+        save_state(&state_file, &state);
+        timings.lap("manifest, swap, state");
+        (written, manifest, state, manifest_bytes.len())
     } else {
-        let previous_manifest = prior.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
+        // The previous manifest is updated: what was put replaces its entry, files that
+        // are no longer part of the site go, everything else keeps its entry.
+        let mut manifest = prior_manifest.unwrap_or_default();
         let in_place = Pending { out: out.to_owned(), files: Mutex::new(Vec::new()) };
+        let mut fresh = Manifest::default();
         write_site(
             &renderer,
             &jobs,
             &render_set,
             &changed,
-            Some(&previous_manifest),
+            Some(&manifest),
             &in_place,
             &pending,
+            &processed.kept,
             &extra,
-            &mut manifest,
+            &mut fresh,
             &mut diags,
             progress,
         )?;
-        site_feeds.put(&in_place, Some(&previous_manifest), &mut manifest).map_err(io(out))?;
-        // Unchanged files already in the output keep their entries.
-        for (file, _) in &fingerprints {
-            if !manifest.files.contains_key(file)
-                && let Some(entry) = previous_manifest.files.get(file)
-            {
-                manifest.files.insert(file.clone(), entry.clone());
-            }
-        }
-        let stale: Vec<String> = previous_manifest
-            .files
-            .keys()
-            .filter(|f| !manifest.files.contains_key(*f))
-            .cloned()
+        timings.lap("render");
+        site_feeds.put(&in_place, Some(&manifest), &mut fresh).map_err(io(out))?;
+        timings.lap("feeds");
+        let current: HashSet<&str> = fingerprints
+            .iter()
+            .map(|(f, _)| f.as_str())
+            .chain(processed.files.iter().map(|(f, _)| f.as_str()))
+            .chain(extra.iter().map(|(f, ..)| f.as_str()))
+            .chain(fresh.files.keys().map(String::as_str))
             .collect();
+        let stale: Vec<String> =
+            manifest.files.keys().filter(|f| !current.contains(f.as_str())).cloned().collect();
+        drop(current);
+        for file in &stale {
+            manifest.files.remove(file);
+        }
+        manifest.files.extend(fresh.files);
         let manifest_bytes = manifest_json(&manifest);
         in_place
             .put(MANIFEST, Content::Bytes(&manifest_bytes), CachePolicy::Revalidate)
             .map_err(io(out))?;
+        timings.lap("manifest");
         progress.phase("apply", 0);
-        let written = in_place.apply(&stale).map_err(io(out))?;
+        // The state is written while the changes are applied (I/O on one side, mostly
+        // serialisation on the other); it is only read once both are done.
+        let (applied, state) = rayon::join(
+            || in_place.apply(&stale),
+            || {
+                let state = state_of(&manifest_bytes);
+                save_state(&state_file, &state);
+                state
+            },
+        );
+        let written = applied.map_err(|e| {
+            // Some changes may be missing: the state must not vouch for this output.
+            let _ = std::fs::remove_file(&state_file);
+            io(out)(e)
+        })?;
         progress.finish_phase();
-        (written - 1, manifest_bytes)
+        timings.lap("apply, state");
+        (written - 1, manifest, state, manifest_bytes.len())
     };
-    let (written, manifest_bytes) = result;
-    let state = BuildState {
-        version: STATE_VERSION,
-        manifest_hash: blake3::hash(&manifest_bytes).to_hex().to_string(),
-        pages: fingerprints.into_iter().collect(),
-        sources: processed.sources,
-    };
-    let state_file = state_path(&cache_dir, out);
-    if let Some(parent) = state_file.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    // Losing the state only costs a full build next time, never correctness.
-    let _ = serde_json::to_vec(&state).map(|bytes| std::fs::write(&state_file, bytes));
+    let report_files = manifest.files.len() + 1;
+    let report_bytes = manifest.files.values().map(|f| f.size).sum::<u64>() + manifest_size as u64;
+    session.last =
+        Some(LastBuild { out: out.to_owned(), cache_dir: cache_dir.clone(), state, manifest });
     let pages = jobs.len();
     Ok(BuildReport {
         pages,
@@ -462,21 +615,33 @@ pub fn build_catalog(
         unchanged: pages - changed.len(),
         removed: removed_pages.len(),
         images: processed.stats,
-        files: manifest.files.len() + 1,
+        files: report_files,
         written,
-        bytes: manifest.files.values().map(|f| f.size).sum::<u64>() + manifest_bytes.len() as u64,
+        bytes: report_bytes,
         staged,
         warnings: diags,
         elapsed: started.elapsed(),
+        timings,
     })
 }
 
+/// Writes the build state; losing it only costs a full build next time, never correctness.
+fn save_state(file: &Path, state: &BuildState) {
+    if let Some(parent) = file.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let _ = serde_json::to_vec(state).map(|bytes| std::fs::write(file, bytes));
+}
+
+/// The manifest as compact JSON (23,000 entries at 10,000 products: pretty printing made
+/// it half again as large and slower to write and to read back).
 fn manifest_json(manifest: &Manifest) -> Vec<u8> {
-    serde_json::to_vec_pretty(manifest).unwrap_or_default()
+    serde_json::to_vec(manifest).unwrap_or_default()
 }
 
 /// Renders `render_set` into `sink`, links unchanged pages from the previous output when
-/// staging, and puts the images and extra files. Fills `manifest`.
+/// staging, and puts the images and extra files. Records what it puts in `manifest`; files
+/// an in-place sink does not need (unchanged in `previous`) are left out.
 #[allow(clippy::too_many_arguments)] // one call site per strategy; a struct would only rename them
 fn write_site(
     renderer: &Renderer<'_>,
@@ -486,6 +651,7 @@ fn write_site(
     previous: Option<&Manifest>,
     sink: &dyn Sink,
     images: &Pending,
+    kept: &[(String, FileEntry)],
     extra: &[(String, Vec<u8>, CachePolicy)],
     manifest: &mut Manifest,
     diags: &mut Diagnostics,
@@ -505,8 +671,7 @@ fn write_site(
         let cache = CachePolicy::Immutable;
         let unchanged =
             previous.and_then(|m| m.files.get(rel)).filter(|_| !sink.receives_everything());
-        if let Some(entry) = unchanged {
-            manifest.files.insert(rel.clone(), entry.clone());
+        if unchanged.is_some() {
             continue;
         }
         let put = match content {
@@ -525,6 +690,12 @@ fn write_site(
             }
         };
         let (rel, entry) = put.map_err(io(rel))?;
+        manifest.files.insert(rel, entry);
+    }
+    // Images left in place: a staging directory links them from the live output.
+    for (rel, entry) in kept.iter().filter(|_| sink.receives_everything()) {
+        let content = Content::File { path: &out.join(rel), hash: &entry.hash, size: entry.size };
+        let (rel, entry) = sink.put(rel, content, CachePolicy::Immutable).map_err(io(rel))?;
         manifest.files.insert(rel, entry);
     }
     progress.phase("pages", render_set.len() as u64);
@@ -592,7 +763,6 @@ fn write_site(
     for (path, bytes, cache) in extra {
         let entry = output::entry(path, bytes, *cache);
         if !sink.receives_everything() && previous.and_then(|m| m.files.get(path)) == Some(&entry) {
-            manifest.files.insert(path.clone(), entry);
             continue;
         }
         let (rel, entry) = sink.put(path, Content::Bytes(bytes), *cache).map_err(io(path))?;

@@ -8,7 +8,7 @@
 
 use crate::catalog::Catalog;
 use crate::diagnostics::Diagnostics;
-use crate::output::{CachePolicy, Content, FileEntry, Sink};
+use crate::output::{CachePolicy, Content, FileEntry, Manifest, Sink};
 use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, Limits};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -73,12 +73,36 @@ pub type ImageMap = HashMap<String, ImageInfo>;
 /// A place that uses an image: file, line and field (naming the owner).
 pub type Reference = (String, Option<usize>, String);
 
-/// Remembered content hashes of source files, keyed by path, so unchanged sources are not
-/// even read: path → (size, modification time in ns, blake3 hex).
-pub type SourceIndex = BTreeMap<String, (u64, i128, String)>;
+/// What a build remembers of a source image: enough to know it is unchanged without
+/// reading it, and what it was published as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in ns since the epoch (0 when unknown, then never trusted).
+    pub mtime: i128,
+    /// blake3 of the content, hex.
+    pub hash: String,
+    /// `settings_fingerprint` of the pipeline that made the variants.
+    pub settings: String,
+    /// The published variants.
+    pub info: ImageInfo,
+}
 
-/// One source's result: its info, the files placed, and its source-index entry.
-type OneResult = Result<(ImageInfo, Vec<(String, FileEntry)>, (u64, i128, String)), String>;
+/// Remembered source images, keyed by path, so unchanged sources are not even read.
+pub type SourceIndex = BTreeMap<String, SourceRecord>;
+
+/// One source's result.
+struct Placed {
+    info: ImageInfo,
+    /// Its files, with their manifest entries.
+    files: Vec<(String, FileEntry)>,
+    record: SourceRecord,
+    /// Whether the files were left where they are in the output instead of put.
+    kept: bool,
+}
+
+type OneResult = Result<Placed, String>;
 
 /// Where encoded variants are kept between builds.
 #[derive(Debug, Clone)]
@@ -117,6 +141,9 @@ pub struct Processed {
     pub stats: ImageStats,
     /// Updated source index.
     pub sources: SourceIndex,
+    /// Files left in place in the output (see `process_in_place`), also in `files`; they
+    /// were not put into the sink.
+    pub kept: Vec<(String, FileEntry)>,
 }
 
 /// Who uses each source path, for messages. `extra` are images used outside the catalog
@@ -162,6 +189,22 @@ pub fn process(
     sink: &dyn Sink,
     diags: &mut Diagnostics,
 ) -> Processed {
+    process_in_place(catalog, extra, cache, previous, None, sink, diags)
+}
+
+/// Processes like `process`; with `live`, the manifest of the output the build updates in
+/// place, a source whose size and modification time are those `previous` remembers and
+/// whose variants `live` lists is not even looked up in the cache: its files stay where
+/// they are (`Processed::kept`) and nothing is put for it.
+pub fn process_in_place(
+    catalog: &Catalog,
+    extra: &[(String, Reference)],
+    cache: &ImageCache,
+    previous: &SourceIndex,
+    live: Option<&Manifest>,
+    sink: &dyn Sink,
+    diags: &mut Diagnostics,
+) -> Processed {
     let refs = references(catalog, extra);
     let encoded = AtomicUsize::new(0);
     let settings = settings_fingerprint();
@@ -175,6 +218,7 @@ pub fn process(
                 cache,
                 settings: &settings,
                 previous,
+                live,
                 sink,
                 encoded: &encoded,
             };
@@ -184,11 +228,14 @@ pub fn process(
     let mut out = Processed::default();
     for (src, result) in results {
         match result {
-            Ok((info, files, source)) => {
+            Ok(Placed { info, files, record, kept }) => {
                 out.stats.files += files.len();
+                if kept {
+                    out.kept.extend(files.iter().cloned());
+                }
                 out.files.extend(files);
                 out.map.insert(src.to_owned(), info);
-                out.sources.insert(src.to_owned(), source);
+                out.sources.insert(src.to_owned(), record);
             }
             Err(problem) => {
                 for (file, line, field) in &refs[src] {
@@ -226,6 +273,7 @@ struct One<'a> {
     cache: &'a ImageCache,
     settings: &'a str,
     previous: &'a SourceIndex,
+    live: Option<&'a Manifest>,
     sink: &'a dyn Sink,
     encoded: &'a AtomicUsize,
 }
@@ -245,11 +293,20 @@ impl One<'_> {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+        let known = self
+            .previous
+            .get(self.src)
+            .filter(|r| r.size == meta.len() && r.mtime == mtime && mtime != 0);
+        if let (Some(record), Some(live)) = (known, self.live)
+            && record.settings == self.settings
+            && let Some(files) = live_files(&record.info, live)
+        {
+            let info = record.info.clone();
+            return Ok(Placed { info, files, record: record.clone(), kept: true });
+        }
         let mut bytes = None;
-        let hash = match self.previous.get(self.src) {
-            Some((size, time, hash)) if *size == meta.len() && *time == mtime && mtime != 0 => {
-                hash.clone()
-            }
+        let hash = match known {
+            Some(record) => record.hash.clone(),
             _ => {
                 let read =
                     std::fs::read(&path).map_err(|e| format!("cannot read the file: {e}"))?;
@@ -265,8 +322,9 @@ impl One<'_> {
             && let Some(cached) = read_meta(dir)
         {
             let placed = self.place_cached(dir, &stem, &cached);
-            if let Ok(result) = placed {
-                return Ok((result.0, result.1, (meta.len(), mtime, hash)));
+            if let Ok((info, files)) = placed {
+                let record = self.record(&meta, mtime, hash, &info);
+                return Ok(Placed { info, files, record, kept: false });
             }
         }
         let bytes = match bytes {
@@ -276,7 +334,24 @@ impl One<'_> {
         let encoded = encode(&bytes)?;
         self.encoded.fetch_add(1, Ordering::Relaxed);
         let (info, files) = self.place_encoded(&encoded, &stem, cache_dir.as_deref())?;
-        Ok((info, files, (meta.len(), mtime, hash)))
+        let record = self.record(&meta, mtime, hash, &info);
+        Ok(Placed { info, files, record, kept: false })
+    }
+
+    fn record(
+        &self,
+        meta: &std::fs::Metadata,
+        mtime: i128,
+        hash: String,
+        info: &ImageInfo,
+    ) -> SourceRecord {
+        SourceRecord {
+            size: meta.len(),
+            mtime,
+            hash,
+            settings: self.settings.to_owned(),
+            info: info.clone(),
+        }
     }
 
     /// Puts freshly encoded variants into the cache (if any) and the output.
@@ -363,6 +438,17 @@ impl One<'_> {
             .put(rel, content, CachePolicy::Immutable)
             .map_err(|e| format!("cannot write `{rel}`: {e}"))
     }
+}
+
+/// The manifest entries of an image's variants when `live` lists every one of them.
+fn live_files(info: &ImageInfo, live: &Manifest) -> Option<Vec<(String, FileEntry)>> {
+    let mut files = Vec::with_capacity(info.variants.len() * 2);
+    for v in &info.variants {
+        for path in [&v.fallback, &v.webp] {
+            files.push((path.clone(), live.files.get(path)?.clone()));
+        }
+    }
+    Some(files)
 }
 
 fn info_of(meta: &CacheMeta, variants: Vec<Variant>) -> ImageInfo {

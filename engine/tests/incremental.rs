@@ -323,3 +323,59 @@ fn images_are_encoded_once_even_after_a_clean_build() {
     assert!(page.contains("640w") && page.contains("800w"), "responsive widths up to the source's");
     assert!(!page.contains("960w"), "never upscaled past the 800px source");
 }
+
+/// A long-lived session and one-shot builds take turns on one output, and a source image
+/// is replaced: whatever the session kept (parsed products, cards, templates, the last
+/// state and manifest, images left in place) must not outlive what it was made from.
+#[test]
+fn a_session_never_reuses_what_changed_behind_its_back() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let site = tmp.path().join("site");
+    fixtures::write(&site, &FixtureOptions { products: 30, seed: 11, images: 3 })
+        .expect("fixtures");
+    let text = std::fs::read_to_string(site.join("products.jsonl")).expect("read");
+    let products: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let mut state = Site { dir: &site, products, theme: None, added: 0 };
+    let cache = tmp.path().join("cache");
+    let opts = |out: &Path, clean: bool| BuildOptions {
+        site: site.clone(),
+        out: out.to_owned(),
+        clean,
+        cache_dir: Some(cache.clone()),
+        ..BuildOptions::default()
+    };
+    let out = tmp.path().join("out");
+    let mut session = Session::default();
+    build_in(&mut session, &opts(&out, false), &Silent).expect("first build");
+    let check = |step: usize, edit: &Edit| {
+        let clean = tmp.path().join(format!("clean-{step}"));
+        build(&opts(&clean, true), &Silent).expect("clean build");
+        check_identical(&out, &clean, step, edit);
+        std::fs::remove_dir_all(&clean).expect("cleanup");
+    };
+
+    // Another process builds the same output between two builds of the session.
+    let edit = Edit::Price(3, 1234);
+    state.apply(&edit);
+    build(&opts(&out, false), &Silent).expect("one-shot build");
+    check(0, &edit);
+    let edit = Edit::Title(3);
+    state.apply(&edit);
+    build_in(&mut session, &opts(&out, false), &Silent).expect("session build");
+    check(1, &edit);
+
+    // A source image gets new content: new variants, new names in every page showing it.
+    let source = site.join("images/img-00001.jpg");
+    let img = image::RgbImage::from_fn(500, 300, |x, y| {
+        image::Rgb([(x % 200) as u8, 40, (y % 250) as u8])
+    });
+    img.save_with_format(&source, image::ImageFormat::Jpeg).expect("replace the image");
+    let edit = Edit::Stock(0, 3);
+    state.apply(&edit);
+    let report = build_in(&mut session, &opts(&out, false), &Silent).expect("session build");
+    assert_eq!(report.images.encoded, 1, "the replaced image is encoded again");
+    check(2, &edit);
+    let noop = build_in(&mut session, &opts(&out, false), &Silent).expect("no-op");
+    assert_eq!((noop.rendered, noop.written), (0, 0), "nothing changed since");
+}

@@ -84,6 +84,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         Ok(report) => {
             print_diagnostics(&report.warnings);
             println!("{} → {}", summary(&report), opts.out.display());
+            if std::env::var_os("AURELIO_TIMINGS").is_some() {
+                eprintln!("steps (ms): {}", report.timings.summary());
+            }
             Ok(())
         }
         Err(err) => {

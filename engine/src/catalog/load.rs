@@ -57,10 +57,27 @@ const CHUNK_LINES: usize = 2048;
 /// Products parsed by earlier loads, reused while their line and everything a product
 /// parse reads (the currency, the category handles) are unchanged. A long-lived process
 /// (`aurelio watch`) keeps one, so an edit re-parses only the lines that changed.
+///
+/// A load moves the products it reuses out of the cache and into the catalog (nothing is
+/// cloned); the build hands them back with `restore` when it is done with the catalog.
 #[derive(Debug, Default)]
 pub struct ParseCache {
     context: [u8; 32],
     products: HashMap<[u8; 32], Product>,
+    /// Fingerprints of the last load's products that had no diagnostic: only those are
+    /// kept (a line with warnings is parsed again, so that they are reported again).
+    clean: HashSet<[u8; 32]>,
+}
+
+impl ParseCache {
+    /// Takes back the products of the catalog the last `load_cached` returned, unchanged.
+    pub(crate) fn restore(&mut self, products: Vec<Product>) {
+        for product in products {
+            if self.clean.contains(&product.fingerprint) {
+                self.products.insert(product.fingerprint, product);
+            }
+        }
+    }
 }
 
 /// Loads and validates the catalog directory `dir`.
@@ -92,8 +109,12 @@ pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, Catalog
     if let Some(store) = &store {
         feed_settings::check_references(&store.feeds, &categories, &products, &mut diags);
     }
+    if diags.has_errors() {
+        cache.restore(products);
+        return Err(CatalogError::Invalid(diags));
+    }
     match store {
-        Some(store) if !diags.has_errors() => Ok(Loaded {
+        Some(store) => Ok(Loaded {
             catalog: Catalog {
                 root: dir.to_owned(),
                 store,
@@ -104,7 +125,7 @@ pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, Catalog
             },
             warnings: diags,
         }),
-        _ => Err(CatalogError::Invalid(diags)),
+        None => Err(CatalogError::Invalid(diags)),
     }
 }
 
@@ -439,13 +460,10 @@ fn load_products(
         context.update(format!("{name}={index};").as_bytes());
     }
     let context = *context.finalize().as_bytes();
-    let previous =
+    let mut previous =
         if cache.context == context { std::mem::take(&mut cache.products) } else { HashMap::new() };
-    let mut fresh: HashMap<[u8; 32], Product> = HashMap::with_capacity(previous.len());
     let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut products: Vec<Product> = Vec::new();
-    let mut handles: HashMap<String, usize> = HashMap::new();
-    let mut skus: HashMap<String, (String, usize)> = HashMap::new();
+    let mut parsed: Vec<Parsed> = Vec::new();
     let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(CHUNK_LINES);
     let mut line_no = 0;
     loop {
@@ -460,42 +478,35 @@ fn load_products(
             }
         }
         if chunk.len() == CHUNK_LINES || (read == 0 && !chunk.is_empty()) {
-            let parsed: Vec<Parsed> = chunk
+            // Lines known from an earlier load are moved out of the cache; the rest parsed.
+            let hashes: Vec<[u8; 32]> =
+                chunk.par_iter().map(|(_, bytes)| *blake3::hash(bytes).as_bytes()).collect();
+            let known: Vec<Option<Product>> =
+                hashes.iter().map(|hash| previous.remove(hash)).collect();
+            let fresh: Vec<Parsed> = chunk
                 .par_drain(..)
-                .map(|(line, bytes)| {
-                    let hash = *blake3::hash(&bytes).as_bytes();
-                    match previous.get(&hash) {
-                        Some(known) => {
-                            let product = Product { line, ..known.clone() };
-                            let skus = product.variants.iter().map(|v| v.sku.clone()).collect();
-                            let handle = Some(product.handle.clone());
-                            Parsed {
-                                product: Some(product),
-                                line,
-                                handle,
-                                skus,
-                                diags: Diagnostics::default(),
-                            }
-                        }
-                        None => parse_product(line, &bytes, &ctx),
-                    }
+                .zip(known)
+                .map(|((line, bytes), known)| match known {
+                    Some(product) => Parsed {
+                        product: Some(Product { line, ..product }),
+                        line,
+                        handle: None,
+                        skus: Vec::new(),
+                        diags: Diagnostics::default(),
+                    },
+                    None => parse_product(line, &bytes, &ctx),
                 })
                 .collect();
-            for p in parsed {
-                if p.diags.is_empty()
-                    && let Some(product) = &p.product
-                {
-                    fresh.insert(product.fingerprint, product.clone());
-                }
-                register(p, &mut products, &mut handles, &mut skus, diags);
-            }
+            parsed.extend(fresh);
         }
         if read == 0 {
             break;
         }
     }
-    *cache = ParseCache { context, products: fresh };
-    Ok(products)
+    let clean = parsed.iter().filter(|p| p.diags.is_empty()).filter_map(|p| p.product.as_ref());
+    let clean = clean.map(|p| p.fingerprint).collect();
+    *cache = ParseCache { context, products: HashMap::new(), clean };
+    Ok(register(parsed, diags))
 }
 
 /// Parses and checks one `products.jsonl` line on its own, with the rules `load` applies to
@@ -527,55 +538,66 @@ struct Parsed {
     diags: Diagnostics,
 }
 
-/// Checks a parsed line's handle and SKUs against earlier lines and keeps valid products.
-fn register(
-    parsed: Parsed,
-    products: &mut Vec<Product>,
-    handles: &mut HashMap<String, usize>,
-    skus: &mut HashMap<String, (String, usize)>,
-    diags: &mut Diagnostics,
-) {
-    let Parsed { product, line, handle, skus: own_skus, diags: own } = parsed;
-    diags.extend(own);
-    let at = Some(line);
-    let mut clash = false;
-    if let Some(handle) = &handle {
-        if let Some(first) = handles.get(handle) {
-            diags.error(
-                "duplicate-handle",
-                PRODUCTS,
-                at,
-                Some("handle".into()),
-                format!("`{handle}` is already used by the product on line {first}"),
-            );
-            clash = true;
-        } else {
-            handles.insert(handle.clone(), line);
+/// Checks each parsed line's handle and SKUs against earlier lines and keeps the valid
+/// products. The identity of a valid line is its product's; a broken line's is what its
+/// parse found.
+fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
+    let (lines, own): (Vec<_>, Vec<_>) =
+        parsed.into_iter().map(|p| ((p.product, p.line, p.handle, p.skus), p.diags)).unzip();
+    let mut keep = vec![false; lines.len()];
+    {
+        let mut handles: HashMap<&str, usize> = HashMap::with_capacity(lines.len());
+        let mut skus: HashMap<&str, (&str, usize)> = HashMap::with_capacity(lines.len() * 8);
+        for (k, own) in own.into_iter().enumerate() {
+            diags.extend(own);
+            let (product, line, handle, own_skus) = &lines[k];
+            let (handle, own_skus): (Option<&str>, Vec<&str>) = match product {
+                Some(p) => {
+                    (Some(p.handle.as_str()), p.variants.iter().map(|v| v.sku.as_str()).collect())
+                }
+                None => (handle.as_deref(), own_skus.iter().map(String::as_str).collect()),
+            };
+            let at = Some(*line);
+            let mut clash = false;
+            if let Some(handle) = handle {
+                if let Some(first) = handles.get(handle) {
+                    diags.error(
+                        "duplicate-handle",
+                        PRODUCTS,
+                        at,
+                        Some("handle".into()),
+                        format!("`{handle}` is already used by the product on line {first}"),
+                    );
+                    clash = true;
+                } else {
+                    handles.insert(handle, *line);
+                }
+            }
+            let owner_name = handle.unwrap_or_default();
+            for (i, sku) in own_skus.iter().enumerate() {
+                let owner = match skus.get(sku) {
+                    Some((owner, owner_line)) => format!("`{owner}` (line {owner_line})"),
+                    None if own_skus[..i].contains(sku) => {
+                        "another variant of this product".to_owned()
+                    }
+                    None => {
+                        skus.insert(sku, (owner_name, *line));
+                        continue;
+                    }
+                };
+                diags.error(
+                    "duplicate-sku",
+                    PRODUCTS,
+                    at,
+                    Some(format!("variants[{i}].sku")),
+                    format!("`{sku}` is already used by {owner}"),
+                );
+                clash = true;
+            }
+            keep[k] = product.is_some() && !clash;
         }
     }
-    let owner_name = handle.unwrap_or_default();
-    let mut own_seen = HashSet::new();
-    for (i, sku) in own_skus.into_iter().enumerate() {
-        let owner = match skus.get(&sku) {
-            Some((owner, owner_line)) => format!("`{owner}` (line {owner_line})"),
-            None if !own_seen.insert(sku.clone()) => "another variant of this product".to_owned(),
-            None => {
-                skus.insert(sku, (owner_name.clone(), line));
-                continue;
-            }
-        };
-        diags.error(
-            "duplicate-sku",
-            PRODUCTS,
-            at,
-            Some(format!("variants[{i}].sku")),
-            format!("`{sku}` is already used by {owner}"),
-        );
-        clash = true;
-    }
-    if let Some(product) = product.filter(|_| !clash) {
-        products.push(product);
-    }
+    lines.into_iter().zip(keep).filter(|(_, keep)| *keep).filter_map(|((p, ..), _)| p).collect()
 }
 
 fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed {

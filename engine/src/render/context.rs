@@ -166,38 +166,27 @@ pub struct Summary {
     pub image: Option<ImageCtx>,
 }
 
-/// Builds the card of every active product (index-aligned with `catalog.products`; `Null`
-/// for inactive products).
-pub fn summaries(catalog: &Catalog, images: &ImageMap, urls: &Urls) -> Vec<Value> {
-    use rayon::prelude::*;
-    catalog
-        .products
-        .par_iter()
-        .map(|p| {
-            if !p.is_active() {
-                return Value::Null;
-            }
-            let min = p.min_price();
-            let sale = p
-                .variants
-                .iter()
-                .filter(|v| v.price == min)
-                .find_map(|v| v.compare_at_price)
-                .map(|c| price_ctx(c, catalog));
-            let summary = Summary {
-                handle: p.handle.clone(),
-                title: p.title.clone(),
-                url: urls.link(&product_path(p)),
-                vendor: p.vendor.clone(),
-                price: price_ctx(min, catalog),
-                price_varies: p.max_price() != min,
-                compare_at_price: sale,
-                availability: p.availability().as_str(),
-                image: p.images.first().and_then(|i| image_ctx(images, urls, &i.src, &i.alt)),
-            };
-            serde_json::to_value(summary).unwrap_or(Value::Null)
-        })
-        .collect()
+/// The card of a published product.
+pub fn summary(p: &Product, catalog: &Catalog, images: &ImageMap, urls: &Urls) -> Value {
+    let min = p.min_price();
+    let sale = p
+        .variants
+        .iter()
+        .filter(|v| v.price == min)
+        .find_map(|v| v.compare_at_price)
+        .map(|c| price_ctx(c, catalog));
+    let summary = Summary {
+        handle: p.handle.clone(),
+        title: p.title.clone(),
+        url: urls.link(&product_path(p)),
+        vendor: p.vendor.clone(),
+        price: price_ctx(min, catalog),
+        price_varies: p.max_price() != min,
+        compare_at_price: sale,
+        availability: p.availability().as_str(),
+        image: p.images.first().and_then(|i| image_ctx(images, urls, &i.src, &i.alt)),
+    };
+    serde_json::to_value(summary).unwrap_or(Value::Null)
 }
 
 /// One link in navigation or breadcrumbs.

@@ -4,8 +4,11 @@
 //! shop's own `templates/` folder). Each page is a `Job`; rendering returns the page's
 //! path and HTML and never touches shared mutable state.
 
+mod cards;
 mod context;
 mod sections;
+
+pub use cards::{Card, CardCache, ProductCards};
 
 pub use sections::{check as check_sections, image_refs as section_image_refs};
 
@@ -18,7 +21,7 @@ use crate::catalog::{Catalog, Product};
 use crate::images::ImageMap;
 use crate::text::{excerpt, markdown_to_html, markdown_to_text};
 use crate::theme::Theme;
-use context::{Meta, breadcrumb_ld, description, price_ctx, summaries};
+use context::{Meta, breadcrumb_ld, description, price_ctx};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::Path;
@@ -156,15 +159,14 @@ impl Job {
 pub struct Renderer<'a> {
     catalog: &'a Catalog,
     theme: &'a Theme,
-    tera: tera::Tera,
+    tera: std::sync::Arc<tera::Tera>,
     images: &'a ImageMap,
     /// Site URLs.
     pub urls: Urls,
-    summaries: Vec<Value>,
-    /// blake3 of each card's JSON, for fingerprints.
-    summary_hashes: Vec<[u8; 32]>,
-    /// Lower-cased titles for sorting.
-    title_keys: Vec<String>,
+    /// Each product's card, its hash and sort key.
+    cards: ProductCards,
+    /// blake3 of each published image's JSON, for fingerprints.
+    image_hashes: HashMap<&'a str, [u8; 32]>,
     /// Active members of each category (with descendants), sorted by title.
     category_members: Vec<Vec<usize>>,
     common: tera::Context,
@@ -194,25 +196,28 @@ pub struct AssetUrls {
 }
 
 impl<'a> Renderer<'a> {
-    /// Prepares shared data: product cards, category members, navigation.
+    /// Prepares shared data: category members, navigation; `cards` are the products'
+    /// cards (`CardCache::cards`).
     pub fn new(
         catalog: &'a Catalog,
         theme: &'a Theme,
-        tera: tera::Tera,
+        tera: std::sync::Arc<tera::Tera>,
         images: &'a ImageMap,
         urls: Urls,
         assets: &AssetUrls,
+        cards: ProductCards,
     ) -> Self {
-        let summaries = summaries(catalog, images, &urls);
-        let summary_hashes: Vec<[u8; 32]> = {
+        let category_members = category_members(catalog, &cards);
+        let image_hashes = {
             use rayon::prelude::*;
-            summaries
+            images
                 .par_iter()
-                .map(|v| *blake3::hash(v.to_string().as_bytes()).as_bytes())
+                .map(|(src, info)| {
+                    let json = serde_json::to_string(info).unwrap_or_default();
+                    (src.as_str(), *blake3::hash(json.as_bytes()).as_bytes())
+                })
                 .collect()
         };
-        let title_keys = title_keys(catalog);
-        let category_members = category_members(catalog, &title_keys);
         let store = &catalog.store;
         let mut common = tera::Context::new();
         common.insert(
@@ -290,9 +295,8 @@ impl<'a> Renderer<'a> {
             tera,
             images,
             urls,
-            summaries,
-            summary_hashes,
-            title_keys,
+            cards,
+            image_hashes,
             category_members,
             common,
             search_index: asset_links.search_index,
@@ -412,15 +416,15 @@ impl<'a> Renderer<'a> {
                 h.update(&p.fingerprint);
                 for img in &p.images {
                     h.update(img.src.as_bytes());
-                    if let Some(info) = self.images.get(&img.src) {
-                        h.update(serde_json::to_string(info).unwrap_or_default().as_bytes());
+                    if let Some(hash) = self.image_hashes.get(img.src.as_str()) {
+                        h.update(hash);
                     }
                 }
                 h.update(
                     serde_json::to_string(&self.product_trail(p)).unwrap_or_default().as_bytes(),
                 );
                 for card in self.related_indices(i) {
-                    h.update(&self.summary_hashes[card]);
+                    h.update(&self.cards.get(card).hash);
                 }
             }
             Job::Listing { kind, index, page } => {
@@ -619,7 +623,7 @@ impl<'a> Renderer<'a> {
     /// The next products after this one in its first category (wrapping), else in the
     /// whole catalog: deterministic and cheap.
     fn related(&self, index: usize) -> Vec<&Value> {
-        self.related_indices(index).into_iter().map(|i| &self.summaries[i]).collect()
+        self.related_indices(index).into_iter().map(|i| &self.cards.get(i).summary).collect()
     }
 
     fn related_indices(&self, index: usize) -> Vec<usize> {
@@ -629,10 +633,10 @@ impl<'a> Renderer<'a> {
             _ => &[],
         };
         if pool.is_empty() {
-            let n = self.summaries.len();
+            let n = self.cards.len();
             return (1..n)
                 .map(|k| (index + k) % n)
-                .filter(|i| !self.summaries[*i].is_null())
+                .filter(|i| !self.cards.get(*i).summary.is_null())
                 .take(RELATED)
                 .collect();
         }
@@ -646,7 +650,7 @@ impl<'a> Renderer<'a> {
     }
 
     fn sort_key(&self, i: usize) -> (&str, &str) {
-        (&self.title_keys[i], &self.catalog.products[i].handle)
+        (&self.cards.get(i).title_key, &self.catalog.products[i].handle)
     }
 
     /// Everything a listing page shows except its product cards.
@@ -714,7 +718,7 @@ impl<'a> Renderer<'a> {
                 .as_bytes(),
         );
         for i in parts.members.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
-            h.update(&self.summary_hashes[*i]);
+            h.update(&self.cards.get(*i).hash);
         }
     }
 
@@ -727,7 +731,7 @@ impl<'a> Renderer<'a> {
             .iter()
             .skip((page - 1) * PAGE_SIZE)
             .take(PAGE_SIZE)
-            .map(|i| &self.summaries[*i])
+            .map(|i| &self.cards.get(*i).summary)
             .collect();
         let link = |n: usize| self.urls.link(&listing_path(&base, n));
         let numbers: Vec<Value> = page_window(page, total_pages)
@@ -811,26 +815,6 @@ impl<'a> Renderer<'a> {
         let description = page.seo_description.clone().unwrap_or_else(|| description(&page.body));
         self.meta(self.title(&page.title), description, &path)
     }
-
-    /// The JSON the search page loads: one compact record per active product.
-    pub fn search_index_json(catalog: &Catalog, urls: &Urls) -> Vec<u8> {
-        let records: Vec<Value> = catalog
-            .products
-            .iter()
-            .filter(|p| p.is_active())
-            .map(|p| {
-                json!({
-                    "t": p.title,
-                    "u": urls.link(&product_path(p)),
-                    "p": p.min_price().format(&catalog.store.locale),
-                    "v": p.vendor,
-                    "k": p.tags,
-                    "y": p.product_type,
-                })
-            })
-            .collect();
-        serde_json::to_vec(&records).unwrap_or_default()
-    }
 }
 
 /// Number of listing pages for `n` items (at least one, even when empty).
@@ -854,14 +838,8 @@ fn page_window(current: usize, total: usize) -> Vec<Option<usize>> {
     out
 }
 
-/// Lower-cased titles, the sort key of listings (index-aligned with the products).
-fn title_keys(catalog: &Catalog) -> Vec<String> {
-    use rayon::prelude::*;
-    catalog.products.par_iter().map(|p| p.title.to_lowercase()).collect()
-}
-
 /// Active products of each category and its descendants, sorted by title then handle.
-fn category_members(catalog: &Catalog, keys: &[String]) -> Vec<Vec<usize>> {
+fn category_members(catalog: &Catalog, cards: &ProductCards) -> Vec<Vec<usize>> {
     let cats = &catalog.categories;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); cats.len()];
     for (i, p) in catalog.products.iter().enumerate().filter(|(_, p)| p.is_active()) {
@@ -877,8 +855,8 @@ fn category_members(catalog: &Catalog, keys: &[String]) -> Vec<Vec<usize>> {
     }
     for list in &mut members {
         list.sort_by(|a, b| {
-            (&keys[*a], &catalog.products[*a].handle)
-                .cmp(&(&keys[*b], &catalog.products[*b].handle))
+            (&cards.get(*a).title_key, &catalog.products[*a].handle)
+                .cmp(&(&cards.get(*b).title_key, &catalog.products[*b].handle))
         });
         list.dedup();
     }

@@ -99,7 +99,7 @@ impl Renderer<'_> {
             .and_then(|i| image_ctx(self.images, &self.urls, &i.src, &i.alt))
             .map(|i| serde_json::to_value(i).unwrap_or(Value::Null))
             .or_else(|| {
-                col.products.first().and_then(|p| self.summaries[*p].get("image").cloned())
+                col.products.first().and_then(|p| self.cards.get(*p).summary.get("image").cloned())
             });
         json!({
             "title": col.title,
@@ -156,8 +156,12 @@ impl Renderer<'_> {
                 let (title, url, products): (&str, String, Vec<&Value>) = match index {
                     Some(i) => {
                         let col = &c.collections[i];
-                        let products =
-                            col.products.iter().take(limit).map(|p| &self.summaries[*p]).collect();
+                        let products = col
+                            .products
+                            .iter()
+                            .take(limit)
+                            .map(|p| &self.cards.get(*p).summary)
+                            .collect();
                         (
                             &col.title,
                             self.urls.link(&format!("collections/{}/", col.handle)),
@@ -165,8 +169,13 @@ impl Renderer<'_> {
                         )
                     }
                     None => {
-                        let products =
-                            self.summaries.iter().filter(|v| !v.is_null()).take(limit).collect();
+                        let products = self
+                            .cards
+                            .iter()
+                            .map(|c| &c.summary)
+                            .filter(|v| !v.is_null())
+                            .take(limit)
+                            .collect();
                         ("Products", self.urls.link("collections/"), products)
                     }
                 };
@@ -206,7 +215,7 @@ impl Renderer<'_> {
                     .map(|(i, cat)| {
                         let image = self.category_members[i]
                             .first()
-                            .and_then(|p| self.summaries[*p].get("image").cloned());
+                            .and_then(|p| self.cards.get(*p).summary.get("image").cloned());
                         json!({
                             "title": cat.title,
                             "url": self.urls.link(&super::category_path(cat)),
