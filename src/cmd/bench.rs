@@ -218,7 +218,7 @@ fn report_changes(path: &str, reports: &[BuildReport]) {
         );
     }
     let mut order: Vec<&BuildReport> = reports.iter().collect();
-    order.sort_by(|a, b| a.elapsed.cmp(&b.elapsed));
+    order.sort_by_key(|r| r.elapsed);
     let median = order[order.len() / 2];
     println!(
         "single-product change, {path}: median {:.0} ms over {} runs ({} pages rendered)",
