@@ -1051,6 +1051,7 @@ fn manifest_lists_every_file_with_size_content_type_and_cache_policy() {
             "json" => "application/json",
             "xml" => "xml",
             "txt" => "text/plain",
+            "csv" => "text/csv",
             other => panic!("unexpected file type `.{other}` in the site: {path}"),
         };
         let content_type = entry["content_type"].as_str().unwrap_or_default();
