@@ -731,12 +731,12 @@ async fn create_cart(
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
     for (i, line) in req.lines.iter().enumerate() {
-        put_line(&tenant, &token, &line.variant_id, line.quantity, false, &settings)
-            .await
-            .map_err(|mut e| {
+        put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings).await.map_err(
+            |mut e| {
                 e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
                 e
-            })?;
+            },
+        )?;
     }
     metrics::counter!("aurelio_carts_created_total").increment(1);
     Ok((StatusCode::CREATED, Json(CartResponse { cart: show(&tenant, &token).await? })))
@@ -803,7 +803,7 @@ async fn add_line(
     tenant.require(Permission::Shop)?;
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
-    put_line(&tenant, &token, &line.variant_id, line.quantity, false, &settings).await?;
+    put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings).await?;
     metrics::counter!("aurelio_cart_adds_total").increment(1);
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
@@ -840,7 +840,7 @@ async fn set_line(
     }
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
-    put_line(&tenant, &token, &variant_id, req.quantity, true, &settings).await?;
+    put_line(&tenant, &token, &variant_id, req.quantity, true, settings).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
 
