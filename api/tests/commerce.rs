@@ -241,7 +241,7 @@ async fn checkout_is_idempotent_and_reports_changes(db: Db) {
     let err = e.error(409, "cart_changed", None);
     assert_eq!(err["details"][0]["code"], json!("price_changed"), "{err}");
     assert_eq!(err["details"][0]["field"], json!("lines[0].unit_price"));
-    assert!(err["details"][0]["message"].as_str().unwrap().contains("1000 → 1250"), "{err}");
+    assert!(err["details"][0]["message"].as_str().unwrap().contains("10.00 → 12.50 EUR"), "{err}");
     // Nothing was written: stock unchanged, no order.
     let product = c.get("/api/v1/products?limit=1", &shop.secret).await.expect(200).json();
     assert_eq!(product["products"][0]["variants"][0]["inventory"], json!(5));

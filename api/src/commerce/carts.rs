@@ -731,12 +731,16 @@ async fn create_cart(
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
     for (i, line) in req.lines.iter().enumerate() {
-        put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings).await.map_err(
-            |mut e| {
-                e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
-                e
-            },
-        )?;
+        let added = put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings);
+        if let Err(mut e) = added.await {
+            // No half-made cart stays behind: the shopper gets the error and no token.
+            let _ = sqlx::query("DELETE FROM carts WHERE token = $1")
+                .bind(&token)
+                .execute(&tenant.db)
+                .await;
+            e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
+            return Err(e);
+        }
     }
     metrics::counter!("aurelio_carts_created_total").increment(1);
     Ok((StatusCode::CREATED, Json(CartResponse { cart: show(&tenant, &token).await? })))

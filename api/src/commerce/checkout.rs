@@ -267,6 +267,8 @@ async fn place(
     }
     let priced = carts::price(&tenant.platform, &tenant.shop.id, db, &row, &lines, &facts).await?;
     let cart = &priced.cart;
+    let money =
+        |minor: i64| aurelio_engine::money::Money { minor, currency: facts.currency }.decimal();
     // What changed since the shopper last saw the cart.
     let mut changes = Vec::new();
     for (i, l) in lines.iter().enumerate() {
@@ -278,7 +280,14 @@ async fn place(
             }),
             Some(now) if now != l.snapshot_price => changes.push(Detail {
                 code: "price_changed".into(),
-                message: format!("`{}` {}: {} → {}", l.title, l.label, l.snapshot_price, now),
+                message: format!(
+                    "`{}` {}: {} → {} {}",
+                    l.title,
+                    l.label,
+                    money(l.snapshot_price),
+                    money(now),
+                    facts.currency.code()
+                ),
                 field: Some(format!("lines[{i}].unit_price")),
             }),
             _ => {}
