@@ -74,14 +74,19 @@ impl Backend {
         }
     }
 
-    /// The name of a shop's database: PostgreSQL names are prefixed with the registry's.
+    /// The name of a shop's database: PostgreSQL names are prefixed with the registry's
+    /// (shortened to fit PostgreSQL's 63-byte limit).
     pub fn shop_db_name(&self, shop_id: &str) -> String {
         match self {
             Self::Sqlite { .. } => shop_id.to_owned(),
             Self::Postgres { url } => {
                 let registry = url.path().trim_start_matches('/');
                 let registry = if registry.is_empty() { "aurelio" } else { registry };
-                format!("{registry}_{shop_id}")
+                // PostgreSQL names are at most 63 bytes: the registry's part gives way (shop
+                // ids are random, so names stay unique).
+                let room = 63usize.saturating_sub(shop_id.len() + 1);
+                let prefix = registry.get(..registry.len().min(room)).unwrap_or(registry);
+                format!("{prefix}_{shop_id}")
             }
         }
     }
@@ -412,3 +417,21 @@ impl ShopPools {
 
 /// Shared handle to the pool cache.
 pub type Pools = Arc<ShopPools>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_database_names_fit_postgres() {
+        let shop = "shop_0123456789abcdef0123456789abcdef";
+        let short = Backend::new(Some("postgres://u@h/aurelio"), Path::new("/x")).expect("a URL");
+        assert_eq!(short.shop_db_name(shop), format!("aurelio_{shop}"));
+        let long = format!("postgres://u@h/{}", "r".repeat(60));
+        let long = Backend::new(Some(&long), Path::new("/x")).expect("a URL");
+        let name = long.shop_db_name(shop);
+        assert_eq!(name.len(), 63);
+        assert!(name.ends_with(shop));
+        assert!(check_identifier(&name).is_ok());
+    }
+}

@@ -293,8 +293,8 @@ impl Server {
 
     /// The PostgreSQL database name of a shop, as the server names it.
     pub fn postgres_shop_db(&self, shop_id: &str) -> String {
-        let url = self.database_url.as_ref().expect("a PostgreSQL server");
-        format!("{}_{shop_id}", url.path().trim_start_matches('/'))
+        assert!(self.database_url.is_some(), "a PostgreSQL server");
+        self.platform.pools.backend().shop_db_name(shop_id)
     }
 }
 
