@@ -245,6 +245,17 @@ where
     })
 }
 
+/// The id of the order placed from a cart; 404 when there is none.
+pub async fn order_of(db: &AnyPool, token: &str) -> ApiResult<String> {
+    let order_id: Option<String> =
+        sqlx::query_scalar("SELECT order_id FROM carts WHERE token = $1")
+            .bind(token)
+            .fetch_optional(db)
+            .await?
+            .flatten();
+    order_id.ok_or_else(|| ApiError::not_found("order"))
+}
+
 /// Loads a cart's lines with current catalog data.
 pub async fn stored_lines<'e, E>(db: E, token: &str) -> ApiResult<Vec<StoredLine>>
 where
@@ -907,10 +918,7 @@ async fn add_code(
         )
         .with_field("code");
         e.details.push(crate::error::Detail {
-            code: serde_json::to_value(reason)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
+            code: reason.code(),
             message: reason.message().into(),
             field: Some("code".into()),
         });

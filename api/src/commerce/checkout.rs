@@ -501,10 +501,7 @@ fn not_applicable(code: &str, reason: Reason) -> ApiError {
     let mut e = ApiError::new(StatusCode::CONFLICT, "discount_not_applicable", reason.message())
         .with_field("discount_codes");
     e.details.push(Detail {
-        code: serde_json::to_value(reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        code: reason.code(),
         message: format!("{code}: {}", reason.message()),
         field: Some("discount_codes".into()),
     });
@@ -518,12 +515,6 @@ fn not_applicable(code: &str, reason: Reason) -> ApiError {
     responses((status = 200, body = OrderResponse), (status = 404, body = crate::error::ErrorBody)))]
 async fn cart_order(tenant: Tenant, Path(token): Path<String>) -> ApiResult<Json<OrderResponse>> {
     tenant.require(Permission::Shop)?;
-    let order_id: Option<String> =
-        sqlx::query_scalar("SELECT order_id FROM carts WHERE token = $1")
-            .bind(&token)
-            .fetch_optional(&tenant.db)
-            .await?
-            .flatten();
-    let order_id = order_id.ok_or_else(|| ApiError::not_found("order"))?;
+    let order_id = carts::order_of(&tenant.db, &token).await?;
     Ok(Json(OrderResponse { order: orders::load(&tenant.db, &order_id).await? }))
 }

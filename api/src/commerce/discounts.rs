@@ -120,6 +120,14 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The stable code, as serialized (`usage_limit_reached`).
+    pub fn code(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// A sentence for shoppers.
     pub fn message(self) -> &'static str {
         match self {

@@ -377,13 +377,7 @@ async fn confirm_payment(
     Path(token): Path<String>,
 ) -> ApiResult<Json<OrderResponse>> {
     tenant.require(Permission::Shop)?;
-    let order_id: Option<String> =
-        sqlx::query_scalar("SELECT order_id FROM carts WHERE token = $1")
-            .bind(&token)
-            .fetch_optional(&tenant.db)
-            .await?
-            .flatten();
-    let order_id = order_id.ok_or_else(|| ApiError::not_found("order"))?;
+    let order_id = super::carts::order_of(&tenant.db, &token).await?;
     let order = orders::load(&tenant.db, &order_id).await?;
     if order.provider == "stripe" && order.status == orders::Status::Pending {
         let intent =
