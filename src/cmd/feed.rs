@@ -46,6 +46,9 @@ pub struct BenchArgs {
     /// Working directory (a temporary one when absent); feeds are written into it.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Time only this channel (`google`, `meta`, `tiktok`; repeatable; all when absent).
+    #[arg(long)]
+    pub channel: Vec<String>,
 }
 
 /// Arguments of a feed generation.
@@ -265,12 +268,29 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         mb(resident_memory()),
         mb(crate::progress::peak_memory()),
     );
-    for format in [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson] {
+    let formats = [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson];
+    let chosen = args
+        .channel
+        .iter()
+        .map(|name| {
+            Channel::from_name(name).with_context(|| {
+                format!("unknown channel `{name}`, expected `google`, `meta` or `tiktok`")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for format in formats.into_iter().filter(|f| chosen.is_empty() || chosen.contains(&f.channel()))
+    {
         let mut times = Vec::new();
         let cpu_before = cpu_seconds();
         let mut report = feeds::FeedReport::default();
         let path = dir.join(format.site_path().replace('/', "-"));
         for _ in 0..args.runs.max(1) {
+            // Each run writes a new file, as a build does (into its staging directory);
+            // freeing the previous run's pages is not part of generating a feed.
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
             let started = Instant::now();
             let file = std::fs::File::create(&path)?;
             let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
