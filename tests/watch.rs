@@ -135,6 +135,10 @@ fn watch_rebuilds_on_change_and_reports_errors_to_the_browser() {
     next_event(&mut events, "reload");
     let page = get(port, &format!("/products/{handle}/")).expect("page");
     assert!(page.contains("€87.00"), "the preview shows the new price");
+    // The product feeds follow the pages once the catalog is quiet for a moment.
+    wait_for(30, "the feeds to follow", || {
+        get(port, "/feeds/google.xml").filter(|feed| feed.contains(">87.00 EUR</g:"))
+    });
 
     std::fs::write(&products, format!("{{broken\n{}", text.replace(line, &edited))).expect("break");
     let error = next_event(&mut events, "build-error");

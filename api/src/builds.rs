@@ -145,7 +145,10 @@ impl Sessions {
             }
         }
         let entry =
-            map.entry(shop_id.to_owned()).or_insert_with(|| (Arc::default(), Instant::now()));
+            map.entry(shop_id.to_owned()).or_insert_with(|| {
+                // Pages are published first, the product feeds a change affects right after.
+                (Arc::new(Mutex::new(Session::deferring_feeds())), Instant::now())
+            });
         entry.1 = Instant::now();
         entry.0.clone()
     }
@@ -274,20 +277,41 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
     };
     let session = platform.sessions.get(shop_id);
     let target_url = platform.publish_url(shop_id);
+    let (platform2, shop) = (Arc::clone(platform), shop_id.to_owned());
     let blocking = tokio::task::spawn_blocking(move || {
         let mut session = session.lock().expect("session lock");
         let report = aurelio_engine::build_in(&mut session, &opts, &aurelio_engine::Silent)
             .map_err(|e| build_error_json(&e))?;
         let target = aurelio_engine::publish::Target::from_url(&target_url)
             .map_err(|e| json!({ "message": format!("publish target: {e}") }))?;
-        let published = aurelio_engine::publish::publish(
-            &target,
-            &opts.out,
-            &aurelio_engine::publish::PublishOptions::default(),
-            &aurelio_engine::Silent,
-        )
-        .map_err(|e| json!({ "message": format!("publish: {e}") }))?;
+        let publish = || {
+            let published = aurelio_engine::publish::publish(
+                &target,
+                &opts.out,
+                &aurelio_engine::publish::PublishOptions::default(),
+                &aurelio_engine::Silent,
+            )
+            .map_err(|e| json!({ "message": format!("publish: {e}") }))?;
+            platform2.origin.forget(&shop);
+            Ok::<_, Value>(published)
+        };
+        let published = publish()?;
+        // The storefront is live; the feeds the change affected follow.
+        let feeds = session.finish_feeds().map_err(|e| build_error_json(&e))?;
+        let feeds = match feeds {
+            Some(done) => {
+                let again = publish()?;
+                json!({
+                    "written": done.written,
+                    "build_ms": done.elapsed.as_millis(),
+                    "uploaded": again.summary.uploaded,
+                    "publish_ms": again.elapsed.as_millis(),
+                })
+            }
+            None => Value::Null,
+        };
         Ok::<_, Value>(json!({
+            "feeds": feeds,
             "pages": report.pages,
             "rendered": report.rendered,
             "unchanged": report.unchanged,

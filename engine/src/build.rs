@@ -13,7 +13,7 @@ use crate::diagnostics::Diagnostics;
 use crate::feeds;
 use crate::images::{self, ImageCache, ImageStats, SourceIndex};
 use crate::output::{
-    self, CachePolicy, Content, FileEntry, MANIFEST, Manifest, Sink, Staging, short_hash,
+    self, CachePolicy, Content, FileEntry, Janitor, MANIFEST, Manifest, Sink, Staging, short_hash,
 };
 use crate::progress::{Progress, Timings};
 use crate::render::{self, Job, Renderer, Urls};
@@ -89,6 +89,18 @@ pub struct BuildReport {
     pub elapsed: Duration,
     /// Wall time of each step, for `aurelio bench`.
     pub timings: Timings,
+    /// Feeds out of date that this build left as they were (site paths), for
+    /// `Session::finish_feeds`; only a session that defers feeds leaves any.
+    pub feeds_pending: Vec<String>,
+}
+
+/// What `Session::finish_feeds` did.
+#[derive(Debug, Clone, Default)]
+pub struct FeedsReport {
+    /// Feeds generated and written into the output (site paths).
+    pub written: Vec<String>,
+    /// Wall time.
+    pub elapsed: Duration,
 }
 
 /// Why a build failed; the output directory is untouched in every case.
@@ -131,6 +143,11 @@ impl BuildError {
 /// from, so a stale entry is never used: the products parsed last time (by line hash),
 /// the compiled templates (by their sources) and stylesheet (by the theme), and the
 /// state and manifest of the last build into an output (by the manifest's hash on disk).
+///
+/// A session can defer product feeds (`defer_feeds`): a build then brings the pages up to
+/// date and leaves feeds that changed as they were (a product change regenerates every
+/// feed, 150 MB at 10,000 products); `finish_feeds` generates them afterwards, so the
+/// storefront is right first and the feeds follow.
 #[derive(Default)]
 pub struct Session {
     parsed: catalog::ParseCache,
@@ -138,6 +155,83 @@ pub struct Session {
     css: Option<(blake3::Hash, String)>,
     cards: render::CardCache,
     last: Option<LastBuild>,
+    defer_feeds: bool,
+    deferred: Option<DeferredFeeds>,
+    /// Deletes replaced and removed files after a build has returned.
+    janitor: Janitor,
+}
+
+/// What generating the feeds a build deferred needs: the catalog and images of that build.
+struct DeferredFeeds {
+    /// Set by `build_in` (which owns the catalog) once the build succeeded.
+    catalog: Option<Catalog>,
+    images: images::ImageMap,
+    out: PathBuf,
+    cache_dir: PathBuf,
+}
+
+impl Session {
+    /// A session whose builds defer out-of-date feeds to `finish_feeds`.
+    pub fn deferring_feeds() -> Self {
+        Self { defer_feeds: true, ..Self::default() }
+    }
+
+    /// Waits until the files earlier builds replaced or removed are deleted (that happens
+    /// in the background; dropping the session waits too).
+    pub fn wait_for_cleanup(&mut self) {
+        self.janitor.wait();
+    }
+
+    /// Generates the feeds the last build deferred and writes them into its output in
+    /// place (manifest and state included), unless the output changed since (the next
+    /// build then sees to them). `None` when nothing was pending.
+    pub fn finish_feeds(&mut self) -> Result<Option<FeedsReport>, BuildError> {
+        let Some(deferred) = self.deferred.take() else { return Ok(None) };
+        let DeferredFeeds { catalog, images, out, cache_dir } = deferred;
+        let Some(catalog) = catalog else { return Ok(None) };
+        let result = self.write_feeds(&catalog, &images, &out, &cache_dir);
+        self.parsed.restore(catalog.products);
+        result
+    }
+
+    fn write_feeds(
+        &mut self,
+        catalog: &Catalog,
+        images: &images::ImageMap,
+        out: &Path,
+        cache_dir: &Path,
+    ) -> Result<Option<FeedsReport>, BuildError> {
+        let started = Instant::now();
+        let Some((state, mut manifest)) = previous(self, cache_dir, out) else {
+            return Ok(None);
+        };
+        let io = |source| BuildError::Io { path: out.to_owned(), source };
+        let urls = Urls::new(&catalog.store.base_url);
+        let sources = feeds::Sources { catalog, images, urls: &urls };
+        let site_feeds = feeds::site::SiteFeeds { sources, cache_dir, out };
+        let in_place = Pending { out: out.to_owned(), files: Mutex::new(Vec::new()) };
+        let mut fresh = Manifest::default();
+        site_feeds.put(&in_place, Some(&manifest), &mut fresh, false).map_err(io)?;
+        let written: Vec<String> = fresh.files.keys().cloned().collect();
+        manifest.files.extend(fresh.files);
+        let BuildState { pages, sources, .. } = state;
+        let state_of = |manifest_bytes: &[u8]| BuildState {
+            version: STATE_VERSION,
+            manifest_hash: blake3::hash(manifest_bytes).to_hex().to_string(),
+            pages,
+            sources,
+        };
+        let state_file = state_path(cache_dir, out);
+        let (_, state, _) =
+            commit_in_place(in_place, &manifest, &[], &state_file, state_of, &mut self.janitor)?;
+        self.last = Some(LastBuild {
+            out: out.to_owned(),
+            cache_dir: cache_dir.to_owned(),
+            state,
+            manifest,
+        });
+        Ok(Some(FeedsReport { written, elapsed: started.elapsed() }))
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -161,7 +255,13 @@ struct LastBuild {
 
 /// Loads the catalog directory and its theme and builds the storefront.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
-    build_in(&mut Session::default(), opts, progress)
+    let started = Instant::now();
+    let mut session = Session::default();
+    let mut report = build_in(&mut session, opts, progress)?;
+    // A one-shot build leaves nothing behind, and its time includes the clean-up.
+    session.janitor.wait();
+    report.elapsed = started.elapsed();
+    Ok(report)
 }
 
 /// Builds like `build`, reusing and refreshing what `session` kept from earlier builds.
@@ -172,13 +272,24 @@ pub fn build_in(
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let mut timings = Timings::start();
+    // Feeds an earlier build deferred are this build's to see to now.
+    if let Some(catalog) = session.deferred.take().and_then(|d| d.catalog) {
+        session.parsed.restore(catalog.products);
+    }
     progress.phase("load", 0);
     let Loaded { mut catalog, warnings } = catalog::load_cached(&opts.site, &mut session.parsed)?;
     progress.finish_phase();
     timings.lap("load catalog");
     let result = build_loaded(session, &mut catalog, warnings, opts, progress);
-    // The parsed products go back to the session whether or not the build succeeded.
-    session.parsed.restore(std::mem::take(&mut catalog.products));
+    match session.deferred.as_mut() {
+        // The deferred feeds are made from this catalog.
+        Some(deferred) if result.is_ok() => deferred.catalog = Some(catalog),
+        // The parsed products go back to the session whether or not the build succeeded.
+        _ => {
+            session.deferred = None;
+            session.parsed.restore(std::mem::take(&mut catalog.products));
+        }
+    }
     let mut report = result?;
     timings.extend(std::mem::take(&mut report.timings));
     report.timings = timings;
@@ -208,7 +319,9 @@ fn build_loaded(
     timings.lap("load theme");
     let mut warnings = warnings;
     warnings.extend(theme_warnings);
-    let mut report = build_catalog_in(session, catalog, &theme, opts, warnings, progress)?;
+    let defer = session.defer_feeds;
+    let mut report =
+        build_catalog_inner(session, catalog, &theme, opts, warnings, progress, defer)?;
     timings.extend(std::mem::take(&mut report.timings));
     report.timings = timings;
     Ok(report)
@@ -285,40 +398,40 @@ impl Sink for Pending {
 }
 
 impl Pending {
-    /// Writes every pending file (each atomically: temporary file, then rename), then
-    /// deletes `removed` files and the directories they leave empty.
-    fn apply(self, removed: &[String]) -> std::io::Result<usize> {
+    /// Writes every pending file (each atomically: temporary file, then exchange), then
+    /// takes `removed` files out of the output. What is left to delete (the replaced
+    /// files, the removed ones and the directories they leave empty) goes to `janitor`.
+    fn apply(self, removed: &[String], janitor: &mut Janitor) -> std::io::Result<usize> {
         let files = self.files.into_inner().unwrap_or_default();
         let count = files.len();
-        files.into_par_iter().try_for_each(|(rel, content)| {
-            let target = self.out.join(&rel);
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let tmp = target.with_file_name(format!(
-                ".{}.tmp-{}",
-                target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
-                std::process::id()
-            ));
-            match content {
-                PendingContent::Bytes(bytes) => std::fs::write(&tmp, bytes)?,
-                PendingContent::File(path) => output::link_or_copy(&path, &tmp)?,
-            }
-            std::fs::rename(&tmp, &target)
-        })?;
+        let displaced: Vec<Option<PathBuf>> = files
+            .into_par_iter()
+            .map(|(rel, content)| {
+                let target = self.out.join(&rel);
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                match content {
+                    PendingContent::Bytes(bytes) => output::write_exchanging(&target, &bytes),
+                    PendingContent::File(path) => {
+                        let tmp = output::temporary_name(&target, "link");
+                        output::link_or_copy(&path, &tmp)?;
+                        Ok(output::exchange(&tmp, &target)?.then_some(tmp))
+                    }
+                }
+            })
+            .collect::<std::io::Result<_>>()?;
+        for old in displaced.into_iter().flatten() {
+            janitor.push(old, None);
+        }
         for rel in removed {
+            // Out of the site at once (a cheap rename within its directory); deleted later.
             let path = self.out.join(rel);
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
+            let gone = output::temporary_name(&path, "gone");
+            match std::fs::rename(&path, &gone) {
+                Ok(()) => janitor.push(gone, Some(self.out.clone())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),
-            }
-            let mut dir = path.parent();
-            while let Some(d) = dir {
-                if d == self.out || std::fs::remove_dir(d).is_err() {
-                    break;
-                }
-                dir = d.parent();
             }
         }
         Ok(count)
@@ -336,7 +449,8 @@ pub fn build_catalog(
     build_catalog_in(&mut Session::default(), catalog, theme, opts, warnings, progress)
 }
 
-/// Builds like `build_catalog`, reusing and refreshing what `session` kept.
+/// Builds like `build_catalog`, reusing and refreshing what `session` kept (feeds are
+/// never deferred: that needs the catalog owned, see `build_in`).
 pub fn build_catalog_in(
     session: &mut Session,
     catalog: &Catalog,
@@ -344,6 +458,20 @@ pub fn build_catalog_in(
     opts: &BuildOptions,
     warnings: Diagnostics,
     progress: &dyn Progress,
+) -> Result<BuildReport, BuildError> {
+    build_catalog_inner(session, catalog, theme, opts, warnings, progress, false)
+}
+
+/// The build; with `defer`, feeds that changed are left for `Session::finish_feeds` when
+/// the changes are applied in place.
+fn build_catalog_inner(
+    session: &mut Session,
+    catalog: &Catalog,
+    theme: &Theme,
+    opts: &BuildOptions,
+    warnings: Diagnostics,
+    progress: &dyn Progress,
+    defer: bool,
 ) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
     let mut timings = Timings::start();
@@ -474,7 +602,15 @@ pub fn build_catalog_in(
         // A staged build links images left in place from the live output; when some are
         // gone from it, start over without trusting the output.
         let clean = BuildOptions { clean: true, ..opts.clone() };
-        return build_catalog_in(session, catalog, theme, &clean, initial_warnings, progress);
+        return build_catalog_inner(
+            session,
+            catalog,
+            theme,
+            &clean,
+            initial_warnings,
+            progress,
+            defer,
+        );
     }
 
     // Non-page files: assets, search index, sitemap, robots.
@@ -510,6 +646,7 @@ pub fn build_catalog_in(
         pages: fingerprints.iter().cloned().collect(),
         sources,
     };
+    let mut feeds_pending = Vec::new();
     let (written, manifest, state, manifest_size) = if staged {
         let staging = Staging::new(out).map_err(io(out))?;
         let mut manifest = Manifest { version: 1, ..Manifest::default() };
@@ -528,7 +665,7 @@ pub fn build_catalog_in(
             progress,
         )?;
         timings.lap("render");
-        site_feeds.put(&staging, prior_manifest.as_ref(), &mut manifest).map_err(io(out))?;
+        site_feeds.put(&staging, prior_manifest.as_ref(), &mut manifest, false).map_err(io(out))?;
         timings.lap("feeds");
         let written = changed.len() + processed.files.len() + extra.len();
         let manifest_bytes = manifest_json(&manifest);
@@ -563,7 +700,8 @@ pub fn build_catalog_in(
             progress,
         )?;
         timings.lap("render");
-        site_feeds.put(&in_place, Some(&manifest), &mut fresh).map_err(io(out))?;
+        feeds_pending =
+            site_feeds.put(&in_place, Some(&manifest), &mut fresh, defer).map_err(io(out))?;
         timings.lap("feeds");
         let current: HashSet<&str> = fingerprints
             .iter()
@@ -579,36 +717,35 @@ pub fn build_catalog_in(
             manifest.files.remove(file);
         }
         manifest.files.extend(fresh.files);
-        let manifest_bytes = manifest_json(&manifest);
-        in_place
-            .put(MANIFEST, Content::Bytes(&manifest_bytes), CachePolicy::Revalidate)
-            .map_err(io(out))?;
         timings.lap("manifest");
         progress.phase("apply", 0);
-        // The state is written while the changes are applied (I/O on one side, mostly
-        // serialisation on the other); it is only read once both are done.
-        let (applied, state) = rayon::join(
-            || in_place.apply(&stale),
-            || {
-                let state = state_of(&manifest_bytes);
-                save_state(&state_file, &state);
-                state
-            },
-        );
-        let written = applied.map_err(|e| {
-            // Some changes may be missing: the state must not vouch for this output.
-            let _ = std::fs::remove_file(&state_file);
-            io(out)(e)
-        })?;
+        let (written, state, manifest_size) = commit_in_place(
+            in_place,
+            &manifest,
+            &stale,
+            &state_file,
+            state_of,
+            &mut session.janitor,
+        )?;
         progress.finish_phase();
         timings.lap("apply, state");
-        (written - 1, manifest, state, manifest_bytes.len())
+        (written, manifest, state, manifest_size)
     };
     let report_files = manifest.files.len() + 1;
     let report_bytes = manifest.files.values().map(|f| f.size).sum::<u64>() + manifest_size as u64;
     session.last =
         Some(LastBuild { out: out.to_owned(), cache_dir: cache_dir.clone(), state, manifest });
     let pages = jobs.len();
+    let feeds_pending: Vec<String> =
+        feeds_pending.iter().map(|f| f.site_path().to_owned()).collect();
+    // The renderer borrows the image map, which the deferred feeds keep.
+    drop(renderer);
+    session.deferred = (!feeds_pending.is_empty()).then(|| DeferredFeeds {
+        catalog: None,
+        images: processed.map,
+        out: out.to_owned(),
+        cache_dir: cache_dir.clone(),
+    });
     Ok(BuildReport {
         pages,
         rendered: changed.len(),
@@ -622,7 +759,54 @@ pub fn build_catalog_in(
         warnings: diags,
         elapsed: started.elapsed(),
         timings,
+        feeds_pending,
     })
+}
+
+/// Applies an in-place change set: serialises `manifest` into it, then writes every file
+/// while the state (made from the manifest's bytes) is saved. Returns the files written
+/// (the manifest not counted), the state and the manifest's size.
+fn commit_in_place(
+    in_place: Pending,
+    manifest: &Manifest,
+    stale: &[String],
+    state_file: &Path,
+    state_of: impl FnOnce(&[u8]) -> BuildState + Send,
+    janitor: &mut Janitor,
+) -> Result<(usize, BuildState, usize), BuildError> {
+    let out = in_place.out.clone();
+    let io = |source| BuildError::Io { path: out.clone(), source };
+    let manifest_bytes = manifest_json(manifest);
+    in_place.put(MANIFEST, Content::Bytes(&manifest_bytes), CachePolicy::Revalidate).map_err(io)?;
+    // The state is written while the changes are applied (I/O on one side, mostly
+    // serialisation on the other); it is only read once both are done.
+    // The state is serialised while the changes are applied, and written to disk in the
+    // background once they are: the session keeps it in memory, the file is for the next
+    // process.
+    let mut applying = Janitor::default();
+    let (applied, (state, state_bytes)) = rayon::join(
+        || in_place.apply(stale, &mut applying),
+        || {
+            let state = state_of(&manifest_bytes);
+            let bytes = serde_json::to_vec(&state).ok();
+            (state, bytes)
+        },
+    );
+    janitor.absorb(applying);
+    let written = match applied {
+        Ok(written) => written,
+        Err(e) => {
+            // Some changes may be missing: no state may vouch for this output.
+            janitor.wait();
+            let _ = std::fs::remove_file(state_file);
+            return Err(io(e));
+        }
+    };
+    if let Some(bytes) = state_bytes {
+        janitor.write(state_file.to_owned(), bytes);
+    }
+    janitor.start();
+    Ok((written - 1, state, manifest_bytes.len()))
 }
 
 /// Writes the build state; losing it only costs a full build next time, never correctness.
@@ -630,7 +814,9 @@ fn save_state(file: &Path, state: &BuildState) {
     if let Some(parent) = file.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
-    let _ = serde_json::to_vec(state).map(|bytes| std::fs::write(file, bytes));
+    if let Ok(bytes) = serde_json::to_vec(state) {
+        let _ = output::write_replacing(file, &bytes);
+    }
 }
 
 /// The manifest as compact JSON (23,000 entries at 10,000 products: pretty printing made

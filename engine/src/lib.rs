@@ -18,7 +18,9 @@ pub mod sitemap;
 pub mod text;
 pub mod theme;
 
-pub use build::{BuildError, BuildOptions, BuildReport, Session, build, build_catalog, build_in};
+pub use build::{
+    BuildError, BuildOptions, BuildReport, FeedsReport, Session, build, build_catalog, build_in,
+};
 pub use catalog::{Catalog, CatalogError};
 pub use diagnostics::{Diagnostic, Diagnostics, Severity};
 pub use progress::{Progress, Silent};

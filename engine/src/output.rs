@@ -122,6 +122,169 @@ pub fn link_or_copy(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Puts the file `tmp` in place of `target` atomically: readers see the old file or the new
+/// one, never neither. An existing target is exchanged with `tmp` (`renameat2` with
+/// `RENAME_EXCHANGE`), after which `tmp` holds the old file and `true` is returned: the
+/// caller removes it, now or later (`Janitor`). A plain rename over an existing file makes
+/// ext4 (`auto_da_alloc`) allocate and start writing the new file's blocks on the spot,
+/// which cost 1.5 ms per 40 KB page and 6 ms per 3 MB manifest here; removing the old
+/// file frees its blocks, about 1 ms per page once it has been written back. Where the
+/// exchange is not supported (or there is no target yet), a plain rename.
+pub fn exchange(tmp: &Path, target: &Path) -> io::Result<bool> {
+    let exchanged = rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        tmp,
+        rustix::fs::CWD,
+        target,
+        rustix::fs::RenameFlags::EXCHANGE,
+    );
+    match exchanged {
+        Ok(()) => Ok(true),
+        Err(_) => std::fs::rename(tmp, target).map(|()| false),
+    }
+}
+
+/// `exchange`, then removes the old file at once.
+pub fn replace(tmp: &Path, target: &Path) -> io::Result<()> {
+    if exchange(tmp, target)? {
+        std::fs::remove_file(tmp)?;
+    }
+    Ok(())
+}
+
+/// A hidden name next to `target` for a temporary file (`tag`: what it is for), unique in
+/// this process: a file waiting for the `Janitor` never shares a name with a new one.
+pub fn temporary_name(target: &Path, tag: &str) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    target.with_file_name(format!(
+        ".{}.{tag}-{}-{n}",
+        target.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ))
+}
+
+/// Writes `bytes` to `target` through a temporary file next to it and `exchange`; where
+/// the old file is now, for the caller to remove (see `Janitor`).
+pub fn write_exchanging(target: &Path, bytes: &[u8]) -> io::Result<Option<PathBuf>> {
+    let tmp = temporary_name(target, "tmp");
+    std::fs::write(&tmp, bytes)?;
+    match exchange(&tmp, target) {
+        Ok(exchanged) => Ok(exchanged.then_some(tmp)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// `write_exchanging`, then removes the old file at once.
+pub fn write_replacing(target: &Path, bytes: &[u8]) -> io::Result<()> {
+    if let Some(old) = write_exchanging(target, bytes)? {
+        std::fs::remove_file(old)?;
+    }
+    Ok(())
+}
+
+/// File work nothing waits for, done in order on a background thread: deleting replaced
+/// and removed files (freeing their blocks costs about 1 ms per written-back page, 180 ms
+/// for 150 MB of feeds) and writing caches such as the build state. `wait` (and `Drop`)
+/// finishes everything.
+#[derive(Debug, Default)]
+pub struct Janitor {
+    queued: Vec<Chore>,
+    running: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+enum Chore {
+    /// Remove the file; with a directory, then its parents while empty, up to that one.
+    Remove(PathBuf, Option<PathBuf>),
+    /// Write the file (atomically, through `write_replacing`).
+    Write(PathBuf, Vec<u8>),
+}
+
+impl Janitor {
+    /// Queues `file` for removal; with `up_to`, then its parent directories while they
+    /// are empty, stopping at `up_to`.
+    pub fn push(&mut self, file: PathBuf, up_to: Option<PathBuf>) {
+        self.queued.push(Chore::Remove(file, up_to));
+    }
+
+    /// Queues writing `bytes` to `file` (a failure is ignored: only for caches).
+    pub fn write(&mut self, file: PathBuf, bytes: Vec<u8>) {
+        self.queued.push(Chore::Write(file, bytes));
+    }
+
+    /// Takes over what `other` has queued.
+    pub fn absorb(&mut self, mut other: Janitor) {
+        other.finish_running();
+        self.queued.append(&mut other.queued);
+    }
+
+    /// Starts doing what is queued (after the previous batch).
+    pub fn start(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.queued);
+        let previous = self.running.take();
+        let spawned = std::thread::Builder::new().name("aurelio-janitor".into()).spawn(move || {
+            if let Some(previous) = previous {
+                let _ = previous.join();
+            }
+            run(batch);
+        });
+        // Should no thread start, the batch is lost with the closure: hidden files or a
+        // missing cache left behind, never a wrong output.
+        if let Ok(handle) = spawned {
+            self.running = Some(handle);
+        }
+    }
+
+    /// Does everything queued and waits until every batch is done.
+    pub fn wait(&mut self) {
+        self.finish_running();
+        run(std::mem::take(&mut self.queued));
+    }
+
+    fn finish_running(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.join();
+        }
+    }
+}
+
+impl Drop for Janitor {
+    fn drop(&mut self) {
+        self.wait();
+    }
+}
+
+fn run(batch: Vec<Chore>) {
+    for chore in batch {
+        match chore {
+            Chore::Write(file, bytes) => {
+                if let Some(parent) = file.parent() {
+                    let _ = std::fs::create_dir_all(parent);
+                }
+                let _ = write_replacing(&file, &bytes);
+            }
+            Chore::Remove(file, up_to) => {
+                let _ = std::fs::remove_file(&file);
+                let Some(stop) = up_to else { continue };
+                let mut dir = file.parent();
+                while let Some(d) = dir {
+                    if d == stop || !d.starts_with(&stop) || std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+        }
+    }
+}
+
 /// The manifest entry of a file given by hash and size.
 pub fn entry_of(rel: &str, hash: &str, size: u64, cache: CachePolicy) -> FileEntry {
     FileEntry { hash: hash.to_owned(), size, content_type: content_type(rel).to_owned(), cache }

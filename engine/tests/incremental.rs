@@ -200,7 +200,29 @@ fn check_identical(incremental: &Path, clean: &Path, step: usize, edit: &Edit) {
     }
 }
 
-fn run(edits: &[Edit], seed: u64) {
+/// Every file the output's manifest lists has the hash and size it says, and every file in
+/// the output is listed (the manifest itself and hidden temporary files aside).
+#[track_caller]
+fn check_manifest(out: &Path) {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.join("aurelio-manifest.json")).expect("read"))
+            .expect("manifest json");
+    let listed = manifest["files"].as_object().expect("files");
+    let on_disk = files(out);
+    for (rel, bytes) in &on_disk {
+        if rel == "aurelio-manifest.json" {
+            continue;
+        }
+        let entry = listed.get(rel).unwrap_or_else(|| panic!("`{rel}` is not in the manifest"));
+        assert_eq!(entry["hash"], blake3::hash(bytes).to_hex().as_str(), "`{rel}` hash");
+        assert_eq!(entry["size"], bytes.len(), "`{rel}` size");
+    }
+    for rel in listed.keys() {
+        assert!(on_disk.contains_key(rel), "the manifest lists `{rel}`, which is missing");
+    }
+}
+
+fn run(edits: &[Edit], seed: u64, defer: bool) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let site = tmp.path().join("site");
     fixtures::write(&site, &FixtureOptions { products: 40, seed, images: 3 }).expect("fixtures");
@@ -220,7 +242,8 @@ fn run(edits: &[Edit], seed: u64) {
     };
     // The incremental side runs in one session, as `aurelio watch` does (parsed products
     // are reused); the clean side starts from nothing every time.
-    let mut session = Session::default();
+    // With `defer`, feeds that changed follow the pages (`finish_feeds`).
+    let mut session = if defer { Session::deferring_feeds() } else { Session::default() };
     build_in(&mut session, &opts(&out, false, &None), &Silent).expect("first build");
     let mut rng = Rng::new(seed);
     for (step, e) in edits.iter().enumerate() {
@@ -229,7 +252,30 @@ fn run(edits: &[Edit], seed: u64) {
             .unwrap_or_else(|err| panic!("step {step} ({e:?}): {err}"));
         let clean = tmp.path().join(format!("clean-{step}-{}", rng.below(1000)));
         build(&opts(&clean, true, &state.theme), &Silent).expect("clean build");
+        session.wait_for_cleanup();
+        if defer {
+            assert!(report.feeds_pending.iter().all(|f| f.starts_with("feeds/")));
+            // Before the feeds follow, the output is consistent: every page as a clean
+            // build has it, the old feeds exactly as the manifest describes them.
+            check_manifest(&out);
+            let (pages, clean_pages) = (files(&out), files(&clean));
+            for (rel, bytes) in pages.iter().filter(|(rel, _)| {
+                !rel.starts_with("feeds/") && rel.as_str() != "aurelio-manifest.json"
+            }) {
+                assert!(clean_pages.get(rel) == Some(bytes), "step {step} ({e:?}): `{rel}`");
+            }
+            let finished = session.finish_feeds().expect("feeds follow");
+            assert_eq!(
+                finished.map(|f| f.written.len()).unwrap_or(0),
+                report.feeds_pending.len(),
+                "every pending feed is written"
+            );
+            session.wait_for_cleanup();
+        } else {
+            assert!(report.feeds_pending.is_empty(), "only a deferring session defers");
+        }
         check_identical(&out, &clean, step, e);
+        check_manifest(&out);
         assert!(report.rendered <= report.pages);
         std::fs::remove_dir_all(&clean).expect("cleanup");
     }
@@ -239,8 +285,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 10, max_shrink_iters: 30, ..ProptestConfig::default() })]
 
     #[test]
-    fn incremental_output_equals_a_clean_build(edits in prop::collection::vec(edit(), 1..7), seed in 0u64..1000) {
-        run(&edits, seed);
+    fn incremental_output_equals_a_clean_build(edits in prop::collection::vec(edit(), 1..7), seed in 0u64..1000, defer in any::<bool>()) {
+        run(&edits, seed, defer);
     }
 }
 
@@ -359,10 +405,12 @@ fn a_session_never_reuses_what_changed_behind_its_back() {
     let edit = Edit::Price(3, 1234);
     state.apply(&edit);
     build(&opts(&out, false), &Silent).expect("one-shot build");
+    session.wait_for_cleanup();
     check(0, &edit);
     let edit = Edit::Title(3);
     state.apply(&edit);
     build_in(&mut session, &opts(&out, false), &Silent).expect("session build");
+    session.wait_for_cleanup();
     check(1, &edit);
 
     // A source image gets new content: new variants, new names in every page showing it.
@@ -375,7 +423,69 @@ fn a_session_never_reuses_what_changed_behind_its_back() {
     state.apply(&edit);
     let report = build_in(&mut session, &opts(&out, false), &Silent).expect("session build");
     assert_eq!(report.images.encoded, 1, "the replaced image is encoded again");
+    session.wait_for_cleanup();
     check(2, &edit);
     let noop = build_in(&mut session, &opts(&out, false), &Silent).expect("no-op");
     assert_eq!((noop.rendered, noop.written), (0, 0), "nothing changed since");
+}
+
+#[test]
+fn a_deferring_session_brings_pages_up_to_date_first_and_feeds_after() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let site = tmp.path().join("site");
+    fixtures::write(&site, &FixtureOptions { products: 30, seed: 7, images: 2 }).expect("fixtures");
+    let text = std::fs::read_to_string(site.join("products.jsonl")).expect("read");
+    let products: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+    let mut state = Site { dir: &site, products, theme: None, added: 0 };
+    let opts = |out: &Path, clean: bool| BuildOptions {
+        site: site.clone(),
+        out: out.to_owned(),
+        clean,
+        cache_dir: Some(tmp.path().join("cache")),
+        ..BuildOptions::default()
+    };
+    let out = tmp.path().join("out");
+    let mut session = Session::deferring_feeds();
+    let first = build_in(&mut session, &opts(&out, false), &Silent).expect("first build");
+    assert!(first.feeds_pending.is_empty(), "a first build writes its feeds");
+    let google_before = std::fs::read(out.join("feeds/google.xml")).expect("google feed");
+
+    state.apply(&Edit::Price(4, 4321));
+    let report = build_in(&mut session, &opts(&out, false), &Silent).expect("price change");
+    assert_eq!(
+        report.feeds_pending,
+        ["feeds/google.xml", "feeds/meta.csv", "feeds/tiktok.csv", "feeds/tiktok.json"]
+    );
+    let handle = state.products[4]["handle"].as_str().expect("handle").to_owned();
+    let page = std::fs::read_to_string(out.join(format!("products/{handle}/index.html")))
+        .expect("product page");
+    assert!(page.contains("43.21"), "the page has the new price before the feeds follow");
+    assert_eq!(std::fs::read(out.join("feeds/google.xml")).expect("feed"), google_before);
+    session.wait_for_cleanup();
+    check_manifest(&out);
+
+    let done = session.finish_feeds().expect("feeds").expect("feeds were pending");
+    assert_eq!(done.written.len(), 4);
+    assert!(session.finish_feeds().expect("nothing left").is_none());
+    let google = std::fs::read_to_string(out.join("feeds/google.xml")).expect("feed");
+    assert!(google.contains("43.21 "), "the feed has the new price");
+    session.wait_for_cleanup();
+    let clean = tmp.path().join("clean");
+    build(&opts(&clean, true), &Silent).expect("clean build");
+    check_identical(&out, &clean, 1, &Edit::Price(4, 4321));
+    check_manifest(&out);
+
+    // A build before the feeds followed takes them over: nothing is lost.
+    state.apply(&Edit::Price(5, 999));
+    let pending = build_in(&mut session, &opts(&out, false), &Silent).expect("change");
+    assert_eq!(pending.feeds_pending.len(), 4);
+    state.apply(&Edit::Title(6));
+    let again = build_in(&mut session, &opts(&out, false), &Silent).expect("another change");
+    assert_eq!(again.feeds_pending.len(), 4, "still pending, now with both changes");
+    session.finish_feeds().expect("feeds").expect("pending");
+    session.wait_for_cleanup();
+    std::fs::remove_dir_all(&clean).expect("cleanup");
+    build(&opts(&clean, true), &Silent).expect("clean build");
+    check_identical(&out, &clean, 2, &Edit::Title(6));
 }

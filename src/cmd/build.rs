@@ -54,8 +54,13 @@ pub fn summary(report: &aurelio_engine::BuildReport) -> String {
     let ms = report.elapsed.as_secs_f64() * 1000.0;
     let memory =
         peak_memory().map(|b| format!(", peak memory {} MB", b / 1_000_000)).unwrap_or_default();
+    let feeds = if report.feeds_pending.is_empty() {
+        String::new()
+    } else {
+        format!("; {} feeds follow", report.feeds_pending.len())
+    };
     format!(
-        "built {} pages: {} rendered, {} unchanged, {} removed; {} images ({} encoded, {} cached); {} files written of {} ({:.1} MB) in {ms:.0} ms{memory}",
+        "built {} pages: {} rendered, {} unchanged, {} removed; {} images ({} encoded, {} cached); {} files written of {} ({:.1} MB) in {ms:.0} ms{memory}{feeds}",
         report.pages,
         report.rendered,
         report.unchanged,

@@ -17,6 +17,9 @@ use tokio::sync::broadcast;
 
 /// Quiet time after the last file event before rebuilding.
 const DEBOUNCE: Duration = Duration::from_millis(80);
+/// Quiet time after a rebuild before the product feeds it left out of date follow: a run
+/// of edits regenerates them once.
+const FEEDS_QUIET: Duration = Duration::from_secs(1);
 
 /// Arguments of `aurelio watch`.
 #[derive(Debug, clap::Args)]
@@ -33,7 +36,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let base_url = format!("http://127.0.0.1:{}", args.port);
     let opts = args.site.options(Some(base_url.clone()), false);
     let (events, _) = broadcast::channel(16);
-    let mut session = Session::default();
+    let mut session = Session::deferring_feeds();
     rebuild(&mut session, &opts, &events);
     if !opts.out.join("index.html").is_file() {
         std::fs::create_dir_all(&opts.out)?;
@@ -65,8 +68,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let ignored = Ignored::new(&opts);
     loop {
-        // Wait for a relevant change, then for quiet.
-        let first = rx.recv().context("the file watcher stopped")?;
+        // Wait for a relevant change, then for quiet; feeds a rebuild left out of date
+        // follow once nothing changed for a moment.
+        let first = match rx.recv_timeout(FEEDS_QUIET) {
+            Ok(event) => event,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                finish_feeds(&mut session);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                anyhow::bail!("the file watcher stopped")
+            }
+        };
         if !ignored.relevant(&first) {
             continue;
         }
@@ -87,6 +100,19 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
 fn paths(event: &notify::Result<notify::Event>) -> Vec<PathBuf> {
     event.as_ref().map(|e| e.paths.clone()).unwrap_or_default()
+}
+
+/// Generates the feeds the last rebuild left out of date, if any.
+fn finish_feeds(session: &mut Session) {
+    match session.finish_feeds() {
+        Ok(Some(done)) => println!(
+            "feeds: {} updated in {} ms",
+            done.written.join(", "),
+            done.elapsed.as_millis()
+        ),
+        Ok(None) => {}
+        Err(e) => eprintln!("error: the feeds could not be updated: {e}"),
+    }
 }
 
 /// Rebuilds and tells the browser.

@@ -63,15 +63,20 @@ const CHUNK_LINES: usize = 2048;
 #[derive(Debug, Default)]
 pub struct ParseCache {
     context: [u8; 32],
-    products: HashMap<[u8; 32], Product>,
+    products: foldhash::HashMap<[u8; 32], Product>,
+    /// The last load's lines and their blake3, so that an unchanged line costs a fast
+    /// hash and a comparison of its bytes instead of a blake3 (exact: bytes are compared).
+    lines: foldhash::HashMap<Box<[u8]>, [u8; 32]>,
     /// Fingerprints of the last load's products that had no diagnostic: only those are
     /// kept (a line with warnings is parsed again, so that they are reported again).
-    clean: HashSet<[u8; 32]>,
+    clean: foldhash::HashSet<[u8; 32]>,
 }
 
 impl ParseCache {
     /// Takes back the products of the catalog the last `load_cached` returned, unchanged.
     pub(crate) fn restore(&mut self, products: Vec<Product>) {
+        // Reserved up front: growing the map would move every product again per doubling.
+        self.products.reserve(products.len());
         for product in products {
             if self.clean.contains(&product.fingerprint) {
                 self.products.insert(product.fingerprint, product);
@@ -460,8 +465,15 @@ fn load_products(
         context.update(format!("{name}={index};").as_bytes());
     }
     let context = *context.finalize().as_bytes();
-    let mut previous =
-        if cache.context == context { std::mem::take(&mut cache.products) } else { HashMap::new() };
+    let (mut previous, previous_lines) = if cache.context == context {
+        (std::mem::take(&mut cache.products), std::mem::take(&mut cache.lines))
+    } else {
+        (foldhash::HashMap::default(), foldhash::HashMap::default())
+    };
+    let mut lines = foldhash::HashMap::with_capacity_and_hasher(
+        previous_lines.len(),
+        foldhash::fast::RandomState::default(),
+    );
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut parsed: Vec<Parsed> = Vec::new();
     let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(CHUNK_LINES);
@@ -479,25 +491,36 @@ fn load_products(
         }
         if chunk.len() == CHUNK_LINES || (read == 0 && !chunk.is_empty()) {
             // Lines known from an earlier load are moved out of the cache; the rest parsed.
-            let hashes: Vec<[u8; 32]> =
-                chunk.par_iter().map(|(_, bytes)| *blake3::hash(bytes).as_bytes()).collect();
-            let known: Vec<Option<Product>> =
-                hashes.iter().map(|hash| previous.remove(hash)).collect();
-            let fresh: Vec<Parsed> = chunk
-                .par_drain(..)
-                .zip(known)
-                .map(|((line, bytes), known)| match known {
-                    Some(product) => Parsed {
-                        product: Some(Product { line, ..product }),
-                        line,
-                        handle: None,
-                        skus: Vec::new(),
-                        diags: Diagnostics::default(),
-                    },
-                    None => parse_product(line, &bytes, &ctx),
+            let hashes: Vec<[u8; 32]> = chunk
+                .par_iter()
+                .map(|(_, bytes)| match previous_lines.get(bytes.as_slice()) {
+                    Some(hash) => *hash,
+                    None => *blake3::hash(bytes).as_bytes(),
                 })
                 .collect();
-            parsed.extend(fresh);
+            let known: Vec<Option<Product>> =
+                hashes.iter().map(|hash| previous.remove(hash)).collect();
+            let fresh: Vec<(Parsed, Vec<u8>)> = chunk
+                .par_drain(..)
+                .zip(known)
+                .map(|((line, bytes), known)| {
+                    let parsed = match known {
+                        Some(product) => Parsed {
+                            product: Some(Product { line, ..product }),
+                            line,
+                            handle: None,
+                            skus: Vec::new(),
+                            diags: Diagnostics::default(),
+                        },
+                        None => parse_product(line, &bytes, &ctx),
+                    };
+                    (parsed, bytes)
+                })
+                .collect();
+            for ((p, bytes), hash) in fresh.into_iter().zip(hashes) {
+                parsed.push(p);
+                lines.insert(bytes.into_boxed_slice(), hash);
+            }
         }
         if read == 0 {
             break;
@@ -505,7 +528,8 @@ fn load_products(
     }
     let clean = parsed.iter().filter(|p| p.diags.is_empty()).filter_map(|p| p.product.as_ref());
     let clean = clean.map(|p| p.fingerprint).collect();
-    *cache = ParseCache { context, products: HashMap::new(), clean };
+    drop(previous_lines);
+    *cache = ParseCache { context, products: foldhash::HashMap::default(), lines, clean };
     Ok(register(parsed, diags))
 }
 
@@ -546,8 +570,11 @@ fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
         parsed.into_iter().map(|p| ((p.product, p.line, p.handle, p.skus), p.diags)).unzip();
     let mut keep = vec![false; lines.len()];
     {
-        let mut handles: HashMap<&str, usize> = HashMap::with_capacity(lines.len());
-        let mut skus: HashMap<&str, (&str, usize)> = HashMap::with_capacity(lines.len() * 8);
+        let hasher = foldhash::fast::RandomState::default;
+        let mut handles: foldhash::HashMap<&str, usize> =
+            foldhash::HashMap::with_capacity_and_hasher(lines.len(), hasher());
+        let mut skus: foldhash::HashMap<&str, (&str, usize)> =
+            foldhash::HashMap::with_capacity_and_hasher(lines.len() * 8, hasher());
         for (k, own) in own.into_iter().enumerate() {
             diags.extend(own);
             let (product, line, handle, own_skus) = &lines[k];
@@ -1152,11 +1179,17 @@ fn compile_rules(
     ok.then_some(Rule { conditions })
 }
 
+/// Whether `a.to_lowercase() == lower` (`lower` is lowercase already), without allocating
+/// for ASCII text, which is what tags, vendors and types nearly always are.
+fn lower_eq(a: &str, lower: &str) -> bool {
+    if a.is_ascii() { a.eq_ignore_ascii_case(lower) } else { a.to_lowercase() == lower }
+}
+
 impl Rule {
     fn matches(&self, p: &Product, how: Match) -> bool {
-        let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| a.to_lowercase() == b);
+        let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| lower_eq(a, b));
         let test = |c: &Condition| match c {
-            Condition::Tag(t) => p.tags.iter().any(|x| x.to_lowercase() == *t),
+            Condition::Tag(t) => p.tags.iter().any(|x| lower_eq(x, t)),
             Condition::Vendor(v) => eq(&p.vendor, v),
             Condition::ProductType(t) => eq(&p.product_type, t),
             Condition::Category(set) => p.categories.iter().any(|c| set.contains(c)),

@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the bytes of a feed change for the same input.
-const FEED_VERSION: u32 = 1;
+const FEED_VERSION: u32 = 2;
 
 /// The formats the site carries, from the store's `feeds.channels`.
 pub fn formats(catalog: &Catalog) -> Vec<Format> {
@@ -20,11 +20,12 @@ pub fn formats(catalog: &Catalog) -> Vec<Format> {
 }
 
 /// blake3 of everything a feed of the catalog reads: store settings, categories, every
-/// product's source record in order, the published names of its images, and the URLs.
-pub fn fingerprint(sources: &Sources<'_>, format: Format) -> blake3::Hash {
+/// product's source record in order, the published names of its images, and the URLs. The
+/// same for every format (`fingerprint` adds the format), so it is computed once a build.
+pub fn inputs(sources: &Sources<'_>) -> blake3::Hash {
     let c = sources.catalog;
     let mut h = blake3::Hasher::new();
-    h.update(format!("feed v{FEED_VERSION} {format:?}\0").as_bytes());
+    h.update(format!("feed v{FEED_VERSION}\0").as_bytes());
     h.update(sources.urls.base.as_bytes());
     h.update(b"\0");
     let s = &c.store;
@@ -46,6 +47,14 @@ pub fn fingerprint(sources: &Sources<'_>, format: Format) -> blake3::Hash {
             h.update(b"\0");
         }
     }
+    h.finalize()
+}
+
+/// The fingerprint of one format's feed, from the `inputs` of the catalog.
+pub fn fingerprint(inputs: &blake3::Hash, format: Format) -> blake3::Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(inputs.as_bytes());
+    h.update(format!("{format:?}").as_bytes());
     h.finalize()
 }
 
@@ -100,10 +109,15 @@ impl Cached {
             hasher: blake3::Hasher::new(),
         };
         let report = write(sources, format, &mut out)?;
-        out.inner.into_inner().map_err(io::IntoInnerError::into_error)?.sync_data().ok();
+        // Not synced: the record below is checked against the file's size, and a feed lost
+        // in a crash is generated again from its fingerprint.
+        drop(out.inner.into_inner().map_err(io::IntoInnerError::into_error)?);
         let hash = out.hasher.finalize().to_hex().to_string();
-        std::fs::rename(&tmp, &self.file)?;
-        std::fs::write(&self.record, format!("{fp} {hash} {}\n", report.bytes))?;
+        crate::output::replace(&tmp, &self.file)?;
+        crate::output::write_replacing(
+            &self.record,
+            format!("{fp} {hash} {}\n", report.bytes).as_bytes(),
+        )?;
         let log = GenerationLog {
             format: format.site_path().to_owned(),
             generated_at_ms: std::time::SystemTime::now()
@@ -118,7 +132,7 @@ impl Cached {
             hash: hash.clone(),
         };
         let json = serde_json::to_vec_pretty(&log).map_err(io::Error::other)?;
-        std::fs::write(self.record.with_extension("log.json"), json)?;
+        crate::output::write_replacing(&self.record.with_extension("log.json"), &json)?;
         Ok((hash, report.bytes))
     }
 }
@@ -174,44 +188,49 @@ impl SiteFeeds<'_> {
     /// Generates (or reuses) every feed the store has switched on and puts it into `sink`,
     /// recording it in `manifest`. `previous` is the manifest of the output as it is, if
     /// any (an in-place sink receives only what changed).
+    ///
+    /// With `defer`, a feed that is out of date but present in `previous` is not generated:
+    /// its previous entry (and file) stay, and it is returned, for the caller to bring up
+    /// to date later (`Session::finish_feeds`) without holding up the pages.
     pub fn put(
         &self,
         sink: &dyn Sink,
         previous: Option<&Manifest>,
         manifest: &mut Manifest,
-    ) -> io::Result<()> {
-        put(&self.sources, self.cache_dir, self.out, sink, previous, manifest)
-    }
-}
-
-fn put(
-    sources: &Sources<'_>,
-    cache_dir: &Path,
-    out: &Path,
-    sink: &dyn Sink,
-    previous: Option<&Manifest>,
-    manifest: &mut Manifest,
-) -> io::Result<()> {
-    let catalog = sources.catalog;
-    let dir = feeds_dir(cache_dir, out);
-    for format in formats(catalog) {
-        let name = format.site_path().trim_start_matches("feeds/");
-        let cached =
-            Cached { file: dir.join(name), record: dir.join(format!("{name}.fingerprint")) };
-        let fp = fingerprint(sources, format).to_hex().to_string();
-        let (hash, size) = match cached.read() {
-            Some((known, hash, size)) if known == fp => (hash, size),
-            _ => cached.generate(sources, format, &fp)?,
-        };
-        let rel = format.site_path();
-        let entry = crate::output::entry_of(rel, &hash, size, CachePolicy::Revalidate);
-        if !sink.receives_everything() && previous.and_then(|m| m.files.get(rel)) == Some(&entry) {
-            manifest.files.insert(rel.to_owned(), entry);
-            continue;
+        defer: bool,
+    ) -> io::Result<Vec<Format>> {
+        let catalog = self.sources.catalog;
+        let dir = feeds_dir(self.cache_dir, self.out);
+        let mut deferred = Vec::new();
+        let formats = formats(catalog);
+        let inputs = if formats.is_empty() { None } else { Some(inputs(&self.sources)) };
+        for (format, inputs) in formats.into_iter().zip(inputs.iter().cycle()) {
+            let name = format.site_path().trim_start_matches("feeds/");
+            let cached =
+                Cached { file: dir.join(name), record: dir.join(format!("{name}.fingerprint")) };
+            let rel = format.site_path();
+            let fp = fingerprint(inputs, format).to_hex().to_string();
+            let known = cached.read().filter(|(known, ..)| *known == fp);
+            let live =
+                previous.and_then(|m| m.files.get(rel)).filter(|_| !sink.receives_everything());
+            let (hash, size) = match (known, live) {
+                (Some((_, hash, size)), _) => (hash, size),
+                (None, Some(entry)) if defer => {
+                    manifest.files.insert(rel.to_owned(), entry.clone());
+                    deferred.push(format);
+                    continue;
+                }
+                (None, _) => cached.generate(&self.sources, format, &fp)?,
+            };
+            let entry = crate::output::entry_of(rel, &hash, size, CachePolicy::Revalidate);
+            if live == Some(&entry) {
+                manifest.files.insert(rel.to_owned(), entry);
+                continue;
+            }
+            let content = Content::File { path: &cached.file, hash: &hash, size };
+            let (rel, entry) = sink.put(rel, content, CachePolicy::Revalidate)?;
+            manifest.files.insert(rel, entry);
         }
-        let content = Content::File { path: &cached.file, hash: &hash, size };
-        let (rel, entry) = sink.put(rel, content, CachePolicy::Revalidate)?;
-        manifest.files.insert(rel, entry);
+        Ok(deferred)
     }
-    Ok(())
 }
