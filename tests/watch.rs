@@ -153,4 +153,14 @@ fn watch_rebuilds_on_change_and_reports_errors_to_the_browser() {
     next_event(&mut events, "reload");
     let page = get(port, &format!("/products/{handle}/")).expect("page");
     assert!(page.contains("€119.00"), "fixing the catalog rebuilds");
+
+    // SIGTERM (as Ctrl-C) ends the watch, live-reload stream open or not.
+    let mut watcher = _watcher;
+    let status = Command::new("kill")
+        .args(["-TERM", &watcher.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exited = wait_for(20, "the watch to stop", || watcher.0.try_wait().ok().flatten());
+    assert!(exited.success(), "the watch stops cleanly: {exited}");
 }

@@ -11,7 +11,8 @@ use aurelio_api::preview::{self, PreviewEvent};
 use aurelio_engine::{BuildOptions, Session};
 use notify::{RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
@@ -20,6 +21,8 @@ const DEBOUNCE: Duration = Duration::from_millis(80);
 /// Quiet time after a rebuild before the product feeds it left out of date follow: a run
 /// of edits regenerates them once.
 const FEEDS_QUIET: Duration = Duration::from_secs(1);
+/// How often the loop looks up from waiting for file events (to stop, to finish feeds).
+const POLL: Duration = Duration::from_millis(250);
 
 /// Arguments of `aurelio watch`.
 #[derive(Debug, clap::Args)]
@@ -53,6 +56,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             eprintln!("error: the preview server stopped: {e}");
         }
     });
+    // Ctrl-C or SIGTERM ends the watch (the preview's live-reload streams never end, so
+    // the server's own graceful shutdown would wait for them forever).
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = Arc::clone(&stop);
+    runtime.spawn(async move {
+        aurelio_api::shutdown_signal().await;
+        stopping.store(true, Ordering::SeqCst);
+    });
     println!("preview: {base_url}/  (watching {}; Ctrl-C to stop)", opts.site.display());
 
     let (tx, rx) = mpsc::channel();
@@ -67,13 +78,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         watcher.watch(theme, RecursiveMode::NonRecursive)?;
     }
     let ignored = Ignored::new(&opts);
+    let mut last_change = Instant::now();
     loop {
+        if stop.load(Ordering::SeqCst) {
+            finish_feeds(&mut session);
+            println!("stopped");
+            return Ok(());
+        }
         // Wait for a relevant change, then for quiet; feeds a rebuild left out of date
         // follow once nothing changed for a moment.
-        let first = match rx.recv_timeout(FEEDS_QUIET) {
+        let first = match rx.recv_timeout(POLL) {
             Ok(event) => event,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                finish_feeds(&mut session);
+                if last_change.elapsed() >= FEEDS_QUIET {
+                    finish_feeds(&mut session);
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -95,6 +114,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let shown: Vec<String> = changed.iter().take(3).map(|p| p.display().to_string()).collect();
         println!("changed: {}{}", shown.join(", "), if changed.len() > 3 { ", …" } else { "" });
         rebuild(&mut session, &opts, &events);
+        last_change = Instant::now();
     }
 }
 
