@@ -144,11 +144,10 @@ impl Sessions {
                 map.remove(&k);
             }
         }
-        let entry =
-            map.entry(shop_id.to_owned()).or_insert_with(|| {
-                // Pages are published first, the product feeds a change affects right after.
-                (Arc::new(Mutex::new(Session::deferring_feeds())), Instant::now())
-            });
+        let entry = map.entry(shop_id.to_owned()).or_insert_with(|| {
+            // Pages are published first, the product feeds a change affects right after.
+            (Arc::new(Mutex::new(Session::deferring_feeds())), Instant::now())
+        });
         entry.1 = Instant::now();
         entry.0.clone()
     }
