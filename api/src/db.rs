@@ -21,6 +21,8 @@ pub enum Backend {
     Sqlite {
         /// The data directory.
         dir: PathBuf,
+        /// Each database's write turn (see `Backend::begin_write`).
+        turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     },
     /// A PostgreSQL server: the registry in the URL's database, each shop in its own.
     Postgres {
@@ -36,7 +38,7 @@ impl Backend {
     /// From `--database-url` (PostgreSQL) or the data directory (SQLite).
     pub fn new(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         match database_url {
-            None => Ok(Self::Sqlite { dir: data_dir.to_owned() }),
+            None => Ok(Self::Sqlite { dir: data_dir.to_owned(), turns: Arc::default() }),
             Some(raw) => {
                 let url = url::Url::parse(raw)
                     .map_err(|e| anyhow::anyhow!("--database-url `{raw}`: {e}"))?;
@@ -66,7 +68,7 @@ impl Backend {
 
     fn registry_options(&self) -> anyhow::Result<AnyConnectOptions> {
         match self {
-            Self::Sqlite { dir } => {
+            Self::Sqlite { dir, .. } => {
                 std::fs::create_dir_all(dir)?;
                 sqlite_options(&dir.join("registry.db"))
             }
@@ -93,7 +95,7 @@ impl Backend {
 
     fn shop_path(&self, db_name: &str) -> Option<PathBuf> {
         match self {
-            Self::Sqlite { dir } => Some(dir.join("shops").join(format!("{db_name}.db"))),
+            Self::Sqlite { dir, .. } => Some(dir.join("shops").join(format!("{db_name}.db"))),
             Self::Postgres { .. } => None,
         }
     }
@@ -190,18 +192,74 @@ impl Backend {
         Ok(pool_options(self, max).connect_with(options).await?)
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing to upgrade.
-    pub async fn begin_write<'c>(
+    /// Waits for this process's turn to write to a database and holds it until dropped.
+    ///
+    /// SQLite has one writer at a time; a second connection that finds the lock taken
+    /// sleeps in SQLite's busy handler (1, 2, 5, 10… ms), which is where tail latency came
+    /// from. Writers of one process therefore queue here, first come first served, and
+    /// meet SQLite's lock free. PostgreSQL locks rows, not the database: no turn is needed.
+    /// A turn not given within the busy timeout is `PoolTimedOut`, as a busy SQLite is.
+    pub async fn write_turn(
         &self,
-        pool: &'c AnyPool,
-    ) -> Result<sqlx::Transaction<'c, sqlx::Any>, sqlx::Error> {
-        match self {
-            Self::Sqlite { .. } => pool.begin_with("BEGIN IMMEDIATE").await,
-            Self::Postgres { .. } => pool.begin().await,
+        pool: &AnyPool,
+    ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error> {
+        let Self::Sqlite { turns, .. } = self else { return Ok(None) };
+        let key = pool.connect_options().database_url.to_string();
+        let turn = {
+            let mut turns = turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            turns.entry(key).or_default().clone()
+        };
+        match tokio::time::timeout(BUSY_TIMEOUT, turn.lock_owned()).await {
+            Ok(guard) => Ok(Some(guard)),
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
         }
     }
+
+    /// Starts a write transaction in this process's write turn (`write_turn`). On SQLite it
+    /// takes the write lock at once (`BEGIN IMMEDIATE`), so a writer of another process
+    /// queues in SQLite's busy handler instead of failing to upgrade.
+    pub async fn begin_write<'c>(&self, pool: &'c AnyPool) -> Result<WriteTx<'c>, sqlx::Error> {
+        let turn = self.write_turn(pool).await?;
+        let tx = match self {
+            Self::Sqlite { .. } => pool.begin_with("BEGIN IMMEDIATE").await?,
+            Self::Postgres { .. } => pool.begin().await?,
+        };
+        Ok(WriteTx { tx, turn })
+    }
 }
+
+/// A write transaction holding its write turn until it commits or is dropped; used as the
+/// connection it runs on (`&mut *tx`).
+pub struct WriteTx<'c> {
+    tx: sqlx::Transaction<'c, sqlx::Any>,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx<'_> {
+    /// Commits, then gives the turn to the next writer.
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        let Self { tx, turn } = self;
+        tx.commit().await?;
+        drop(turn);
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
+
+/// How long a writer waits for SQLite's lock (and for its write turn) before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn install_drivers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -226,10 +284,11 @@ fn pool_options(backend: &Backend, max: u32) -> AnyPoolOptions {
             Box::pin(async move {
                 if sqlite {
                     // WAL: readers never wait for the writer; busy_timeout: writers queue.
-                    conn.execute(
+                    conn.execute(AssertSqlSafe(format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                    )
+                         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+                        BUSY_TIMEOUT.as_millis()
+                    )))
                     .await?;
                 }
                 Ok(())

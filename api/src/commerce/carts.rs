@@ -16,7 +16,8 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::{AnyPool, Row};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, AssertSqlSafe, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -197,6 +198,10 @@ pub struct StoredLine {
     pub title: String,
     /// Option values.
     pub label: String,
+    /// Order of adding.
+    pub position: i64,
+    /// The product's status (`None`: the variant is gone).
+    pub status: Option<String>,
 }
 
 /// The cart's row.
@@ -220,19 +225,41 @@ pub struct CartRow {
     pub order_id: Option<String>,
 }
 
+const CART_COLUMNS: &str = "token, status, email, country, region, shipping_rate, codes, order_id";
+
 /// Loads a cart row.
 pub async fn cart_row<'e, E>(db: E, token: &str) -> ApiResult<CartRow>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let r = sqlx::query(
-        "SELECT token, status, email, country, region, shipping_rate, codes, order_id FROM carts \
-         WHERE token = $1",
-    )
+    let r =
+        sqlx::query(AssertSqlSafe(format!("SELECT {CART_COLUMNS} FROM carts WHERE token = $1")))
+            .bind(token)
+            .fetch_optional(db)
+            .await?
+            .ok_or_else(|| ApiError::not_found("cart"))?;
+    cart_from(&r)
+}
+
+/// Marks an open cart as changed now, which takes its row lock (PostgreSQL; SQLite's write
+/// lock is already held) so concurrent edits of one cart queue, and returns it; `None` when
+/// no open cart has this token.
+async fn touch_open<'e, E>(db: E, token: &str) -> ApiResult<Option<CartRow>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let r = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE carts SET updated_at = $1 WHERE token = $2 AND status = 'open' \
+         RETURNING {CART_COLUMNS}"
+    )))
+    .bind(now_ms())
     .bind(token)
     .fetch_optional(db)
-    .await?
-    .ok_or_else(|| ApiError::not_found("cart"))?;
+    .await?;
+    r.as_ref().map(cart_from).transpose()
+}
+
+fn cart_from(r: &AnyRow) -> ApiResult<CartRow> {
     Ok(CartRow {
         token: r.try_get("token")?,
         status: r.try_get("status")?,
@@ -256,18 +283,38 @@ pub async fn order_of(db: &AnyPool, token: &str) -> ApiResult<String> {
     order_id.ok_or_else(|| ApiError::not_found("order"))
 }
 
-/// Loads a cart's lines with current catalog data.
+/// Loads a cart's lines with current catalog data, in the order they were added.
 pub async fn stored_lines<'e, E>(db: E, token: &str) -> ApiResult<Vec<StoredLine>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
+    lines_and_variant(db, token, "").await
+}
+
+/// The cart's lines, and after them `variant_id` with quantity 0 when it exists in the shop
+/// but not in the cart: what adding to a cart reads, in one statement.
+async fn lines_and_variant<'e, E>(
+    db: E,
+    token: &str,
+    variant_id: &str,
+) -> ApiResult<Vec<StoredLine>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let rows = sqlx::query(
-        "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, v.price, v.sku, v.inventory, \
-         v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
+        "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, l.position, v.price, v.sku, \
+         v.inventory, v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
          FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
-         LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 ORDER BY l.position",
+         LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 \
+         UNION ALL \
+         SELECT v.id, 0, v.price, 9223372036854775807, v.price, v.sku, v.inventory, \
+         v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
+         FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
+         AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2) \
+         ORDER BY 4",
     )
     .bind(token)
+    .bind(variant_id)
     .fetch_all(db)
     .await?;
     rows.iter()
@@ -286,6 +333,8 @@ where
                 handle: r.try_get::<Option<String>, _>("handle")?.unwrap_or_default(),
                 title: r.try_get::<Option<String>, _>("title")?.unwrap_or_default(),
                 label: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
+                position: r.try_get("position")?,
+                status,
             })
         })
         .collect::<Result<_, sqlx::Error>>()
@@ -510,8 +559,15 @@ pub async fn price(
 async fn show(tenant: &Tenant, token: &str) -> ApiResult<Cart> {
     let row = cart_row(&tenant.db, token).await?;
     let lines = stored_lines(&tenant.db, token).await?;
+    shown(tenant, &Written { row, lines }).await
+}
+
+/// A cart as answered: priced from its row and lines.
+async fn shown(tenant: &Tenant, cart: &Written) -> ApiResult<Cart> {
     let facts = shop_facts(tenant).await?;
-    Ok(price(&tenant.platform, &tenant.shop.id, &tenant.db, &row, &lines, &facts).await?.cart)
+    let priced =
+        price(&tenant.platform, &tenant.shop.id, &tenant.db, &cart.row, &cart.lines, &facts);
+    Ok(priced.await?.cart)
 }
 
 /// A line to add.
@@ -551,6 +607,16 @@ pub struct CartUpdate {
     pub shipping_rate: Option<String>,
 }
 
+/// After a one-statement change of an open cart: nothing changed means the cart was
+/// checked out meanwhile (409) or does not exist (404).
+async fn still_open(tenant: &Tenant, token: &str, changed: u64) -> ApiResult<()> {
+    if changed == 0 {
+        check_open(&cart_row(&tenant.db, token).await?)?;
+        return Err(ApiError::not_found("cart"));
+    }
+    Ok(())
+}
+
 fn check_open(row: &CartRow) -> ApiResult<()> {
     if row.status != "open" {
         return Err(ApiError::new(
@@ -575,7 +641,15 @@ pub fn is_email(s: &str) -> bool {
         && !domain.contains('@')
 }
 
-/// Adds `quantity` of a variant to a cart (merging with an equal line), within limits.
+/// A cart as just written: its row and lines, ready to price without reading them again.
+struct Written {
+    row: CartRow,
+    lines: Vec<StoredLine>,
+}
+
+/// Adds `quantity` of a variant to a cart (merging with an equal line), or sets the line's
+/// quantity (`replace`; 0 removes it), within limits. One write transaction of four
+/// statements: touch the cart, read its lines with the variant, write the line, commit.
 async fn put_line(
     tenant: &Tenant,
     token: &str,
@@ -583,56 +657,36 @@ async fn put_line(
     quantity: i64,
     replace: bool,
     settings: &CheckoutSettings,
-) -> ApiResult<()> {
+) -> ApiResult<Written> {
     if quantity < 0 || (!replace && quantity == 0) {
         return Err(ApiError::invalid("quantity", "the quantity must be at least 1"));
     }
-    let variant = sqlx::query(
-        "SELECT v.price, v.inventory, v.inventory_policy, p.status FROM variants v \
-         JOIN products p ON p.id = v.product_id WHERE v.id = $1",
-    )
-    .bind(variant_id)
-    .fetch_optional(&tenant.db)
-    .await?;
-    let Some(variant) = variant else {
+    let mut tx = tenant.platform.pools.backend().begin_write(&tenant.db).await?;
+    let Some(row) = touch_open(&mut *tx, token).await? else {
+        drop(tx);
+        check_open(&cart_row(&tenant.db, token).await?)?;
+        return Err(ApiError::not_found("cart"));
+    };
+    let mut lines = lines_and_variant(&mut *tx, token, variant_id).await?;
+    let Some(i) = lines.iter().position(|l| l.variant_id == variant_id && l.status.is_some())
+    else {
         return Err(ApiError::invalid(
             "variant_id",
             format!("no variant `{variant_id}` in this shop"),
         ));
     };
-    if variant.try_get::<String, _>("status")? != "active" {
+    let Some(price) = lines[i].price else {
         return Err(ApiError::invalid("variant_id", "this product is not for sale"));
-    }
-    let price: i64 = variant.try_get("price")?;
-    let backend = tenant.platform.pools.backend();
-    let mut tx = backend.begin_write(&tenant.db).await?;
-    // Touching the cart first takes its row lock (PostgreSQL; SQLite's write lock is
-    // already held), so concurrent edits of one cart queue instead of racing.
-    let open = sqlx::query("UPDATE carts SET updated_at = $1 WHERE token = $2 AND status = 'open'")
-        .bind(now_ms())
-        .bind(token)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if open != 1 {
-        drop(tx);
-        check_open(&cart_row(&tenant.db, token).await?)?;
-        return Err(ApiError::not_found("cart"));
-    }
-    let current: Option<i64> = sqlx::query_scalar(
-        "SELECT quantity FROM cart_lines WHERE cart_token = $1 AND variant_id = $2",
-    )
-    .bind(token)
-    .bind(variant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let wanted = if replace { quantity } else { current.unwrap_or(0) + quantity };
+    };
+    let current = lines[i].quantity;
+    let wanted = if replace { quantity } else { current + quantity };
     if wanted == 0 {
         sqlx::query("DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2")
             .bind(token)
             .bind(variant_id)
             .execute(&mut *tx)
             .await?;
+        lines.remove(i);
     } else {
         if wanted > settings.max_quantity {
             return Err(ApiError::invalid(
@@ -640,10 +694,8 @@ async fn put_line(
                 format!("at most {} of one item per order", settings.max_quantity),
             ));
         }
-        let inventory: Option<i64> = variant.try_get("inventory")?;
-        let policy: String = variant.try_get("inventory_policy")?;
-        if let Some(stock) = inventory
-            && policy == "deny"
+        if let Some(stock) = lines[i].inventory
+            && lines[i].policy == "deny"
             && wanted > stock
         {
             let mut e = ApiError::new(
@@ -659,7 +711,7 @@ async fn put_line(
             });
             return Err(e);
         }
-        if current.is_some() {
+        if current > 0 {
             sqlx::query(
                 "UPDATE cart_lines SET quantity = $1, unit_price = $2 WHERE cart_token = $3 AND variant_id = $4",
             )
@@ -670,23 +722,14 @@ async fn put_line(
             .execute(&mut *tx)
             .await?;
         } else {
-            let count: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM cart_lines WHERE cart_token = $1")
-                    .bind(token)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if count >= settings.max_lines {
+            let in_cart = lines.iter().filter(|l| l.quantity > 0);
+            if i64::try_from(in_cart.clone().count()).unwrap_or(i64::MAX) >= settings.max_lines {
                 return Err(ApiError::invalid(
                     "variant_id",
                     format!("a cart holds at most {} lines", settings.max_lines),
                 ));
             }
-            let position: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(MAX(position), 0) + 1 FROM cart_lines WHERE cart_token = $1",
-            )
-            .bind(token)
-            .fetch_one(&mut *tx)
-            .await?;
+            let position = in_cart.map(|l| l.position).max().unwrap_or(0) + 1;
             sqlx::query(
                 "INSERT INTO cart_lines (cart_token, variant_id, quantity, unit_price, position) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -698,10 +741,15 @@ async fn put_line(
             .bind(position)
             .execute(&mut *tx)
             .await?;
+            lines[i].position = position;
         }
+        lines[i].quantity = wanted;
+        lines[i].snapshot_price = price;
     }
     tx.commit().await?;
-    Ok(())
+    // A variant looked up but not added (quantity 0) is not a line.
+    lines.retain(|l| l.quantity > 0);
+    Ok(Written { row, lines })
 }
 
 /// Create a cart (publishable key).
@@ -729,6 +777,7 @@ async fn create_cart(
     }
     let token = random_hex(16);
     let now = now_ms();
+    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
     sqlx::query(
         "INSERT INTO carts (token, status, email, country, codes, created_at, updated_at) \
          VALUES ($1, 'open', $2, $3, '[]', $4, $4)",
@@ -739,22 +788,32 @@ async fn create_cart(
     .bind(now)
     .execute(&tenant.db)
     .await?;
+    drop(turn);
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
+    let mut written = None;
     for (i, line) in req.lines.iter().enumerate() {
         let added = put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings);
-        if let Err(mut e) = added.await {
-            // No half-made cart stays behind: the shopper gets the error and no token.
-            let _ = sqlx::query("DELETE FROM carts WHERE token = $1")
-                .bind(&token)
-                .execute(&tenant.db)
-                .await;
-            e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
-            return Err(e);
+        match added.await {
+            Ok(w) => written = Some(w),
+            Err(mut e) => {
+                // No half-made cart stays behind: the shopper gets the error and no token.
+                let _turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
+                let _ = sqlx::query("DELETE FROM carts WHERE token = $1")
+                    .bind(&token)
+                    .execute(&tenant.db)
+                    .await;
+                e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
+                return Err(e);
+            }
         }
     }
     metrics::counter!("aurelio_carts_created_total").increment(1);
-    Ok((StatusCode::CREATED, Json(CartResponse { cart: show(&tenant, &token).await? })))
+    let cart = match written {
+        Some(w) => shown(&tenant, &w).await?,
+        None => show(&tenant, &token).await?,
+    };
+    Ok((StatusCode::CREATED, Json(CartResponse { cart })))
 }
 
 /// Read a cart with its totals.
@@ -788,10 +847,11 @@ async fn update_cart(
     if country.as_deref().is_some_and(|c| !is_country(c)) {
         return Err(ApiError::invalid("country", "not an ISO 3166-1 alpha-2 code like `IE`"));
     }
-    sqlx::query(
+    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
+    let changed = sqlx::query(
         "UPDATE carts SET email = COALESCE($1, email), country = COALESCE($2, country), \
          region = COALESCE($3, region), shipping_rate = COALESCE($4, shipping_rate), updated_at = $5 \
-         WHERE token = $6",
+         WHERE token = $6 AND status = 'open'",
     )
     .bind(req.email.as_deref().map(str::trim))
     .bind(country)
@@ -801,6 +861,8 @@ async fn update_cart(
     .bind(&token)
     .execute(&tenant.db)
     .await?;
+    drop(turn);
+    still_open(&tenant, &token, changed.rows_affected()).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
 
@@ -818,9 +880,10 @@ async fn add_line(
     tenant.require(Permission::Shop)?;
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
-    put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings).await?;
+    let written =
+        put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings).await?;
     metrics::counter!("aurelio_cart_adds_total").increment(1);
-    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+    Ok(Json(CartResponse { cart: shown(&tenant, &written).await? }))
 }
 
 /// The new quantity of a line.
@@ -855,8 +918,8 @@ async fn set_line(
     }
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
-    put_line(&tenant, &token, &variant_id, req.quantity, true, settings).await?;
-    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+    let written = put_line(&tenant, &token, &variant_id, req.quantity, true, settings).await?;
+    Ok(Json(CartResponse { cart: shown(&tenant, &written).await? }))
 }
 
 /// Remove a line.
@@ -871,11 +934,16 @@ async fn remove_line(
     tenant.require(Permission::Shop)?;
     let row = cart_row(&tenant.db, &token).await?;
     check_open(&row)?;
-    sqlx::query("DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2")
-        .bind(&token)
-        .bind(&variant_id)
-        .execute(&tenant.db)
-        .await?;
+    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
+    sqlx::query(
+        "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2 \
+         AND EXISTS (SELECT 1 FROM carts WHERE token = $1 AND status = 'open')",
+    )
+    .bind(&token)
+    .bind(&variant_id)
+    .execute(&tenant.db)
+    .await?;
+    drop(turn);
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
 
@@ -924,12 +992,17 @@ async fn add_code(
         });
         return Err(e);
     }
-    sqlx::query("UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3")
-        .bind(json!(row.codes).to_string())
-        .bind(now_ms())
-        .bind(&token)
-        .execute(&tenant.db)
-        .await?;
+    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
+    let changed = sqlx::query(
+        "UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3 AND status = 'open'",
+    )
+    .bind(json!(row.codes).to_string())
+    .bind(now_ms())
+    .bind(&token)
+    .execute(&tenant.db)
+    .await?;
+    drop(turn);
+    still_open(&tenant, &token, changed.rows_affected()).await?;
     Ok(Json(CartResponse { cart: priced.cart }))
 }
 
@@ -947,12 +1020,17 @@ async fn remove_code(
     check_open(&row)?;
     let code = discounts::normalize_code(&code);
     row.codes.retain(|c| *c != code);
-    sqlx::query("UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3")
-        .bind(json!(row.codes).to_string())
-        .bind(now_ms())
-        .bind(&token)
-        .execute(&tenant.db)
-        .await?;
+    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
+    let changed = sqlx::query(
+        "UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3 AND status = 'open'",
+    )
+    .bind(json!(row.codes).to_string())
+    .bind(now_ms())
+    .bind(&token)
+    .execute(&tenant.db)
+    .await?;
+    drop(turn);
+    still_open(&tenant, &token, changed.rows_affected()).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
 
