@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 both!(
     totals_come_from_the_catalog,
+    cart_limits_order_and_a_checked_out_cart,
     concurrent_adds_to_one_cart_all_count,
     discount_codes_say_why_they_do_not_apply,
     checkout_is_idempotent_and_reports_changes,
@@ -786,4 +787,96 @@ async fn concurrent_adds_to_one_cart_all_count(db: Db) {
     assert_eq!(cart["cart"]["lines"].as_array().unwrap().len(), 1, "{cart}");
     assert_eq!(cart["cart"]["lines"][0]["quantity"], json!(40), "every add counted once");
     assert_eq!(cart["cart"]["totals"]["subtotal"], json!(4000));
+}
+
+async fn cart_limits_order_and_a_checked_out_cart(db: Db) {
+    let server = Server::shared(db);
+    let c = server.client();
+    let (shop, _, tee) = shop_with_product(&c, 100, "5.00").await;
+    let variant = |handle: &'static str, status: &'static str| {
+        let c = c.clone();
+        let secret = shop.secret.clone();
+        async move {
+            let body = json!({"handle": handle, "title": handle, "status": status,
+                "variants": [{"sku": handle.to_uppercase(), "price": "3.00", "inventory": 100}]});
+            let p = c.post("/api/v1/products", &secret, body).await.expect(201).json();
+            p["product"]["variants"][0]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let mug = variant("mug", "active").await;
+    let cap = variant("cap", "active").await;
+    let draft = variant("secret", "draft").await;
+    let mut settings = c.get("/api/v1/settings/checkout", &shop.secret).await.expect(200).json();
+    settings["max_quantity"] = json!(5);
+    settings["max_lines"] = json!(2);
+    c.put("/api/v1/settings/checkout", &shop.secret, settings).await.expect(200);
+
+    let cart = new_cart(&c, &shop.publishable, &tee, 1).await;
+    let token = cart["token"].as_str().unwrap().to_owned();
+    let lines = format!("/api/v1/carts/{token}/lines");
+    let add = |variant: &str, quantity: i64| {
+        c.post(&lines, &shop.publishable, json!({"variant_id": variant, "quantity": quantity}))
+    };
+    let handles = |cart: &Value| -> Vec<(String, i64)> {
+        cart["cart"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (l["product_handle"].as_str().unwrap().to_owned(), l["quantity"].as_i64().unwrap())
+            })
+            .collect()
+    };
+    let cart = add(&mug, 2).await.expect(200).json();
+    assert_eq!(handles(&cart), [("tee".into(), 1), ("mug".into(), 2)]);
+    assert_eq!(cart["cart"]["totals"]["subtotal"], json!(500 + 600));
+    // Limits: a third line, a sixth unit, a product not for sale; nothing changes.
+    add(&cap, 1).await.error(422, "validation_failed", Some("variant_id"));
+    add(&tee, 5).await.error(422, "validation_failed", Some("quantity"));
+    add(&draft, 1).await.error(422, "validation_failed", Some("variant_id"));
+    // Setting a quantity keeps the line's place; 0 removes it; a line added again goes last.
+    let set = |variant: &str, quantity: i64| {
+        let path = format!("{lines}/{variant}");
+        let c = c.clone();
+        let key = shop.publishable.clone();
+        async move { c.patch(&path, &key, json!({"quantity": quantity})).await }
+    };
+    assert_eq!(
+        handles(&set(&tee, 4).await.expect(200).json()),
+        [("tee".into(), 4), ("mug".into(), 2)]
+    );
+    assert_eq!(handles(&set(&tee, 0).await.expect(200).json()), [("mug".into(), 2)]);
+    let added = add(&cap, 1).await.expect(200).json();
+    assert_eq!(handles(&added), [("mug".into(), 2), ("cap".into(), 1)]);
+    add(&tee, 1).await.error(422, "validation_failed", Some("variant_id"));
+    let shown =
+        c.get(&format!("/api/v1/carts/{token}"), &shop.publishable).await.expect(200).json();
+    assert_eq!(
+        handles(&shown),
+        [("mug".into(), 2), ("cap".into(), 1)],
+        "what the adds answered is stored"
+    );
+    assert_eq!(shown["cart"]["totals"], added["cart"]["totals"]);
+    assert_eq!(shown["cart"]["totals"]["subtotal"], json!(600 + 300));
+
+    // Once checked out, no change of any kind reaches the cart.
+    checkout(&c, &shop.publishable, &token, "done", "ada@example.com").await.expect(201);
+    add(&mug, 1).await.error(409, "cart_completed", None);
+    set(&mug, 1).await.error(409, "cart_completed", None);
+    c.delete(&format!("{lines}/{mug}"), &shop.publishable).await.error(409, "cart_completed", None);
+    c.patch(
+        &format!("/api/v1/carts/{token}"),
+        &shop.publishable,
+        json!({"email": "eve@example.com"}),
+    )
+    .await
+    .error(409, "cart_completed", None);
+    c.post(&format!("/api/v1/carts/{token}/discounts"), &shop.publishable, json!({"code": "X"}))
+        .await
+        .error(409, "cart_completed", None);
+    let after =
+        c.get(&format!("/api/v1/carts/{token}"), &shop.publishable).await.expect(200).json();
+    assert_eq!(handles(&after), handles(&shown));
+    assert_eq!(after["cart"]["email"], json!("ada@example.com"));
+    assert_eq!(after["cart"]["status"], json!("completed"));
 }
