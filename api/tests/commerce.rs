@@ -809,6 +809,10 @@ async fn cart_limits_order_and_a_checked_out_cart(db: Db) {
     let mut settings = c.get("/api/v1/settings/checkout", &shop.secret).await.expect(200).json();
     settings["max_quantity"] = json!(5);
     settings["max_lines"] = json!(2);
+    settings["tax_rates"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"country": "FR", "region": "COR", "rate_bp": 1000}));
     c.put("/api/v1/settings/checkout", &shop.secret, settings).await.expect(200);
 
     let cart = new_cart(&c, &shop.publishable, &tee, 1).await;
@@ -858,6 +862,26 @@ async fn cart_limits_order_and_a_checked_out_cart(db: Db) {
     );
     assert_eq!(shown["cart"]["totals"], added["cart"]["totals"]);
     assert_eq!(shown["cart"]["totals"]["subtotal"], json!(600 + 300));
+
+    // A region belongs to its country: `null` clears it, and so does a move to another
+    // country; the tax rate follows.
+    let details = |body: Value| {
+        let c = c.clone();
+        let key = shop.publishable.clone();
+        let path = format!("/api/v1/carts/{token}");
+        async move { c.patch(&path, &key, body).await.expect(200).json()["cart"].clone() }
+    };
+    let cart = details(json!({"country": "FR", "region": "COR", "shipping_rate": "heavy"})).await;
+    assert_eq!((cart["region"].clone(), cart["tax_rate_bp"].clone()), (json!("COR"), json!(1000)));
+    assert_eq!(cart["shipping_rate"], json!("heavy"));
+    let cart = details(json!({"region": null, "shipping_rate": null})).await;
+    assert_eq!((cart["region"].clone(), cart["tax_rate_bp"].clone()), (json!(null), json!(2000)));
+    assert_eq!(cart["shipping_rate"], json!("standard"), "back to the first option");
+    details(json!({"region": "COR"})).await;
+    let cart = details(json!({"country": "IE"})).await;
+    assert_eq!((cart["region"].clone(), cart["tax_rate_bp"].clone()), (json!(null), json!(2300)));
+    let cart = details(json!({"country": "IE", "region": "  "})).await;
+    assert_eq!(cart["region"], json!(null), "a blank region is none");
 
     // Once checked out, no change of any kind reaches the cart.
     checkout(&c, &shop.publishable, &token, "done", "ada@example.com").await.expect(201);

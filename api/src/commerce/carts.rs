@@ -601,10 +601,20 @@ pub struct CartUpdate {
     pub email: Option<String>,
     /// Destination country (ISO 3166-1 alpha-2).
     pub country: Option<String>,
-    /// Destination region (state, province).
-    pub region: Option<String>,
-    /// Shipping rate id from `shipping_options`.
-    pub shipping_rate: Option<String>,
+    /// Destination region (state, province); `null` clears it. A new country without a
+    /// region clears the old country's region.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Option<String>>,
+    /// Shipping rate id from `shipping_options`; `null` goes back to the first option.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub shipping_rate: Option<Option<String>>,
+}
+
+/// A field that is present, possibly `null` (`Some(None)`), as opposed to absent (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// After a one-statement change of an open cart: nothing changed means the cart was
@@ -847,16 +857,21 @@ async fn update_cart(
     if country.as_deref().is_some_and(|c| !is_country(c)) {
         return Err(ApiError::invalid("country", "not an ISO 3166-1 alpha-2 code like `IE`"));
     }
+    let moved = country.is_some() && country != row.country;
+    let region = match req.region {
+        Some(given) => given.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
+        None if moved => None,
+        None => row.region,
+    };
     let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
     let changed = sqlx::query(
         "UPDATE carts SET email = COALESCE($1, email), country = COALESCE($2, country), \
-         region = COALESCE($3, region), shipping_rate = COALESCE($4, shipping_rate), updated_at = $5 \
-         WHERE token = $6 AND status = 'open'",
+         region = $3, shipping_rate = $4, updated_at = $5 WHERE token = $6 AND status = 'open'",
     )
     .bind(req.email.as_deref().map(str::trim))
     .bind(country)
-    .bind(req.region)
-    .bind(req.shipping_rate)
+    .bind(region)
+    .bind(req.shipping_rate.unwrap_or(row.shipping_rate))
     .bind(now_ms())
     .bind(&token)
     .execute(&tenant.db)
