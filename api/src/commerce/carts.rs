@@ -1007,17 +1007,7 @@ async fn add_code(
         });
         return Err(e);
     }
-    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-    let changed = sqlx::query(
-        "UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3 AND status = 'open'",
-    )
-    .bind(json!(row.codes).to_string())
-    .bind(now_ms())
-    .bind(&token)
-    .execute(&tenant.db)
-    .await?;
-    drop(turn);
-    still_open(&tenant, &token, changed.rows_affected()).await?;
+    save_codes(&tenant, &token, &row.codes).await?;
     Ok(Json(CartResponse { cart: priced.cart }))
 }
 
@@ -1035,18 +1025,23 @@ async fn remove_code(
     check_open(&row)?;
     let code = discounts::normalize_code(&code);
     row.codes.retain(|c| *c != code);
+    save_codes(&tenant, &token, &row.codes).await?;
+    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+}
+
+/// Stores an open cart's discount codes.
+async fn save_codes(tenant: &Tenant, token: &str, codes: &[String]) -> ApiResult<()> {
     let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
     let changed = sqlx::query(
         "UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3 AND status = 'open'",
     )
-    .bind(json!(row.codes).to_string())
+    .bind(json!(codes).to_string())
     .bind(now_ms())
-    .bind(&token)
+    .bind(token)
     .execute(&tenant.db)
     .await?;
     drop(turn);
-    still_open(&tenant, &token, changed.rows_affected()).await?;
-    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+    still_open(tenant, token, changed.rows_affected()).await
 }
 
 #[cfg(test)]
