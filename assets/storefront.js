@@ -1355,8 +1355,9 @@
     }
     if (checkoutForm && checkoutForm.elements.region) {
       checkoutForm.elements.region.addEventListener('change', function () {
-        var region = field('region');
-        if (region && (!current || region !== current.region)) destination({ region: region });
+        // An emptied field clears the region (null), so its tax rate stops applying.
+        var region = field('region') || null;
+        if (current && region !== (current.region || null)) destination({ region: region });
       });
     }
     if (checkoutForm) {

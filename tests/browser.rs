@@ -240,7 +240,8 @@ fn shopper_journey_in_headless_chromium() {
                 {"id": "standard", "name": "Standard", "amount": 495},
                 {"id": "express", "name": "Express", "amount": 1295}
             ]}],
-            "tax_rates": [{"country": "IE", "rate_bp": 2300}]
+            "tax_rates": [{"country": "IE", "rate_bp": 2300},
+                          {"country": "IE", "region": "Cork", "rate_bp": 1350}]
         })),
         200,
     );
@@ -321,6 +322,10 @@ fn check_journey(seen: &Value, unit_price: i64) {
     assert_eq!(seen["token_stored"], true, "the cart token is kept in localStorage");
     assert!(text("added_message").starts_with("Added to cart"), "{}", text("added_message"));
     assert_eq!(seen["console_errors"], json!([]), "no script errors in the page");
+
+    // A region's own rate applies while it is entered; clearing the field clears it.
+    assert_ne!(text("tax_regional"), text("tax_national"), "Cork's 13.5 % shows");
+    assert_eq!(text("tax_region_cleared"), text("tax_national"), "an emptied region is cleared");
 
     // The unknown code: the machine reason, said politely.
     assert_eq!(seen["unknown_code_reason"], "unknown_code");

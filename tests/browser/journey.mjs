@@ -168,6 +168,20 @@ try {
   await rate.check();
   await page.waitForFunction(() => /\d/.test(document.querySelector('[data-cart-shipping]').textContent));
   await page.waitForTimeout(300); // the rate change round trip
+  step('a region with its own tax rate, then cleared');
+  const tax = async () => (await page.locator('[data-cart-tax]').textContent()).trim();
+  const taxBecomes = (test, value) => page.waitForFunction(
+    ([t, v]) => { const now = document.querySelector('[data-cart-tax]').textContent.trim(); return t === 'is' ? now === v : now !== v; },
+    [test, value]);
+  result.tax_national = await tax();
+  await page.locator('#checkout-region').fill('Cork');
+  await page.locator('#checkout-region').dispatchEvent('change');
+  await taxBecomes('not', result.tax_national);
+  result.tax_regional = await tax();
+  await page.locator('#checkout-region').fill('');
+  await page.locator('#checkout-region').dispatchEvent('change');
+  await taxBecomes('is', result.tax_national);
+  result.tax_region_cleared = await tax();
   result.shipping_shown = (await page.locator('[data-cart-shipping]').textContent()).trim();
   result.tax_label = (await page.locator('[data-cart-tax]').locator('xpath=..').locator('dt').textContent()).trim();
   result.total_shown = (await page.locator('[data-cart-total]').textContent()).trim();
