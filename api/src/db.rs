@@ -118,7 +118,7 @@ impl Backend {
     pub async fn open_registry(&self) -> anyhow::Result<AnyPool> {
         install_drivers();
         let options = self.registry_options()?;
-        let pool = match pool_options(self, 8).connect_with(options.clone()).await {
+        let pool = match pool_options(self, 8, false).connect_with(options.clone()).await {
             Ok(pool) => pool,
             // PostgreSQL: a registry database that does not exist yet is created.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
@@ -127,12 +127,12 @@ impl Backend {
                 check_identifier(&name)?;
                 let mut admin = url.clone();
                 admin.set_path("/postgres");
-                let admin = pool_options(self, 1)
+                let admin = pool_options(self, 1, false)
                     .connect_with(AnyConnectOptions::from_str(admin.as_str())?)
                     .await?;
                 admin.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
                 admin.close().await;
-                pool_options(self, 8).connect_with(options).await?
+                pool_options(self, 8, false).connect_with(options).await?
             }
             Err(e) => {
                 anyhow::bail!("cannot open the registry database ({}): {e}", self.name())
@@ -188,8 +188,13 @@ impl Backend {
 
     /// Opens a pool on a shop's database.
     async fn open_shop(&self, db_name: &str, max: u32) -> anyhow::Result<AnyPool> {
+        install_drivers();
         let options = self.shop_options(db_name)?;
-        Ok(pool_options(self, max).connect_with(options).await?)
+        let pool = pool_options(self, max, true).connect_with(options).await?;
+        if !self.is_postgres() {
+            tokio::spawn(checkpoint_in_background(pool.clone()));
+        }
+        Ok(pool)
     }
 
     /// Waits for this process's turn to write to a database and holds it until dropped.
@@ -273,8 +278,38 @@ fn sqlite_options(path: &Path) -> anyhow::Result<AnyConnectOptions> {
     Ok(AnyConnectOptions::from_str(&url)?)
 }
 
-fn pool_options(backend: &Backend, max: u32) -> AnyPoolOptions {
+/// How often an open shop database's write-ahead log is copied into it (SQLite).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints a SQLite shop database every `CHECKPOINT_EVERY` while its pool is open.
+///
+/// Commits append to the write-ahead log without `fsync` (`synchronous = NORMAL`); the
+/// checkpoint, which copies the log into the database, is what syncs. Left to SQLite, the
+/// commit that takes the log past 1,000 pages runs it, with two `fsync`s, while every other
+/// writer waits for its turn (an add-to-cart took over a second once, on a busy disk). Shop
+/// connections switch that off (`wal_autocheckpoint = 0`) and this task does it instead; a
+/// passive checkpoint never blocks writers or readers.
+async fn checkpoint_in_background(pool: AnyPool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            break;
+        }
+        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await
+            && !pool.is_closed()
+        {
+            tracing::warn!(error = %e, "background checkpoint failed");
+        }
+    }
+}
+
+/// Pool settings; `background_checkpoint`: a shop database, checkpointed by
+/// `checkpoint_in_background` rather than by the commit that fills the log.
+fn pool_options(backend: &Backend, max: u32, background_checkpoint: bool) -> AnyPoolOptions {
     let sqlite = !backend.is_postgres();
+    let autocheckpoint = if background_checkpoint { 0 } else { 1000 };
     AnyPoolOptions::new()
         .max_connections(max)
         .min_connections(0)
@@ -286,7 +321,8 @@ fn pool_options(backend: &Backend, max: u32) -> AnyPoolOptions {
                     // WAL: readers never wait for the writer; busy_timeout: writers queue.
                     conn.execute(AssertSqlSafe(format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON;",
+                         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+                         PRAGMA wal_autocheckpoint = {autocheckpoint};",
                         BUSY_TIMEOUT.as_millis()
                     )))
                     .await?;
@@ -480,6 +516,49 @@ pub type Pools = Arc<ShopPools>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shop databases are checkpointed by the background task, not by a commit.
+    #[tokio::test]
+    async fn shop_databases_are_checkpointed_in_the_background() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = Backend::new(None, dir.path()).expect("backend");
+        let registry = backend.open_registry().await.expect("registry");
+        backend.create_shop_db(&registry, "shop_a").await.expect("create");
+        let pools = ShopPools::new(backend.clone(), 2, 4, Duration::from_secs(60));
+        let pool = pools.get("shop_a", &[]).await.expect("pool");
+        let autocheckpoint: i64 =
+            sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&pool).await.expect("pragma");
+        assert_eq!(autocheckpoint, 0, "no commit checkpoints a shop database");
+        // 8 MB: past SQLite's own threshold (1,000 pages of 4 KB), so a commit would have
+        // checkpointed it were that not switched off.
+        pool.execute("CREATE TABLE t (v TEXT)").await.expect("create");
+        let mut tx = backend.begin_write(&pool).await.expect("begin");
+        for _ in 0..2000 {
+            sqlx::query("INSERT INTO t (v) VALUES ($1)")
+                .bind("x".repeat(4000))
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let db = dir.path().join("shops").join("shop_a.db");
+        let size = || std::fs::metadata(&db).map(|m| m.len()).unwrap_or(0);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while size() < 8_000_000 {
+            assert!(
+                Instant::now() < deadline,
+                "not checkpointed: the database has {} bytes",
+                size()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pools.close_all().await;
+        let registry_autocheckpoint: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&registry)
+            .await
+            .expect("pragma");
+        assert_eq!(registry_autocheckpoint, 1000, "the registry checkpoints as SQLite does");
+    }
 
     #[test]
     fn shop_database_names_fit_postgres() {
