@@ -162,8 +162,10 @@ impl Backend {
     /// Drops a shop's database; its pool must be closed first.
     pub async fn drop_shop_db(&self, registry: &AnyPool, db_name: &str) -> anyhow::Result<()> {
         match self {
-            Self::Sqlite { .. } => {
+            Self::Sqlite { turns, .. } => {
                 let path = self.shop_path(db_name).expect("sqlite shops have paths");
+                let key = sqlite_options(&path)?.database_url.to_string();
+                turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
                 for suffix in ["", "-wal", "-shm"] {
                     let mut p = path.clone().into_os_string();
                     p.push(suffix);
@@ -218,6 +220,16 @@ impl Backend {
             Ok(guard) => Ok(Some(guard)),
             Err(_) => Err(sqlx::Error::PoolTimedOut),
         }
+    }
+
+    /// Runs one writing statement outside a transaction, in this process's write turn.
+    pub async fn write<'q>(
+        &self,
+        pool: &AnyPool,
+        statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let _turn = self.write_turn(pool).await?;
+        statement.execute(pool).await
     }
 
     /// Starts a write transaction in this process's write turn (`write_turn`). On SQLite it

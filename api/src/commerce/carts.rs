@@ -787,18 +787,16 @@ async fn create_cart(
     }
     let token = random_hex(16);
     let now = now_ms();
-    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-    sqlx::query(
+    let backend = tenant.platform.pools.backend();
+    let insert = sqlx::query(
         "INSERT INTO carts (token, status, email, country, codes, created_at, updated_at) \
          VALUES ($1, 'open', $2, $3, '[]', $4, $4)",
     )
     .bind(&token)
     .bind(req.email.as_deref().map(str::trim))
     .bind(country)
-    .bind(now)
-    .execute(&tenant.db)
-    .await?;
-    drop(turn);
+    .bind(now);
+    backend.write(&tenant.db, insert).await?;
     let facts = shop_facts(&tenant).await?;
     let settings = &facts.settings;
     let mut written = None;
@@ -808,11 +806,8 @@ async fn create_cart(
             Ok(w) => written = Some(w),
             Err(mut e) => {
                 // No half-made cart stays behind: the shopper gets the error and no token.
-                let _turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-                let _ = sqlx::query("DELETE FROM carts WHERE token = $1")
-                    .bind(&token)
-                    .execute(&tenant.db)
-                    .await;
+                let delete = sqlx::query("DELETE FROM carts WHERE token = $1").bind(&token);
+                let _ = backend.write(&tenant.db, delete).await;
                 e.field = Some(format!("lines[{i}].{}", e.field.clone().unwrap_or_default()));
                 return Err(e);
             }
@@ -863,8 +858,7 @@ async fn update_cart(
         None if moved => None,
         None => row.region,
     };
-    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-    let changed = sqlx::query(
+    let update = sqlx::query(
         "UPDATE carts SET email = COALESCE($1, email), country = COALESCE($2, country), \
          region = $3, shipping_rate = $4, updated_at = $5 WHERE token = $6 AND status = 'open'",
     )
@@ -873,10 +867,8 @@ async fn update_cart(
     .bind(region)
     .bind(req.shipping_rate.unwrap_or(row.shipping_rate))
     .bind(now_ms())
-    .bind(&token)
-    .execute(&tenant.db)
-    .await?;
-    drop(turn);
+    .bind(&token);
+    let changed = tenant.platform.pools.backend().write(&tenant.db, update).await?;
     still_open(&tenant, &token, changed.rows_affected()).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
@@ -949,16 +941,13 @@ async fn remove_line(
     tenant.require(Permission::Shop)?;
     let row = cart_row(&tenant.db, &token).await?;
     check_open(&row)?;
-    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-    sqlx::query(
+    let delete = sqlx::query(
         "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2 \
          AND EXISTS (SELECT 1 FROM carts WHERE token = $1 AND status = 'open')",
     )
     .bind(&token)
-    .bind(&variant_id)
-    .execute(&tenant.db)
-    .await?;
-    drop(turn);
+    .bind(&variant_id);
+    tenant.platform.pools.backend().write(&tenant.db, delete).await?;
     Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
 }
 
@@ -1031,16 +1020,13 @@ async fn remove_code(
 
 /// Stores an open cart's discount codes.
 async fn save_codes(tenant: &Tenant, token: &str, codes: &[String]) -> ApiResult<()> {
-    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-    let changed = sqlx::query(
+    let update = sqlx::query(
         "UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3 AND status = 'open'",
     )
     .bind(json!(codes).to_string())
     .bind(now_ms())
-    .bind(token)
-    .execute(&tenant.db)
-    .await?;
-    drop(turn);
+    .bind(token);
+    let changed = tenant.platform.pools.backend().write(&tenant.db, update).await?;
     still_open(tenant, token, changed.rows_affected()).await
 }
 

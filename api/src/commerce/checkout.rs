@@ -117,16 +117,13 @@ fn conflict(code: &'static str, message: impl Into<String>, details: Vec<Detail>
 
 /// Claims an idempotency key; `Some(order id)` when this exact request already succeeded.
 async fn claim_key(tenant: &Tenant, key: &str, hash: &str) -> ApiResult<Option<String>> {
-    let turn = tenant.platform.pools.backend().write_turn(&tenant.db).await?;
-    let claimed = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO idempotency_keys (key, request_hash, created_at) VALUES ($1, $2, $3)",
     )
     .bind(key)
     .bind(hash)
-    .bind(now_ms())
-    .execute(&tenant.db)
-    .await;
-    drop(turn);
+    .bind(now_ms());
+    let claimed = tenant.platform.pools.backend().write(&tenant.db, insert).await;
     match claimed {
         Ok(_) => Ok(None),
         Err(e) if crate::error::is_unique_violation(&e) => {
@@ -161,11 +158,9 @@ async fn claim_key(tenant: &Tenant, key: &str, hash: &str) -> ApiResult<Option<S
 }
 
 async fn release_key(tenant: &Tenant, key: &str) {
-    let _turn = tenant.platform.pools.backend().write_turn(&tenant.db).await;
-    let _ = sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND response IS NULL")
-        .bind(key)
-        .execute(&tenant.db)
-        .await;
+    let delete =
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND response IS NULL").bind(key);
+    let _ = tenant.platform.pools.backend().write(&tenant.db, delete).await;
 }
 
 /// Place the order. Requires `Idempotency-Key`; the same key returns the same order.
