@@ -603,18 +603,13 @@ pub struct CartUpdate {
     pub country: Option<String>,
     /// Destination region (state, province); `null` clears it. A new country without a
     /// region clears the old country's region.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::catalog::double_option")]
     #[schema(value_type = Option<String>)]
     pub region: Option<Option<String>>,
     /// Shipping rate id from `shipping_options`; `null` goes back to the first option.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::catalog::double_option")]
     #[schema(value_type = Option<String>)]
     pub shipping_rate: Option<Option<String>>,
-}
-
-/// A field that is present, possibly `null` (`Some(None)`), as opposed to absent (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 /// After a one-statement change of an open cart: nothing changed means the cart was
