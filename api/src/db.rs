@@ -6,8 +6,10 @@
 //! Shop pools are opened on demand and kept in a bounded cache that closes idle ones, so a
 //! thousand shops do not hold a thousand pools.
 
+use crate::error::{ApiError, ApiResult};
+use crate::sqlite_writer::Writer;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -21,8 +23,8 @@ pub enum Backend {
     Sqlite {
         /// The data directory.
         dir: PathBuf,
-        /// Each database's write turn (see `Backend::begin_write`).
-        turns: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+        /// Each database's write turn and writer thread, by database URL.
+        writes: Arc<Mutex<HashMap<String, Arc<Writes>>>>,
     },
     /// A PostgreSQL server: the registry in the URL's database, each shop in its own.
     Postgres {
@@ -38,7 +40,7 @@ impl Backend {
     /// From `--database-url` (PostgreSQL) or the data directory (SQLite).
     pub fn new(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Self> {
         match database_url {
-            None => Ok(Self::Sqlite { dir: data_dir.to_owned(), turns: Arc::default() }),
+            None => Ok(Self::Sqlite { dir: data_dir.to_owned(), writes: Arc::default() }),
             Some(raw) => {
                 let url = url::Url::parse(raw)
                     .map_err(|e| anyhow::anyhow!("--database-url `{raw}`: {e}"))?;
@@ -162,10 +164,14 @@ impl Backend {
     /// Drops a shop's database; its pool must be closed first.
     pub async fn drop_shop_db(&self, registry: &AnyPool, db_name: &str) -> anyhow::Result<()> {
         match self {
-            Self::Sqlite { turns, .. } => {
+            Self::Sqlite { writes, .. } => {
                 let path = self.shop_path(db_name).expect("sqlite shops have paths");
                 let key = sqlite_options(&path)?.database_url.to_string();
-                turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+                let gone =
+                    writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&key);
+                if let Some(gone) = gone {
+                    gone.writer.close();
+                }
                 for suffix in ["", "-wal", "-shm"] {
                     let mut p = path.clone().into_os_string();
                     p.push(suffix);
@@ -210,16 +216,32 @@ impl Backend {
         &self,
         pool: &AnyPool,
     ) -> Result<Option<tokio::sync::OwnedMutexGuard<()>>, sqlx::Error> {
-        let Self::Sqlite { turns, .. } = self else { return Ok(None) };
-        let key = pool.connect_options().database_url.to_string();
-        let turn = {
-            let mut turns = turns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            turns.entry(key).or_default().clone()
-        };
-        match tokio::time::timeout(BUSY_TIMEOUT, turn.lock_owned()).await {
+        let Some(writes) = self.writes(pool) else { return Ok(None) };
+        match tokio::time::timeout(BUSY_TIMEOUT, Arc::clone(&writes.turn).lock_owned()).await {
             Ok(guard) => Ok(Some(guard)),
             Err(_) => Err(sqlx::Error::PoolTimedOut),
         }
+    }
+
+    /// The writer thread of a SQLite database (`sqlite_writer`); `None` on PostgreSQL.
+    pub fn sqlite_writer(&self, pool: &AnyPool) -> Option<Arc<Writes>> {
+        self.writes(pool)
+    }
+
+    /// This process's write turn and writer of a SQLite pool's database.
+    fn writes(&self, pool: &AnyPool) -> Option<Arc<Writes>> {
+        let Self::Sqlite { writes, .. } = self else { return None };
+        let url = &pool.connect_options().database_url;
+        let mut writes = writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(w) = writes.get(url.as_str()) {
+            return Some(Arc::clone(w));
+        }
+        let path = url.to_file_path().unwrap_or_else(|()| PathBuf::from(url.path()));
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let writer = Writer::new(path, sqlite_pragmas(0), Arc::clone(&turn));
+        let w = Arc::new(Writes { turn, writer });
+        writes.insert(url.to_string(), Arc::clone(&w));
+        Some(w)
     }
 
     /// Runs one writing statement outside a transaction, in this process's write turn.
@@ -243,6 +265,15 @@ impl Backend {
         };
         Ok(WriteTx { tx, turn })
     }
+}
+
+/// What this process keeps per SQLite database: its write turn (`Backend::write_turn`)
+/// and its writer thread, which writes in that turn.
+#[derive(Debug)]
+pub struct Writes {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// Runs whole operations on the database's own thread.
+    pub writer: Writer,
 }
 
 /// A write transaction holding its write turn until it commits or is dropped; used as the
@@ -330,18 +361,23 @@ fn pool_options(backend: &Backend, max: u32, background_checkpoint: bool) -> Any
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if sqlite {
-                    // WAL: readers never wait for the writer; busy_timeout: writers queue.
-                    conn.execute(AssertSqlSafe(format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
-                         PRAGMA wal_autocheckpoint = {autocheckpoint};",
-                        BUSY_TIMEOUT.as_millis()
-                    )))
-                    .await?;
+                    conn.execute(AssertSqlSafe(sqlite_pragmas(autocheckpoint))).await?;
                 }
                 Ok(())
             })
         })
+}
+
+/// Every SQLite connection's settings. WAL: readers never wait for the writer;
+/// `busy_timeout`: writers of other processes queue; `wal_autocheckpoint`: 0 for shop
+/// databases (see `checkpoint_in_background`).
+fn sqlite_pragmas(autocheckpoint: u32) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; \
+         PRAGMA wal_autocheckpoint = {autocheckpoint};",
+        BUSY_TIMEOUT.as_millis()
+    )
 }
 
 /// PostgreSQL database names are built from shop ids, never from user input; checked anyway.
@@ -398,6 +434,32 @@ pub async fn migrate(
         current = *version;
     }
     Ok(current)
+}
+
+/// A result row of either driver, read by column name, so one decoder serves `sqlx` rows
+/// and the SQLite writer's (`sqlite_writer`).
+pub trait Columns {
+    /// A text column; `None` for NULL.
+    fn text(&self, column: &str) -> ApiResult<Option<String>>;
+    /// An integer column; `None` for NULL.
+    fn int(&self, column: &str) -> ApiResult<Option<i64>>;
+    /// A text column that is never NULL.
+    fn text_of(&self, column: &str) -> ApiResult<String> {
+        self.text(column)?.ok_or_else(|| ApiError::internal(&format!("`{column}` is NULL")))
+    }
+    /// An integer column that is never NULL.
+    fn int_of(&self, column: &str) -> ApiResult<i64> {
+        self.int(column)?.ok_or_else(|| ApiError::internal(&format!("`{column}` is NULL")))
+    }
+}
+
+impl Columns for sqlx::any::AnyRow {
+    fn text(&self, column: &str) -> ApiResult<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+    fn int(&self, column: &str) -> ApiResult<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
 }
 
 /// Milliseconds since the Unix epoch: how times are stored.

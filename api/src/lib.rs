@@ -22,6 +22,7 @@ pub mod preview;
 pub mod registry;
 pub mod schema;
 pub mod server;
+pub mod sqlite_writer;
 pub mod tenants;
 
 pub use server::{Config, Platform, Running, start};

@@ -7,17 +7,17 @@ use super::settings::{self, CheckoutSettings, is_country};
 use super::totals::{self, Effect, Input, Line, Totals};
 use crate::auth::{Permission, Tenant};
 use crate::catalog::store;
-use crate::db::now_ms;
+use crate::db::{Columns, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::random_hex;
 use crate::server::{Body, Platform};
+use crate::sqlite_writer::{self as sqlite, numbered};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::any::AnyRow;
-use sqlx::{AnyPool, AssertSqlSafe, Row};
+use sqlx::AnyPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -225,50 +225,74 @@ pub struct CartRow {
     pub order_id: Option<String>,
 }
 
-const CART_COLUMNS: &str = "token, status, email, country, region, shipping_rate, codes, order_id";
+macro_rules! cart_columns {
+    () => {
+        "token, status, email, country, region, shipping_rate, codes, order_id"
+    };
+}
+
+const CART_ROW: &str = concat!("SELECT ", cart_columns!(), " FROM carts WHERE token = $1");
+
+/// Marks an open cart as changed now, which takes its row lock (PostgreSQL; SQLite's write
+/// lock is already held) so concurrent edits of one cart queue, and returns it.
+const TOUCH_OPEN: &str = concat!(
+    "UPDATE carts SET updated_at = $1 WHERE token = $2 AND status = 'open' RETURNING ",
+    cart_columns!()
+);
+
+/// The cart's lines, and after them the variant `$2` with quantity 0 when it exists in the
+/// shop but not in the cart: what adding to a cart reads, in one statement.
+const LINES_AND_VARIANT: &str = "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, \
+    l.position, v.price, v.sku, v.inventory, v.inventory_policy, v.weight_grams, v.label, \
+    p.handle, p.title, p.status \
+    FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
+    LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 \
+    UNION ALL \
+    SELECT v.id, 0, v.price, 9223372036854775807, v.price, v.sku, v.inventory, \
+    v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
+    FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
+    AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2) \
+    ORDER BY 4";
+
+// The line writes take the cart token and variant id as `$1` and `$2`, then integers.
+const DELETE_LINE: &str = "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2";
+const UPDATE_LINE: &str = "UPDATE cart_lines SET quantity = $3, unit_price = $4 \
+    WHERE cart_token = $1 AND variant_id = $2";
+const INSERT_LINE: &str = "INSERT INTO cart_lines \
+    (cart_token, variant_id, quantity, unit_price, position) VALUES ($1, $2, $3, $4, $5)";
 
 /// Loads a cart row.
 pub async fn cart_row<'e, E>(db: E, token: &str) -> ApiResult<CartRow>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let r =
-        sqlx::query(AssertSqlSafe(format!("SELECT {CART_COLUMNS} FROM carts WHERE token = $1")))
-            .bind(token)
-            .fetch_optional(db)
-            .await?
-            .ok_or_else(|| ApiError::not_found("cart"))?;
+    let r = sqlx::query(CART_ROW)
+        .bind(token)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("cart"))?;
     cart_from(&r)
 }
 
-/// Marks an open cart as changed now, which takes its row lock (PostgreSQL; SQLite's write
-/// lock is already held) so concurrent edits of one cart queue, and returns it; `None` when
-/// no open cart has this token.
+/// `TOUCH_OPEN`; `None` when no open cart has this token.
 async fn touch_open<'e, E>(db: E, token: &str) -> ApiResult<Option<CartRow>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let r = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE carts SET updated_at = $1 WHERE token = $2 AND status = 'open' \
-         RETURNING {CART_COLUMNS}"
-    )))
-    .bind(now_ms())
-    .bind(token)
-    .fetch_optional(db)
-    .await?;
+    let r = sqlx::query(TOUCH_OPEN).bind(now_ms()).bind(token).fetch_optional(db).await?;
     r.as_ref().map(cart_from).transpose()
 }
 
-fn cart_from(r: &AnyRow) -> ApiResult<CartRow> {
+fn cart_from(r: &impl Columns) -> ApiResult<CartRow> {
     Ok(CartRow {
-        token: r.try_get("token")?,
-        status: r.try_get("status")?,
-        email: r.try_get("email")?,
-        country: r.try_get("country")?,
-        region: r.try_get("region")?,
-        shipping_rate: r.try_get("shipping_rate")?,
-        codes: serde_json::from_str(&r.try_get::<String, _>("codes")?).unwrap_or_default(),
-        order_id: r.try_get("order_id")?,
+        token: r.text_of("token")?,
+        status: r.text_of("status")?,
+        email: r.text("email")?,
+        country: r.text("country")?,
+        region: r.text("region")?,
+        shipping_rate: r.text("shipping_rate")?,
+        codes: serde_json::from_str(&r.text_of("codes")?).unwrap_or_default(),
+        order_id: r.text("order_id")?,
     })
 }
 
@@ -291,8 +315,7 @@ where
     lines_and_variant(db, token, "").await
 }
 
-/// The cart's lines, and after them `variant_id` with quantity 0 when it exists in the shop
-/// but not in the cart: what adding to a cart reads, in one statement.
+/// `LINES_AND_VARIANT` through `sqlx`.
 async fn lines_and_variant<'e, E>(
     db: E,
     token: &str,
@@ -301,44 +324,28 @@ async fn lines_and_variant<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let rows = sqlx::query(
-        "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, l.position, v.price, v.sku, \
-         v.inventory, v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
-         FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
-         LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 \
-         UNION ALL \
-         SELECT v.id, 0, v.price, 9223372036854775807, v.price, v.sku, v.inventory, \
-         v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
-         FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
-         AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2) \
-         ORDER BY 4",
-    )
-    .bind(token)
-    .bind(variant_id)
-    .fetch_all(db)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let status: Option<String> = r.try_get("status")?;
-            let active = status.as_deref() == Some("active");
-            Ok(StoredLine {
-                variant_id: r.try_get("variant_id")?,
-                quantity: r.try_get("quantity")?,
-                snapshot_price: r.try_get("snapshot")?,
-                price: if active { r.try_get("price")? } else { None },
-                sku: r.try_get::<Option<String>, _>("sku")?.unwrap_or_default(),
-                inventory: r.try_get("inventory")?,
-                policy: r.try_get::<Option<String>, _>("inventory_policy")?.unwrap_or_default(),
-                grams: r.try_get::<Option<i64>, _>("weight_grams")?.unwrap_or(0),
-                handle: r.try_get::<Option<String>, _>("handle")?.unwrap_or_default(),
-                title: r.try_get::<Option<String>, _>("title")?.unwrap_or_default(),
-                label: r.try_get::<Option<String>, _>("label")?.unwrap_or_default(),
-                position: r.try_get("position")?,
-                status,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    let rows = sqlx::query(LINES_AND_VARIANT).bind(token).bind(variant_id).fetch_all(db).await?;
+    rows.iter().map(stored_line).collect()
+}
+
+fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
+    let status = r.text("status")?;
+    let active = status.as_deref() == Some("active");
+    Ok(StoredLine {
+        variant_id: r.text_of("variant_id")?,
+        quantity: r.int_of("quantity")?,
+        snapshot_price: r.int_of("snapshot")?,
+        price: if active { r.int("price")? } else { None },
+        sku: r.text("sku")?.unwrap_or_default(),
+        inventory: r.int("inventory")?,
+        policy: r.text("inventory_policy")?.unwrap_or_default(),
+        grams: r.int("weight_grams")?.unwrap_or(0),
+        handle: r.text("handle")?.unwrap_or_default(),
+        title: r.text("title")?.unwrap_or_default(),
+        label: r.text("label")?.unwrap_or_default(),
+        position: r.int_of("position")?,
+        status,
+    })
 }
 
 /// Which collections each product handle is in (for discounts limited to collections),
@@ -654,25 +661,100 @@ struct Written {
 
 /// Adds `quantity` of a variant to a cart (merging with an equal line), or sets the line's
 /// quantity (`replace`; 0 removes it), within limits. One write transaction of four
-/// statements: touch the cart, read its lines with the variant, write the line, commit.
+/// statements: touch the cart, read its lines with the variant, write the line, commit. On
+/// SQLite it runs whole on the database's writer thread (`sqlite_writer`), which commits
+/// concurrent additions together.
 async fn put_line(
     tenant: &Tenant,
     token: &str,
     variant_id: &str,
     quantity: i64,
     replace: bool,
-    settings: &CheckoutSettings,
+    facts: &Arc<ShopFacts>,
 ) -> ApiResult<Written> {
     if quantity < 0 || (!replace && quantity == 0) {
         return Err(ApiError::invalid("quantity", "the quantity must be at least 1"));
     }
-    let mut tx = tenant.platform.pools.backend().begin_write(&tenant.db).await?;
+    let backend = tenant.platform.pools.backend();
+    if let Some(writes) = backend.sqlite_writer(&tenant.db) {
+        let (token, variant_id, facts) = (token.to_owned(), variant_id.to_owned(), facts.clone());
+        return writes
+            .writer
+            .run(move |conn| {
+                put_line_sqlite(conn, &token, &variant_id, quantity, replace, &facts.settings)
+            })
+            .await;
+    }
+    let mut tx = backend.begin_write(&tenant.db).await?;
     let Some(row) = touch_open(&mut *tx, token).await? else {
         drop(tx);
         check_open(&cart_row(&tenant.db, token).await?)?;
         return Err(ApiError::not_found("cart"));
     };
     let mut lines = lines_and_variant(&mut *tx, token, variant_id).await?;
+    let write = plan_line(&mut lines, variant_id, quantity, replace, &facts.settings)?;
+    let (sql, ints) = write.statement();
+    let query = sqlx::query(sql).bind(token).bind(variant_id);
+    ints.iter().fold(query, |q, i| q.bind(*i)).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(Written { row, lines })
+}
+
+/// `put_line` on the SQLite writer thread: the same statements, inside its transaction.
+fn put_line_sqlite(
+    conn: &rusqlite::Connection,
+    token: &str,
+    variant_id: &str,
+    quantity: i64,
+    replace: bool,
+    settings: &CheckoutSettings,
+) -> ApiResult<Written> {
+    let now = now_ms();
+    let touched = sqlite::query(conn, TOUCH_OPEN, &*numbered(&[&now, &token]), |r| cart_from(r))?;
+    let Some(row) = touched.into_iter().next() else {
+        let found = sqlite::query(conn, CART_ROW, &*numbered(&[&token]), |r| cart_from(r))?;
+        check_open(found.first().ok_or_else(|| ApiError::not_found("cart"))?)?;
+        return Err(ApiError::not_found("cart"));
+    };
+    let args = numbered(&[&token, &variant_id]);
+    let mut lines = sqlite::query(conn, LINES_AND_VARIANT, &*args, |r| stored_line(r))?;
+    let write = plan_line(&mut lines, variant_id, quantity, replace, settings)?;
+    let (sql, ints) = write.statement();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&token, &variant_id];
+    values.extend(ints.iter().map(|i| i as &dyn rusqlite::ToSql));
+    sqlite::execute(conn, sql, &*numbered(&values))?;
+    Ok(Written { row, lines })
+}
+
+/// The write that adding to (or setting) a line makes.
+enum LineWrite {
+    Delete,
+    Update { quantity: i64, price: i64 },
+    Insert { quantity: i64, price: i64, position: i64 },
+}
+
+impl LineWrite {
+    /// The statement and the integers after its token and variant id.
+    fn statement(&self) -> (&'static str, Vec<i64>) {
+        match *self {
+            Self::Delete => (DELETE_LINE, vec![]),
+            Self::Update { quantity, price } => (UPDATE_LINE, vec![quantity, price]),
+            Self::Insert { quantity, price, position } => {
+                (INSERT_LINE, vec![quantity, price, position])
+            }
+        }
+    }
+}
+
+/// Decides the write from the cart's lines with the variant (`LINES_AND_VARIANT`) and
+/// applies it to `lines`, which then are the cart as it will be stored; or refuses.
+fn plan_line(
+    lines: &mut Vec<StoredLine>,
+    variant_id: &str,
+    quantity: i64,
+    replace: bool,
+    settings: &CheckoutSettings,
+) -> ApiResult<LineWrite> {
     let Some(i) = lines.iter().position(|l| l.variant_id == variant_id && l.status.is_some())
     else {
         return Err(ApiError::invalid(
@@ -686,75 +768,52 @@ async fn put_line(
     let current = lines[i].quantity;
     let wanted = if replace { quantity } else { current + quantity };
     if wanted == 0 {
-        sqlx::query("DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2")
-            .bind(token)
-            .bind(variant_id)
-            .execute(&mut *tx)
-            .await?;
         lines.remove(i);
+        lines.retain(|l| l.quantity > 0);
+        return Ok(LineWrite::Delete);
+    }
+    if wanted > settings.max_quantity {
+        return Err(ApiError::invalid(
+            "quantity",
+            format!("at most {} of one item per order", settings.max_quantity),
+        ));
+    }
+    if let Some(stock) = lines[i].inventory
+        && lines[i].policy == "deny"
+        && wanted > stock
+    {
+        let mut e = ApiError::new(
+            StatusCode::CONFLICT,
+            "out_of_stock",
+            format!("only {} left in stock", stock.max(0)),
+        )
+        .with_field("quantity");
+        e.details.push(crate::error::Detail {
+            code: "available".into(),
+            message: stock.max(0).to_string(),
+            field: Some("available".into()),
+        });
+        return Err(e);
+    }
+    let write = if current > 0 {
+        LineWrite::Update { quantity: wanted, price }
     } else {
-        if wanted > settings.max_quantity {
+        let in_cart = lines.iter().filter(|l| l.quantity > 0);
+        if i64::try_from(in_cart.clone().count()).unwrap_or(i64::MAX) >= settings.max_lines {
             return Err(ApiError::invalid(
-                "quantity",
-                format!("at most {} of one item per order", settings.max_quantity),
+                "variant_id",
+                format!("a cart holds at most {} lines", settings.max_lines),
             ));
         }
-        if let Some(stock) = lines[i].inventory
-            && lines[i].policy == "deny"
-            && wanted > stock
-        {
-            let mut e = ApiError::new(
-                StatusCode::CONFLICT,
-                "out_of_stock",
-                format!("only {} left in stock", stock.max(0)),
-            )
-            .with_field("quantity");
-            e.details.push(crate::error::Detail {
-                code: "available".into(),
-                message: stock.max(0).to_string(),
-                field: Some("available".into()),
-            });
-            return Err(e);
-        }
-        if current > 0 {
-            sqlx::query(
-                "UPDATE cart_lines SET quantity = $1, unit_price = $2 WHERE cart_token = $3 AND variant_id = $4",
-            )
-            .bind(wanted)
-            .bind(price)
-            .bind(token)
-            .bind(variant_id)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            let in_cart = lines.iter().filter(|l| l.quantity > 0);
-            if i64::try_from(in_cart.clone().count()).unwrap_or(i64::MAX) >= settings.max_lines {
-                return Err(ApiError::invalid(
-                    "variant_id",
-                    format!("a cart holds at most {} lines", settings.max_lines),
-                ));
-            }
-            let position = in_cart.map(|l| l.position).max().unwrap_or(0) + 1;
-            sqlx::query(
-                "INSERT INTO cart_lines (cart_token, variant_id, quantity, unit_price, position) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(token)
-            .bind(variant_id)
-            .bind(wanted)
-            .bind(price)
-            .bind(position)
-            .execute(&mut *tx)
-            .await?;
-            lines[i].position = position;
-        }
-        lines[i].quantity = wanted;
-        lines[i].snapshot_price = price;
-    }
-    tx.commit().await?;
+        let position = in_cart.map(|l| l.position).max().unwrap_or(0) + 1;
+        lines[i].position = position;
+        LineWrite::Insert { quantity: wanted, price, position }
+    };
+    lines[i].quantity = wanted;
+    lines[i].snapshot_price = price;
     // A variant looked up but not added (quantity 0) is not a line.
     lines.retain(|l| l.quantity > 0);
-    Ok(Written { row, lines })
+    Ok(write)
 }
 
 /// Create a cart (publishable key).
@@ -793,10 +852,9 @@ async fn create_cart(
     .bind(now);
     backend.write(&tenant.db, insert).await?;
     let facts = shop_facts(&tenant).await?;
-    let settings = &facts.settings;
     let mut written = None;
     for (i, line) in req.lines.iter().enumerate() {
-        let added = put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings);
+        let added = put_line(&tenant, &token, &line.variant_id, line.quantity, false, &facts);
         match added.await {
             Ok(w) => written = Some(w),
             Err(mut e) => {
@@ -881,9 +939,7 @@ async fn add_line(
 ) -> ApiResult<Json<CartResponse>> {
     tenant.require(Permission::Shop)?;
     let facts = shop_facts(&tenant).await?;
-    let settings = &facts.settings;
-    let written =
-        put_line(&tenant, &token, &line.variant_id, line.quantity, false, settings).await?;
+    let written = put_line(&tenant, &token, &line.variant_id, line.quantity, false, &facts).await?;
     metrics::counter!("aurelio_cart_adds_total").increment(1);
     Ok(Json(CartResponse { cart: shown(&tenant, &written).await? }))
 }
@@ -919,8 +975,7 @@ async fn set_line(
         return Err(ApiError::not_found("variant"));
     }
     let facts = shop_facts(&tenant).await?;
-    let settings = &facts.settings;
-    let written = put_line(&tenant, &token, &variant_id, req.quantity, true, settings).await?;
+    let written = put_line(&tenant, &token, &variant_id, req.quantity, true, &facts).await?;
     Ok(Json(CartResponse { cart: shown(&tenant, &written).await? }))
 }
 
