@@ -35,33 +35,54 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
 /// Queues a build of the shop, debounced; the id of the queued job.
 pub async fn enqueue(platform: &Platform, shop_id: &str, reason: &str) -> ApiResult<String> {
     let due = now_ms() + i64::try_from(platform.config.build_debounce.as_millis()).unwrap_or(0);
+    let id = queue_job(platform, shop_id, "build", reason, due, false).await?;
+    metrics::counter!("aurelio_builds_queued_total").increment(1);
+    Ok(id)
+}
+
+/// Queues a job of `kind` for the shop, due at `due`, unless one is queued already: that
+/// one is then due at `due` (or stays earlier, with `keep_earlier`). One write transaction,
+/// so concurrent callers queue one job. Wakes the job runner; the job's id.
+pub async fn queue_job(
+    platform: &Platform,
+    shop_id: &str,
+    kind: &str,
+    reason: &str,
+    due: i64,
+    keep_earlier: bool,
+) -> ApiResult<String> {
+    let backend = platform.pools.backend();
+    let mut tx = backend.begin_write(&platform.registry).await?;
     let pushed: Option<String> = sqlx::query_scalar(
-        "UPDATE jobs SET run_after = $1 WHERE shop_id = $2 AND kind = 'build' AND status = 'queued' \
-         RETURNING id",
+        "UPDATE jobs SET run_after = CASE WHEN $3 = 1 AND run_after < $1 THEN run_after ELSE $1 END \
+         WHERE shop_id = $2 AND kind = $4 AND status = 'queued' RETURNING id",
     )
     .bind(due)
     .bind(shop_id)
-    .fetch_optional(&platform.registry)
+    .bind(i64::from(keep_earlier))
+    .bind(kind)
+    .fetch_optional(&mut *tx)
     .await?;
     let id = match pushed {
         Some(id) => id,
         None => {
-            let id = registry::new_id("build");
+            let id = registry::new_id(if kind == "build" { "build" } else { "job" });
             sqlx::query(
                 "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
-                 VALUES ($1, $2, 'build', 'queued', $3, $4, $5)",
+                 VALUES ($1, $2, $3, 'queued', $4, $5, $6)",
             )
             .bind(&id)
             .bind(shop_id)
+            .bind(kind)
             .bind(reason)
             .bind(due)
             .bind(now_ms())
-            .execute(&platform.registry)
+            .execute(&mut *tx)
             .await?;
             id
         }
     };
-    metrics::counter!("aurelio_builds_queued_total").increment(1);
+    tx.commit().await?;
     platform.wake.notify_one();
     Ok(id)
 }

@@ -209,7 +209,8 @@ async fn checkout(
             let order = orders::load(&tenant.db, &order_id).await?;
             let provider = order.provider.clone();
             let started = payments::start(&tenant.platform, &tenant.db, &provider, &order).await?;
-            payments::record(&tenant.db, &order, &provider, &started).await?;
+            let backend = tenant.platform.pools.backend();
+            payments::record(backend, &tenant.db, &order, &provider, &started).await?;
             webhooks::wake(&tenant.platform, &tenant.shop.id).await;
             // Stock changed: storefront availability follows (debounced).
             crate::builds::enqueue(&tenant.platform, &tenant.shop.id, "stock changed").await?;
@@ -318,18 +319,20 @@ async fn place(
         // shopper can review and retry.
         let valid: Vec<String> =
             cart.discount_codes.iter().filter(|s| s.applied).map(|s| s.code.clone()).collect();
+        let mut tx = tenant.platform.pools.backend().begin_write(db).await?;
         sqlx::query(
             "UPDATE cart_lines SET unit_price = (SELECT v.price FROM variants v WHERE v.id = cart_lines.variant_id) \
              WHERE cart_token = $1 AND EXISTS (SELECT 1 FROM variants v WHERE v.id = cart_lines.variant_id)",
         )
         .bind(token)
-        .execute(db)
+        .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE carts SET codes = $1 WHERE token = $2")
+        sqlx::query("UPDATE carts SET codes = $1 WHERE token = $2 AND status = 'open'")
             .bind(json!(valid).to_string())
             .bind(token)
-            .execute(db)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         return Err(conflict(
             "cart_changed",
             "the cart changed since it was last shown: review it and try again",

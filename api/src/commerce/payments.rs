@@ -12,7 +12,7 @@
 use super::orders::{self, Order, OrderResponse};
 use crate::auth::{Permission, Tenant};
 use crate::crypto::{self, SignatureError};
-use crate::db::now_ms;
+use crate::db::{Backend, now_ms};
 use crate::error::{ApiError, ApiResult};
 use crate::registry;
 use crate::server::{Body, Platform};
@@ -325,11 +325,11 @@ async fn stripe_webhook(
         return Err(ApiError::bad_request("the event has no id"));
     }
     // Replays: an event id is handled once.
+    let backend = platform.pools.backend();
     let fresh = sqlx::query("INSERT INTO provider_events (id, received_at) VALUES ($1, $2)")
         .bind(format!("stripe:{id}"))
-        .bind(now_ms())
-        .execute(&db)
-        .await;
+        .bind(now_ms());
+    let fresh = backend.write(&db, fresh).await;
     match fresh {
         Ok(_) => {}
         Err(e) if crate::error::is_unique_violation(&e) => {
@@ -355,11 +355,10 @@ async fn stripe_webhook(
             }
         }
         "payment_intent.payment_failed" if !order_id.is_empty() => {
-            sqlx::query("UPDATE payments SET status = 'failed', updated_at = $1 WHERE order_id = $2 AND status <> 'succeeded'")
+            let failed = sqlx::query("UPDATE payments SET status = 'failed', updated_at = $1 WHERE order_id = $2 AND status <> 'succeeded'")
                 .bind(now_ms())
-                .bind(&order_id)
-                .execute(&db)
-                .await?;
+                .bind(&order_id);
+            backend.write(&db, failed).await?;
         }
         _ => {}
     }
@@ -410,14 +409,16 @@ async fn confirm_payment(
     Ok(Json(OrderResponse { order: orders::load(&tenant.db, &order_id).await? }))
 }
 
-/// Records a started payment for an order.
+/// Records a started payment for an order (and its error, if any) in one write.
 pub async fn record(
+    backend: &Backend,
     db: &AnyPool,
     order: &Order,
     provider: &str,
     started: &Started,
 ) -> ApiResult<()> {
     let now = now_ms();
+    let mut tx = backend.begin_write(db).await?;
     sqlx::query(
         "UPDATE payments SET status = $1, external_id = $2, client_secret = $3, updated_at = $4 \
          WHERE order_id = $5 AND provider = $6",
@@ -428,7 +429,7 @@ pub async fn record(
     .bind(now)
     .bind(&order.id)
     .bind(provider)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
     if let Some(error) = &started.error {
         sqlx::query("INSERT INTO order_events (id, order_id, kind, detail, at) VALUES ($1, $2, 'payment_error', $3, $4)")
@@ -436,9 +437,10 @@ pub async fn record(
             .bind(&order.id)
             .bind(json!({ "error": error }).to_string())
             .bind(now)
-            .execute(db)
+            .execute(&mut *tx)
             .await?;
     }
+    tx.commit().await?;
     Ok(())
 }
 

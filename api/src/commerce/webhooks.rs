@@ -203,27 +203,7 @@ pub async fn wake(platform: &Platform, shop_id: &str) {
 }
 
 async fn enqueue_job(platform: &Platform, shop_id: &str, due: i64) -> ApiResult<()> {
-    let pushed = sqlx::query(
-        "UPDATE jobs SET run_after = CASE WHEN run_after < $1 THEN run_after ELSE $1 END \
-         WHERE shop_id = $2 AND kind = 'webhooks' AND status = 'queued'",
-    )
-    .bind(due)
-    .bind(shop_id)
-    .execute(&platform.registry)
-    .await?;
-    if pushed.rows_affected() == 0 {
-        sqlx::query(
-            "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
-             VALUES ($1, $2, 'webhooks', 'queued', 'deliver', $3, $4)",
-        )
-        .bind(new_id("job"))
-        .bind(shop_id)
-        .bind(due)
-        .bind(now_ms())
-        .execute(&platform.registry)
-        .await?;
-    }
-    platform.wake.notify_one();
+    crate::builds::queue_job(platform, shop_id, "webhooks", "deliver", due, true).await?;
     Ok(())
 }
 
@@ -257,6 +237,7 @@ pub async fn deliver_due(platform: &Platform, shop_id: &str) -> Result<Value, Va
 }
 
 async fn deliver_batch(platform: &Platform, db: &AnyPool) -> ApiResult<(usize, usize)> {
+    let backend = platform.pools.backend();
     let rows = sqlx::query(
         "SELECT o.id, o.payload, o.attempts, e.url, e.secret FROM outbox o \
          JOIN webhook_endpoints e ON e.id = o.endpoint_id \
@@ -296,23 +277,21 @@ async fn deliver_batch(platform: &Platform, db: &AnyPool) -> ApiResult<(usize, u
         match error {
             None => {
                 delivered += 1;
-                sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = $2, last_error = NULL WHERE id = $3")
+                let done = sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = $2, last_error = NULL WHERE id = $3")
                     .bind(now_ms())
                     .bind(attempts)
-                    .bind(&id)
-                    .execute(db)
-                    .await?;
+                    .bind(&id);
+                backend.write(db, done).await?;
             }
             Some(message) => {
                 failed += 1;
                 let wait = i64::try_from(backoff(attempts).as_millis()).unwrap_or(i64::MAX);
-                sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
+                let retry = sqlx::query("UPDATE outbox SET attempts = $1, next_attempt_at = $2, last_error = $3 WHERE id = $4")
                     .bind(attempts)
                     .bind(now_ms() + wait)
                     .bind(&message)
-                    .bind(&id)
-                    .execute(db)
-                    .await?;
+                    .bind(&id);
+                backend.write(db, retry).await?;
             }
         }
     }
