@@ -129,8 +129,13 @@ impl Shared {
 
     /// The thread: opens the connection, then runs batches until quiet for `IDLE`.
     fn serve(&self, receiver: &mpsc::Receiver<Job>) {
-        let conn =
-            Connection::open(&self.path).and_then(|c| c.execute_batch(&self.pragmas).map(|()| c));
+        // Never created here: the pool made and migrated it, and a shop deleted meanwhile
+        // must not come back as an empty file.
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .and_then(|c| c.execute_batch(&self.pragmas).map(|()| c));
         loop {
             let first = match receiver.recv_timeout(IDLE) {
                 Ok(job) => job,
@@ -374,13 +379,17 @@ mod tests {
         assert_eq!(keys(&dir), ["one", "two"]);
     }
 
-    /// No database: every operation hears why, none runs.
+    /// No database: every operation hears why, none runs, and no file is created.
     #[tokio::test]
-    async fn an_unopenable_database_fails_each_operation() {
+    async fn a_missing_database_fails_each_operation() {
         let dir = tempfile::tempdir().expect("tempdir");
         let turn = Arc::new(tokio::sync::Mutex::new(()));
-        let w = Writer::new(dir.path().join("no/such/dir/x.db"), String::new(), turn);
-        let e = w.run(|c| insert(c, "x")).await.expect_err("no database");
-        assert_eq!(e.code, "unavailable");
+        let path = dir.path().join("gone.db");
+        let w = Writer::new(path.clone(), String::new(), turn);
+        for _ in 0..2 {
+            let e = w.run(|c| insert(c, "x")).await.expect_err("no database");
+            assert_eq!(e.code, "unavailable");
+        }
+        assert!(!path.exists(), "the writer created {}", path.display());
     }
 }
