@@ -19,7 +19,7 @@ use crate::money::{AmountError, Currency, Locale, Money};
 use crate::text::strip_markup;
 use rayon::prelude::*;
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A loaded catalog plus the warnings found on the way.
@@ -51,8 +51,6 @@ const PRODUCTS: &str = "products.jsonl";
 const STORE: &str = "store.json";
 const CATEGORIES: &str = "categories.json";
 const COLLECTIONS: &str = "collections.json";
-/// Lines parsed in parallel at a time: bounds memory while keeping both cores busy.
-const CHUNK_LINES: usize = 2048;
 
 /// Products parsed by earlier loads, reused while their line and everything a product
 /// parse reads (the currency, the category handles) are unchanged. A long-lived process
@@ -64,9 +62,12 @@ const CHUNK_LINES: usize = 2048;
 pub struct ParseCache {
     context: [u8; 32],
     products: foldhash::HashMap<[u8; 32], Product>,
-    /// The last load's lines and their blake3, so that an unchanged line costs a fast
-    /// hash and a comparison of its bytes instead of a blake3 (exact: bytes are compared).
-    lines: foldhash::HashMap<Box<[u8]>, [u8; 32]>,
+    /// The last load's `products.jsonl` and the blake3 of each of its lines (by the
+    /// line's start): a change edits a few lines, so the lines in the common prefix and
+    /// suffix of the old and new file are known without being hashed or even compared one
+    /// by one (exact: the bytes are compared, in one pass).
+    file: Vec<u8>,
+    line_hashes: Vec<(usize, usize, [u8; 32])>,
     /// Fingerprints of the last load's products that had no diagnostic: only those are
     /// kept (a line with warnings is parsed again, so that they are reported again).
     clean: foldhash::HashSet<[u8; 32]>,
@@ -442,7 +443,7 @@ fn load_products(
     diags: &mut Diagnostics,
 ) -> Result<Vec<Product>, CatalogError> {
     let path = dir.join(PRODUCTS);
-    let file = match std::fs::File::open(&path) {
+    let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => {
             diags.error("missing-file", PRODUCTS, None, None, format!("cannot read the file: {e}"));
@@ -465,71 +466,65 @@ fn load_products(
         context.update(format!("{name}={index};").as_bytes());
     }
     let context = *context.finalize().as_bytes();
-    let (mut previous, previous_lines) = if cache.context == context {
-        (std::mem::take(&mut cache.products), std::mem::take(&mut cache.lines))
+    let (mut previous, old_file, old_hashes) = if cache.context == context {
+        (
+            std::mem::take(&mut cache.products),
+            std::mem::take(&mut cache.file),
+            std::mem::take(&mut cache.line_hashes),
+        )
     } else {
-        (foldhash::HashMap::default(), foldhash::HashMap::default())
+        (foldhash::HashMap::default(), Vec::new(), Vec::new())
     };
-    let mut lines = foldhash::HashMap::with_capacity_and_hasher(
-        previous_lines.len(),
-        foldhash::fast::RandomState::default(),
-    );
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut parsed: Vec<Parsed> = Vec::new();
-    let mut chunk: Vec<(usize, Vec<u8>)> = Vec::with_capacity(CHUNK_LINES);
-    let mut line_no = 0;
-    loop {
-        let mut buf = Vec::new();
-        let read = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| CatalogError::Io { path: path.clone(), source })?;
-        if read > 0 {
-            line_no += 1;
-            if buf.iter().any(|b| !b.is_ascii_whitespace()) {
-                chunk.push((line_no, buf));
-            }
+    let io = |source| CatalogError::Io { path: path.clone(), source };
+    let mut file_bytes = Vec::new();
+    file.read_to_end(&mut file_bytes).map_err(io)?;
+    // Lines (with their `\n`), numbered from 1; blank ones are skipped but counted.
+    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+    let mut start = 0;
+    for (k, line) in file_bytes.split_inclusive(|b| *b == b'\n').enumerate() {
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            spans.push((k + 1, start, start + line.len()));
         }
-        if chunk.len() == CHUNK_LINES || (read == 0 && !chunk.is_empty()) {
-            // Lines known from an earlier load are moved out of the cache; the rest parsed.
-            let hashes: Vec<[u8; 32]> = chunk
-                .par_iter()
-                .map(|(_, bytes)| match previous_lines.get(bytes.as_slice()) {
-                    Some(hash) => *hash,
-                    None => *blake3::hash(bytes).as_bytes(),
-                })
-                .collect();
-            let known: Vec<Option<Product>> =
-                hashes.iter().map(|hash| previous.remove(hash)).collect();
-            let fresh: Vec<(Parsed, Vec<u8>)> = chunk
-                .par_drain(..)
-                .zip(known)
-                .map(|((line, bytes), known)| {
-                    let parsed = match known {
-                        Some(product) => Parsed {
-                            product: Some(Product { line, ..product }),
-                            line,
-                            handle: None,
-                            skus: Vec::new(),
-                            diags: Diagnostics::default(),
-                        },
-                        None => parse_product(line, &bytes, &ctx),
-                    };
-                    (parsed, bytes)
-                })
-                .collect();
-            for ((p, bytes), hash) in fresh.into_iter().zip(hashes) {
-                parsed.push(p);
-                lines.insert(bytes.into_boxed_slice(), hash);
-            }
-        }
-        if read == 0 {
-            break;
-        }
+        start += line.len();
     }
+    let known = Unchanged::new(&old_file, &old_hashes, &file_bytes);
+    let hashes: Vec<[u8; 32]> = spans
+        .par_iter()
+        .map(|&(_, start, end)| {
+            known
+                .hash(start, end)
+                .unwrap_or_else(|| *blake3::hash(&file_bytes[start..end]).as_bytes())
+        })
+        .collect();
+    drop(old_hashes);
+    drop(old_file);
+    // Lines known from an earlier load are moved out of the cache; the rest parsed.
+    let reused: Vec<Option<Product>> = hashes.iter().map(|hash| previous.remove(hash)).collect();
+    let parsed: Vec<Parsed> = spans
+        .par_iter()
+        .zip(reused)
+        .map(|(&(line, start, end), known)| match known {
+            Some(product) => Parsed {
+                product: Some(Product { line, ..product }),
+                line,
+                handle: None,
+                skus: Vec::new(),
+                diags: Diagnostics::default(),
+            },
+            None => parse_product(line, &file_bytes[start..end], &ctx),
+        })
+        .collect();
+    let line_hashes =
+        spans.iter().zip(&hashes).map(|(&(_, start, end), h)| (start, end, *h)).collect();
     let clean = parsed.iter().filter(|p| p.diags.is_empty()).filter_map(|p| p.product.as_ref());
     let clean = clean.map(|p| p.fingerprint).collect();
-    drop(previous_lines);
-    *cache = ParseCache { context, products: foldhash::HashMap::default(), lines, clean };
+    *cache = ParseCache {
+        context,
+        products: foldhash::HashMap::default(),
+        file: file_bytes,
+        line_hashes,
+        clean,
+    };
     Ok(register(parsed, diags))
 }
 
@@ -565,6 +560,50 @@ struct Parsed {
 /// Checks each parsed line's handle and SKUs against earlier lines and keeps the valid
 /// products. The identity of a valid line is its product's; a broken line's is what its
 /// parse found.
+/// Which lines of a new `products.jsonl` the last load had, with their hashes: a line
+/// inside the common prefix of the two files has the same span in both, one inside the
+/// common suffix the same distance from the end.
+struct Unchanged<'a> {
+    /// The old file's lines: start, end (after the `\n`), blake3.
+    old_lines: &'a [(usize, usize, [u8; 32])],
+    prefix: usize,
+    /// Where the common suffix starts in the new file.
+    suffix_from: usize,
+    /// Old offset minus new offset, within the suffix.
+    shift: isize,
+}
+
+impl<'a> Unchanged<'a> {
+    fn new(old: &[u8], old_lines: &'a [(usize, usize, [u8; 32])], new: &[u8]) -> Self {
+        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        // The suffix may not overlap the prefix in either file.
+        let room = old.len().min(new.len()) - prefix;
+        let suffix =
+            old.iter().rev().zip(new.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+        Self {
+            old_lines,
+            prefix,
+            suffix_from: new.len() - suffix,
+            shift: old.len().cast_signed() - new.len().cast_signed(),
+        }
+    }
+
+    /// The hash of the new file's line `start..end`, when the old file had a line with the
+    /// same bytes at the matching span.
+    fn hash(&self, start: usize, end: usize) -> Option<[u8; 32]> {
+        let (old_start, old_end) = if end <= self.prefix {
+            (start, end)
+        } else if start >= self.suffix_from {
+            (start.checked_add_signed(self.shift)?, end.checked_add_signed(self.shift)?)
+        } else {
+            return None;
+        };
+        let at = self.old_lines.binary_search_by_key(&old_start, |(s, ..)| *s).ok()?;
+        let (_, end, hash) = self.old_lines[at];
+        (end == old_end).then_some(hash)
+    }
+}
+
 fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
     let (lines, own): (Vec<_>, Vec<_>) =
         parsed.into_iter().map(|p| ((p.product, p.line, p.handle, p.skus), p.diags)).unzip();
@@ -1304,6 +1343,69 @@ fn parse_page(path: &Path, name: &str, text: &str, diags: &mut Diagnostics) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Lines of a file as `load_products` records them: start, end, blake3.
+    fn lines_of(file: &[u8]) -> Vec<(usize, usize, [u8; 32])> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        for line in file.split_inclusive(|b| *b == b'\n') {
+            out.push((start, start + line.len(), *blake3::hash(line).as_bytes()));
+            start += line.len();
+        }
+        out
+    }
+
+    /// How many of `new`'s lines are known, checking that every hash given is right.
+    fn known(old: &[u8], new: &[u8]) -> usize {
+        let old_lines = lines_of(old);
+        let unchanged = Unchanged::new(old, &old_lines, new);
+        let mut count = 0;
+        for (start, end, hash) in lines_of(new) {
+            if let Some(h) = unchanged.hash(start, end) {
+                assert_eq!(
+                    h,
+                    hash,
+                    "wrong hash for {:?}",
+                    String::from_utf8_lossy(&new[start..end])
+                );
+                count += 1;
+            }
+        }
+        count
+    }
+
+    #[test]
+    fn unchanged_lines_are_found_around_an_edit() {
+        let old = b"a1\nb22\nc333\nd4\n";
+        assert_eq!(known(old, old), 4);
+        assert_eq!(known(old, b"a1\nb23\nc333\nd4\n"), 3, "one line edited");
+        assert_eq!(known(old, b"a1\nb22\nX\nc333\nd4\n"), 4, "one line inserted");
+        assert_eq!(known(old, b"a1\nc333\nd4\n"), 3, "one line deleted");
+        assert_eq!(known(old, b"a1\nb22\nc333\nd4"), 3, "last newline dropped");
+        assert_eq!(known(old, b"a1\nb22\nc3"), 2, "cut in a line");
+        assert_eq!(known(b"", old), 0);
+        assert_eq!(known(old, b""), 0);
+    }
+
+    proptest! {
+        /// Whatever the edit (bytes cut out of the old file and others put in their
+        /// place), a line is never given another line's hash.
+        #[test]
+        fn unchanged_never_gives_a_wrong_hash(
+            old in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n']), 0..60),
+            at in 0usize..60,
+            cut in 0usize..10,
+            put in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n']), 0..10),
+        ) {
+            let at = at.min(old.len());
+            let cut = cut.min(old.len() - at);
+            let mut new = old[..at].to_vec();
+            new.extend(&put);
+            new.extend(&old[at + cut..]);
+            known(&old, &new);
+        }
+    }
 
     #[test]
     fn converts_pointers_to_paths() {
