@@ -323,24 +323,28 @@ mod tests {
     }
 
     /// Operations queued while the thread is busy share a transaction; one that fails
-    /// (here a duplicate key after its own first insert) undoes only its own writes.
+    /// (here a duplicate key after two inserts of its own) undoes only its own writes,
+    /// whatever order the three reach the thread in.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_operation_in_a_batch_rolls_back_alone() {
         let dir = tempfile::tempdir().expect("tempdir");
         let w = Arc::new(writer(&dir));
-        // Hold the thread in a first operation until the others are queued.
+        // Hold the thread in a first operation (a batch of its own) until the others are
+        // queued; they form the next batch.
         let (go, wait) = mpsc::channel::<()>();
+        let (running, started) = tokio::sync::oneshot::channel::<()>();
         let first = {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
                 w.run(move |c| {
+                    let _ = running.send(());
                     wait.recv().expect("go");
                     insert(c, "a")
                 })
                 .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        started.await.expect("the first operation runs");
         let ops = ["b", "bad", "c"].map(|k| {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
@@ -348,7 +352,7 @@ mod tests {
                     insert(c, k)?;
                     if k == "bad" {
                         insert(c, "bad-too")?;
-                        insert(c, "b")?; // taken by the operation before: fails
+                        insert(c, "a")?; // committed by the first operation: fails
                     }
                     Ok(k)
                 })
