@@ -66,7 +66,7 @@ pub async fn queue_job(
     let id = match pushed {
         Some(id) => id,
         None => {
-            let id = registry::new_id(if kind == "build" { "build" } else { "job" });
+            let id = registry::new_id(kind);
             sqlx::query(
                 "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
                  VALUES ($1, $2, $3, 'queued', $4, $5, $6)",

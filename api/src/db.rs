@@ -223,13 +223,9 @@ impl Backend {
         }
     }
 
-    /// The writer thread of a SQLite database (`sqlite_writer`); `None` on PostgreSQL.
-    pub fn sqlite_writer(&self, pool: &AnyPool) -> Option<Arc<Writes>> {
-        self.writes(pool)
-    }
-
-    /// This process's write turn and writer of a SQLite pool's database.
-    fn writes(&self, pool: &AnyPool) -> Option<Arc<Writes>> {
+    /// This process's write turn and writer thread (`sqlite_writer`) of a SQLite pool's
+    /// database; `None` on PostgreSQL.
+    pub fn writes(&self, pool: &AnyPool) -> Option<Arc<Writes>> {
         let Self::Sqlite { writes, .. } = self else { return None };
         let url = &pool.connect_options().database_url;
         let mut writes = writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -676,7 +676,7 @@ async fn put_line(
         return Err(ApiError::invalid("quantity", "the quantity must be at least 1"));
     }
     let backend = tenant.platform.pools.backend();
-    if let Some(writes) = backend.sqlite_writer(&tenant.db) {
+    if let Some(writes) = backend.writes(&tenant.db) {
         let (token, variant_id, facts) = (token.to_owned(), variant_id.to_owned(), facts.clone());
         return writes
             .writer

@@ -62,8 +62,7 @@ const COLLECTIONS: &str = "collections.json";
 pub struct ParseCache {
     context: [u8; 32],
     products: foldhash::HashMap<[u8; 32], Product>,
-    /// The last load's `products.jsonl` and the blake3 of each of its lines (by the
-    /// line's start): a change edits a few lines, so the lines in the common prefix and
+    /// The last load's `products.jsonl` and each of its lines' span and blake3: a change edits a few lines, so the lines in the common prefix and
     /// suffix of the old and new file are known without being hashed or even compared one
     /// by one (exact: the bytes are compared, in one pass).
     file: Vec<u8>,
@@ -560,6 +559,20 @@ struct Parsed {
 /// Checks each parsed line's handle and SKUs against earlier lines and keeps the valid
 /// products. The identity of a valid line is its product's; a broken line's is what its
 /// parse found.
+/// How many leading positions of `len` are equal, given `same(i, n)`: whether the `n`
+/// positions from `i` are. Compares blocks (one `memcmp` each), then narrows down.
+fn common_len(len: usize, same: impl Fn(usize, usize) -> bool) -> usize {
+    let mut at = 0;
+    let mut step = 4096;
+    while step > 0 {
+        while at + step <= len && same(at, step) {
+            at += step;
+        }
+        step /= 2;
+    }
+    at
+}
+
 /// Which lines of a new `products.jsonl` the last load had, with their hashes: a line
 /// inside the common prefix of the two files has the same span in both, one inside the
 /// common suffix the same distance from the end.
@@ -575,11 +588,11 @@ struct Unchanged<'a> {
 
 impl<'a> Unchanged<'a> {
     fn new(old: &[u8], old_lines: &'a [(usize, usize, [u8; 32])], new: &[u8]) -> Self {
-        let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+        let prefix = common_len(old.len().min(new.len()), |i, n| old[i..i + n] == new[i..i + n]);
         // The suffix may not overlap the prefix in either file.
         let room = old.len().min(new.len()) - prefix;
-        let suffix =
-            old.iter().rev().zip(new.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+        let (o, w) = (old.len(), new.len());
+        let suffix = common_len(room, |i, n| old[o - i - n..o - i] == new[w - i - n..w - i]);
         Self {
             old_lines,
             prefix,
