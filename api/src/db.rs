@@ -234,7 +234,11 @@ impl Backend {
         }
         let path = url.to_file_path().unwrap_or_else(|()| PathBuf::from(url.path()));
         let turn = Arc::new(tokio::sync::Mutex::new(()));
-        let writer = Writer::new(path, sqlite_pragmas(0), Arc::clone(&turn));
+        // Up to 64 MiB of pages (used as touched, freed when the idle thread ends): with
+        // SQLite's default 2 MiB the writer re-read and re-allocated a tenth of its pages
+        // on every batch once carts outgrew it (writer CPU per add-to-cart 48 → 44 µs).
+        let pragmas = sqlite_pragmas(0) + " PRAGMA cache_size = -65536;";
+        let writer = Writer::new(path, pragmas, Arc::clone(&turn));
         let w = Arc::new(Writes { turn, writer });
         writes.insert(url.to_string(), Arc::clone(&w));
         Some(w)
