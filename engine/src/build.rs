@@ -214,7 +214,7 @@ impl Session {
         site_feeds.put(&in_place, Some(&manifest), &mut fresh, false).map_err(io)?;
         let written: Vec<String> = fresh.files.keys().cloned().collect();
         manifest.files.extend(fresh.files);
-        let BuildState { pages, sources, .. } = state;
+        let BuildState { pages, sources, .. } = Arc::unwrap_or_clone(state);
         let state_of = |manifest_bytes: &[u8]| BuildState {
             version: STATE_VERSION,
             manifest_hash: blake3::hash(manifest_bytes).to_hex().to_string(),
@@ -249,7 +249,7 @@ struct LastBuild {
     /// The output directory and the cache directory of that build.
     out: PathBuf,
     cache_dir: PathBuf,
-    state: BuildState,
+    state: Arc<BuildState>,
     manifest: Manifest,
 }
 
@@ -328,7 +328,7 @@ fn build_loaded(
 }
 
 /// What the last successful build into an output directory left behind.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct BuildState {
     version: u32,
     /// blake3 of the output's manifest, to notice outputs changed behind our back.
@@ -347,7 +347,11 @@ fn state_path(cache_dir: &Path, out: &Path) -> PathBuf {
 
 /// The previous state and manifest, if the output still is what that build left: the
 /// session's own when the manifest on disk is still the one it wrote, else read from disk.
-fn previous(session: &mut Session, cache_dir: &Path, out: &Path) -> Option<(BuildState, Manifest)> {
+fn previous(
+    session: &mut Session,
+    cache_dir: &Path,
+    out: &Path,
+) -> Option<(Arc<BuildState>, Manifest)> {
     let manifest_bytes = std::fs::read(out.join(MANIFEST)).ok()?;
     if let Some(last) = session.last.take()
         && last.out == out
@@ -363,7 +367,7 @@ fn previous(session: &mut Session, cache_dir: &Path, out: &Path) -> Option<(Buil
         return None;
     }
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes).ok()?;
-    Some((state, manifest))
+    Some((Arc::new(state), manifest))
 }
 
 /// Changes kept in memory and applied to the output in place on commit.
@@ -675,7 +679,7 @@ fn build_catalog_inner(
         progress.phase("swap", 0);
         staging.commit().map_err(io(out))?;
         progress.finish_phase();
-        let state = state_of(&manifest_bytes);
+        let state = Arc::new(state_of(&manifest_bytes));
         save_state(&state_file, &state);
         timings.lap("manifest, swap, state");
         (written, manifest, state, manifest_bytes.len())
@@ -773,25 +777,17 @@ fn commit_in_place(
     state_file: &Path,
     state_of: impl FnOnce(&[u8]) -> BuildState + Send,
     janitor: &mut Janitor,
-) -> Result<(usize, BuildState, usize), BuildError> {
+) -> Result<(usize, Arc<BuildState>, usize), BuildError> {
     let out = in_place.out.clone();
     let io = |source| BuildError::Io { path: out.clone(), source };
     let manifest_bytes = manifest_json(manifest);
     in_place.put(MANIFEST, Content::Bytes(&manifest_bytes), CachePolicy::Revalidate).map_err(io)?;
-    // The state is written while the changes are applied (I/O on one side, mostly
-    // serialisation on the other); it is only read once both are done.
-    // The state is serialised while the changes are applied, and written to disk in the
-    // background once they are: the session keeps it in memory, the file is for the next
-    // process.
+    // The state is made while the changes are applied, then serialised and written by the
+    // janitor once they are: the session keeps it in memory, the file is for the next
+    // process (which, should it come first, finds the old state and builds in full).
     let mut applying = Janitor::default();
-    let (applied, (state, state_bytes)) = rayon::join(
-        || in_place.apply(stale, &mut applying),
-        || {
-            let state = state_of(&manifest_bytes);
-            let bytes = serde_json::to_vec(&state).ok();
-            (state, bytes)
-        },
-    );
+    let (applied, state) =
+        rayon::join(|| in_place.apply(stale, &mut applying), || state_of(&manifest_bytes));
     janitor.absorb(applying);
     let written = match applied {
         Ok(written) => written,
@@ -802,9 +798,9 @@ fn commit_in_place(
             return Err(io(e));
         }
     };
-    if let Some(bytes) = state_bytes {
-        janitor.write(state_file.to_owned(), bytes);
-    }
+    let state = Arc::new(state);
+    let saved = Arc::clone(&state);
+    janitor.write(state_file.to_owned(), move || serde_json::to_vec(&*saved).ok());
     janitor.start();
     Ok((written - 1, state, manifest_bytes.len()))
 }

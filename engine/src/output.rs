@@ -200,8 +200,17 @@ pub struct Janitor {
 enum Chore {
     /// Remove the file; with a directory, then its parents while empty, up to that one.
     Remove(PathBuf, Option<PathBuf>),
-    /// Write the file (atomically, through `write_replacing`).
-    Write(PathBuf, Vec<u8>),
+    /// Write the file (atomically, through `write_replacing`) with what the closure makes.
+    Write(PathBuf, Contents),
+}
+
+/// A file's contents, made on the janitor's thread (`None`: write nothing).
+struct Contents(Box<dyn FnOnce() -> Option<Vec<u8>> + Send>);
+
+impl std::fmt::Debug for Contents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Contents(..)")
+    }
 }
 
 impl Janitor {
@@ -211,9 +220,14 @@ impl Janitor {
         self.queued.push(Chore::Remove(file, up_to));
     }
 
-    /// Queues writing `bytes` to `file` (a failure is ignored: only for caches).
-    pub fn write(&mut self, file: PathBuf, bytes: Vec<u8>) {
-        self.queued.push(Chore::Write(file, bytes));
+    /// Queues writing what `contents` makes (on the janitor's thread, so serialising a
+    /// large cache costs the build nothing) to `file`; a failure is ignored: only for caches.
+    pub fn write(
+        &mut self,
+        file: PathBuf,
+        contents: impl FnOnce() -> Option<Vec<u8>> + Send + 'static,
+    ) {
+        self.queued.push(Chore::Write(file, Contents(Box::new(contents))));
     }
 
     /// Takes over what `other` has queued.
@@ -264,7 +278,8 @@ impl Drop for Janitor {
 fn run(batch: Vec<Chore>) {
     for chore in batch {
         match chore {
-            Chore::Write(file, bytes) => {
+            Chore::Write(file, contents) => {
+                let Some(bytes) = (contents.0)() else { continue };
                 if let Some(parent) = file.parent() {
                     let _ = std::fs::create_dir_all(parent);
                 }

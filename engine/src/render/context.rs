@@ -190,7 +190,7 @@ pub fn summary(p: &Product, catalog: &Catalog, images: &ImageMap, urls: &Urls) -
 }
 
 /// One link in navigation or breadcrumbs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Hash, Serialize)]
 pub struct Link {
     /// Text.
     pub title: String,

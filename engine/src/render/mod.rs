@@ -165,10 +165,14 @@ pub struct Renderer<'a> {
     pub urls: Urls,
     /// Each product's card, its hash and sort key.
     cards: ProductCards,
-    /// blake3 of each published image's JSON, for fingerprints.
+    /// A digest of each published image, for fingerprints.
     image_hashes: HashMap<&'a str, [u8; 32]>,
     /// Active members of each category (with descendants), sorted by title.
     category_members: Vec<Vec<usize>>,
+    /// Each product's place among the members of its first category (0 when not one).
+    place_in_category: Vec<usize>,
+    /// A digest of each category's breadcrumb trail, for product fingerprints.
+    trail_hashes: Vec<[u8; 32]>,
     common: tera::Context,
     search_index: String,
 }
@@ -208,16 +212,15 @@ impl<'a> Renderer<'a> {
         cards: ProductCards,
     ) -> Self {
         let category_members = category_members(catalog, &cards);
-        let image_hashes = {
-            use rayon::prelude::*;
-            images
-                .par_iter()
-                .map(|(src, info)| {
-                    let json = serde_json::to_string(info).unwrap_or_default();
-                    (src.as_str(), *blake3::hash(json.as_bytes()).as_bytes())
-                })
-                .collect()
-        };
+        let mut place_in_category = vec![0; catalog.products.len()];
+        for (c, members) in category_members.iter().enumerate() {
+            for (place, &i) in members.iter().enumerate() {
+                if catalog.products[i].categories.first() == Some(&c) {
+                    place_in_category[i] = place;
+                }
+            }
+        }
+        let image_hashes = images.iter().map(|(src, info)| (src.as_str(), digest(info))).collect();
         let store = &catalog.store;
         let mut common = tera::Context::new();
         common.insert(
@@ -289,7 +292,7 @@ impl<'a> Renderer<'a> {
                 "components": theme.value.get("components"),
             }),
         );
-        Self {
+        let mut renderer = Self {
             catalog,
             theme,
             tera,
@@ -298,9 +301,14 @@ impl<'a> Renderer<'a> {
             cards,
             image_hashes,
             category_members,
+            place_in_category,
+            trail_hashes: Vec::new(),
             common,
             search_index: asset_links.search_index,
-        }
+        };
+        renderer.trail_hashes =
+            (0..catalog.categories.len()).map(|c| digest(&renderer.category_trail(c))).collect();
+        renderer
     }
 
     /// Every page of the site, in a stable order.
@@ -420,9 +428,12 @@ impl<'a> Renderer<'a> {
                         h.update(hash);
                     }
                 }
-                h.update(
-                    serde_json::to_string(&self.product_trail(p)).unwrap_or_default().as_bytes(),
-                );
+                // The breadcrumb (`product_trail`): its last link is the product's own
+                // title and path, which its fingerprint covers.
+                h.update(b"trail\0");
+                if let Some(&first) = p.categories.first() {
+                    h.update(&self.trail_hashes[first]);
+                }
                 for card in self.related_indices(i) {
                     h.update(&self.cards.get(card).hash);
                 }
@@ -640,17 +651,12 @@ impl<'a> Renderer<'a> {
                 .take(RELATED)
                 .collect();
         }
-        let start =
-            pool.binary_search_by(|i| self.sort_key(*i).cmp(&self.sort_key(index))).unwrap_or(0);
+        let start = self.place_in_category[index];
         (1..pool.len())
             .map(|k| pool[(start + k) % pool.len()])
             .filter(|i| *i != index)
             .take(RELATED)
             .collect()
-    }
-
-    fn sort_key(&self, i: usize) -> (&str, &str) {
-        (&self.cards.get(i).title_key, &self.catalog.products[i].handle)
     }
 
     /// Everything a listing page shows except its product cards.
@@ -839,6 +845,22 @@ fn page_window(current: usize, total: usize) -> Vec<Option<usize>> {
 }
 
 /// Active products of each category and its descendants, sorted by title then handle.
+/// A blake3 digest of a value's `Hash` stream: for fingerprints, without serialising.
+fn digest(value: &impl std::hash::Hash) -> [u8; 32] {
+    struct Blake3(blake3::Hasher);
+    impl std::hash::Hasher for Blake3 {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            unreachable!("only the blake3 digest is read")
+        }
+    }
+    let mut h = Blake3(blake3::Hasher::new());
+    value.hash(&mut h);
+    *h.0.finalize().as_bytes()
+}
+
 fn category_members(catalog: &Catalog, cards: &ProductCards) -> Vec<Vec<usize>> {
     let cats = &catalog.categories;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); cats.len()];
