@@ -619,7 +619,7 @@ fn build_catalog_inner(
 
     // Non-page files: assets, search index, sitemap, robots.
     let page_urls: Vec<String> = jobs
-        .iter()
+        .par_iter()
         .filter(|j| j.indexable())
         .map(|&j| renderer.urls.absolute(&renderer.path(j)))
         .collect();

@@ -30,13 +30,13 @@ impl Urls {
 
     /// Root-relative link for a site path (`products/x/` → `/shop/products/x/`).
     pub fn link(&self, path: &str) -> String {
-        format!("{}/{}", self.root, path)
+        [self.root.as_str(), "/", path].concat()
     }
 
     /// Absolute URL for a site path.
     pub fn absolute(&self, path: &str) -> String {
         let origin_len = self.base.len() - self.root.len();
-        format!("{}{}", &self.base[..origin_len], self.link(path))
+        [&self.base[..origin_len], self.root.as_str(), "/", path].concat()
     }
 }
 
