@@ -671,7 +671,7 @@ fn build_catalog_inner(
         timings.lap("render");
         site_feeds.put(&staging, prior_manifest.as_ref(), &mut manifest, false).map_err(io(out))?;
         timings.lap("feeds");
-        let written = changed.len() + processed.files.len() + extra.len();
+        let written = changed.len() + processed.files.len() + processed.kept.len() + extra.len();
         let manifest_bytes = manifest_json(&manifest);
         staging
             .write(MANIFEST, &manifest_bytes, CachePolicy::Revalidate)
@@ -710,7 +710,7 @@ fn build_catalog_inner(
         let current: HashSet<&str> = fingerprints
             .iter()
             .map(|(f, _)| f.as_str())
-            .chain(processed.files.iter().map(|(f, _)| f.as_str()))
+            .chain(processed.files.iter().chain(&processed.kept).map(|(f, _)| f.as_str()))
             .chain(extra.iter().map(|(f, ..)| f.as_str()))
             .chain(fresh.files.keys().map(String::as_str))
             .collect();

@@ -135,15 +135,29 @@ pub struct ImageStats {
 pub struct Processed {
     /// Images by source path.
     pub map: ImageMap,
-    /// Files placed in the output.
+    /// Files placed in the output (put into the sink).
     pub files: Vec<(String, FileEntry)>,
     /// Counts.
     pub stats: ImageStats,
     /// Updated source index.
     pub sources: SourceIndex,
-    /// Files left in place in the output (see `process_in_place`), also in `files`; they
-    /// were not put into the sink.
+    /// Files left in place in the output (see `process_in_place`), not put into the sink.
     pub kept: Vec<(String, FileEntry)>,
+}
+
+/// Every source path the published pages use, sorted, once each.
+fn used_sources<'a>(catalog: &'a Catalog, extra: &'a [(String, Reference)]) -> Vec<&'a str> {
+    let products = catalog.products.iter().filter(|p| p.is_active());
+    let mut sources: Vec<&str> = extra
+        .iter()
+        .map(|(src, _)| src.as_str())
+        .chain(catalog.store.logo.iter().map(|l| l.src.as_str()))
+        .chain(products.flat_map(|p| p.images.iter().map(|i| i.src.as_str())))
+        .chain(catalog.collections.iter().filter_map(|c| c.image.as_ref()).map(|i| i.src.as_str()))
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
 }
 
 /// Who uses each source path, for messages. `extra` are images used outside the catalog
@@ -205,10 +219,9 @@ pub fn process_in_place(
     sink: &dyn Sink,
     diags: &mut Diagnostics,
 ) -> Processed {
-    let refs = references(catalog, extra);
     let encoded = AtomicUsize::new(0);
     let settings = settings_fingerprint();
-    let sources: Vec<&str> = refs.keys().copied().collect();
+    let sources: Vec<&str> = used_sources(catalog, extra);
     let results: Vec<(&str, OneResult)> = sources
         .into_par_iter()
         .map(|src| {
@@ -226,18 +239,22 @@ pub fn process_in_place(
         })
         .collect();
     let mut out = Processed::default();
+    // Who uses each source is only worked out when one fails (it is a string per use).
+    let mut refs = None;
     for (src, result) in results {
         match result {
             Ok(Placed { info, files, record, kept }) => {
                 out.stats.files += files.len();
                 if kept {
-                    out.kept.extend(files.iter().cloned());
+                    out.kept.extend(files)
+                } else {
+                    out.files.extend(files)
                 }
-                out.files.extend(files);
                 out.map.insert(src.to_owned(), info);
                 out.sources.insert(src.to_owned(), record);
             }
             Err(problem) => {
+                let refs = refs.get_or_insert_with(|| references(catalog, extra));
                 for (file, line, field) in &refs[src] {
                     diags.error(
                         "image",

@@ -475,17 +475,11 @@ fn load_products(
         (foldhash::HashMap::default(), Vec::new(), Vec::new())
     };
     let io = |source| CatalogError::Io { path: path.clone(), source };
-    let mut file_bytes = Vec::new();
+    // Sized from the file's length: growing the buffer copied 14 MB several times.
+    let size = file.metadata().map_or(0, |m| usize::try_from(m.len()).unwrap_or(0));
+    let mut file_bytes = Vec::with_capacity(size.saturating_add(1));
     file.read_to_end(&mut file_bytes).map_err(io)?;
-    // Lines (with their `\n`), numbered from 1; blank ones are skipped but counted.
-    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
-    let mut start = 0;
-    for (k, line) in file_bytes.split_inclusive(|b| *b == b'\n').enumerate() {
-        if line.iter().any(|b| !b.is_ascii_whitespace()) {
-            spans.push((k + 1, start, start + line.len()));
-        }
-        start += line.len();
-    }
+    let spans = line_spans(&file_bytes, previous.len());
     let known = Unchanged::new(&old_file, &old_hashes, &file_bytes);
     let hashes: Vec<[u8; 32]> = spans
         .par_iter()
@@ -617,26 +611,47 @@ impl<'a> Unchanged<'a> {
     }
 }
 
-fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
-    let (lines, own): (Vec<_>, Vec<_>) =
-        parsed.into_iter().map(|p| ((p.product, p.line, p.handle, p.skus), p.diags)).unzip();
-    let mut keep = vec![false; lines.len()];
+/// The non-blank lines of `bytes` as (number from 1, start, end with the `\n`); blank
+/// lines are skipped but counted, and a last line without `\n` counts too.
+fn line_spans(bytes: &[u8], expected: usize) -> Vec<(usize, usize, usize)> {
+    let mut spans = Vec::with_capacity(expected);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).map(|i| i + 1);
+    let last = (!bytes.is_empty() && !bytes.ends_with(b"\n")).then_some(bytes.len());
+    for (k, end) in ends.chain(last).enumerate() {
+        if bytes[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
+            spans.push((k + 1, start, end));
+        }
+        start = end;
+    }
+    spans
+}
+
+fn register(mut parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
+    for p in &mut parsed {
+        diags.extend(std::mem::take(&mut p.diags));
+    }
+    let mut keep = vec![false; parsed.len()];
     {
         let hasher = foldhash::fast::RandomState::default;
         let mut handles: foldhash::HashMap<&str, usize> =
-            foldhash::HashMap::with_capacity_and_hasher(lines.len(), hasher());
+            foldhash::HashMap::with_capacity_and_hasher(parsed.len(), hasher());
         let mut skus: foldhash::HashMap<&str, (&str, usize)> =
-            foldhash::HashMap::with_capacity_and_hasher(lines.len() * 8, hasher());
-        for (k, own) in own.into_iter().enumerate() {
-            diags.extend(own);
-            let (product, line, handle, own_skus) = &lines[k];
-            let (handle, own_skus): (Option<&str>, Vec<&str>) = match product {
-                Some(p) => {
-                    (Some(p.handle.as_str()), p.variants.iter().map(|v| v.sku.as_str()).collect())
+            foldhash::HashMap::with_capacity_and_hasher(parsed.len() * 8, hasher());
+        let mut own_skus: Vec<&str> = Vec::new();
+        for (k, p) in parsed.iter().enumerate() {
+            own_skus.clear();
+            let handle = match &p.product {
+                Some(product) => {
+                    own_skus.extend(product.variants.iter().map(|v| v.sku.as_str()));
+                    Some(product.handle.as_str())
                 }
-                None => (handle.as_deref(), own_skus.iter().map(String::as_str).collect()),
+                None => {
+                    own_skus.extend(p.skus.iter().map(String::as_str));
+                    p.handle.as_deref()
+                }
             };
-            let at = Some(*line);
+            let at = Some(p.line);
             let mut clash = false;
             if let Some(handle) = handle {
                 if let Some(first) = handles.get(handle) {
@@ -649,7 +664,7 @@ fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
                     );
                     clash = true;
                 } else {
-                    handles.insert(handle, *line);
+                    handles.insert(handle, p.line);
                 }
             }
             let owner_name = handle.unwrap_or_default();
@@ -660,7 +675,7 @@ fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
                         "another variant of this product".to_owned()
                     }
                     None => {
-                        skus.insert(sku, (owner_name, *line));
+                        skus.insert(sku, (owner_name, p.line));
                         continue;
                     }
                 };
@@ -673,10 +688,10 @@ fn register(parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
                 );
                 clash = true;
             }
-            keep[k] = product.is_some() && !clash;
+            keep[k] = p.product.is_some() && !clash;
         }
     }
-    lines.into_iter().zip(keep).filter(|(_, keep)| *keep).filter_map(|((p, ..), _)| p).collect()
+    parsed.into_iter().zip(keep).filter(|(_, keep)| *keep).filter_map(|(p, _)| p.product).collect()
 }
 
 fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed {
@@ -1034,8 +1049,8 @@ fn load_collections(
     let Some(raw): Option<Vec<RawCollection>> = parse_json(&text, COLLECTIONS, diags) else {
         return Vec::new();
     };
-    let by_handle: HashMap<&str, usize> =
-        products.iter().enumerate().map(|(i, p)| (p.handle.as_str(), i)).collect();
+    // Only manual lists look products up by handle.
+    let mut by_handle: Option<HashMap<&str, usize>> = None;
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, rc) in raw.into_iter().enumerate() {
@@ -1075,6 +1090,9 @@ fn load_collections(
         });
         let members = match (rc.products, rc.rules) {
             (Some(list), None) => {
+                let by_handle = by_handle.get_or_insert_with(|| {
+                    products.iter().enumerate().map(|(i, p)| (p.handle.as_str(), i)).collect()
+                });
                 let mut members = Vec::with_capacity(list.len());
                 for (j, handle) in list.iter().enumerate() {
                     match by_handle.get(handle.as_str()) {
@@ -1152,12 +1170,12 @@ fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
         SortOrder::Manual => {}
         SortOrder::Title => members
             .sort_by_cached_key(|i| (products[*i].title.to_lowercase(), handle(i).to_owned())),
+        // The lowest price is a walk over the variants: worked out once per member.
         SortOrder::PriceAscending => {
-            members.sort_by_key(|i| (products[*i].min_price().minor, handle(i)));
+            members.sort_by_cached_key(|i| (products[*i].min_price().minor, handle(i)));
         }
-        SortOrder::PriceDescending => {
-            members.sort_by_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i)));
-        }
+        SortOrder::PriceDescending => members
+            .sort_by_cached_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i))),
         SortOrder::Newest => {
             members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i)));
         }
@@ -1386,6 +1404,14 @@ mod tests {
             }
         }
         count
+    }
+
+    #[test]
+    fn lines_are_numbered_with_blank_ones_counted() {
+        assert_eq!(line_spans(b"", 0), vec![]);
+        assert_eq!(line_spans(b"a\n", 0), vec![(1, 0, 2)]);
+        assert_eq!(line_spans(b"a\n\n  \nb", 0), vec![(1, 0, 2), (4, 6, 7)], "no final newline");
+        assert_eq!(line_spans(b"\na\r\n \t\n", 0), vec![(2, 1, 4)]);
     }
 
     #[test]
