@@ -246,9 +246,9 @@ pub fn process_in_place(
             Ok(Placed { info, files, record, kept }) => {
                 out.stats.files += files.len();
                 if kept {
-                    out.kept.extend(files)
+                    out.kept.extend(files);
                 } else {
-                    out.files.extend(files)
+                    out.files.extend(files);
                 }
                 out.map.insert(src.to_owned(), info);
                 out.sources.insert(src.to_owned(), record);
