@@ -35,18 +35,22 @@ pub fn inputs(sources: &Sources<'_>) -> blake3::Hash {
     for cat in &c.categories {
         h.update(format!("{}\0{}\0{:?}\0", cat.handle, cat.title, cat.parent).as_bytes());
     }
+    // Gathered into one buffer and hashed at once: the same digest as an update per piece
+    // (blake3 hashes the concatenation), without 60,000 small updates at 10,000 products.
+    let mut bytes = Vec::with_capacity(c.products.len() * 256);
     for p in &c.products {
-        h.update(&p.fingerprint);
+        bytes.extend_from_slice(&p.fingerprint);
         for img in &p.images {
-            h.update(img.src.as_bytes());
+            bytes.extend_from_slice(img.src.as_bytes());
             if let Some(info) = sources.images.get(&img.src) {
                 for v in &info.variants {
-                    h.update(v.fallback.as_bytes());
+                    bytes.extend_from_slice(v.fallback.as_bytes());
                 }
             }
-            h.update(b"\0");
+            bytes.push(0);
         }
     }
+    h.update(&bytes);
     h.finalize()
 }
 
