@@ -309,6 +309,9 @@ impl std::ops::DerefMut for WriteTx<'_> {
 /// How long a writer waits for SQLite's lock (and for its write turn) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long an evicted shop pool stays usable for the requests that already hold it.
+const EVICTED_POOL_GRACE: Duration = Duration::from_secs(60);
+
 fn install_drivers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
@@ -532,8 +535,12 @@ impl ShopPools {
             evicted
         };
         if let Some(old) = evicted {
-            // Close in the background: requests holding clones finish first.
-            tokio::spawn(async move { old.close().await });
+            // Closed after a grace period, not now: `close` refuses new acquisitions at
+            // once, so a request that had just taken a clone of this pool answered 503.
+            tokio::spawn(async move {
+                tokio::time::sleep(EVICTED_POOL_GRACE).await;
+                old.close().await;
+            });
         }
         Ok(pool)
     }
