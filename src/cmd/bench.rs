@@ -214,8 +214,10 @@ fn session_path(args: &Args, site: &Path, out: &Path, cache: &Path) -> anyhow::R
     let mut watched = Vec::new();
     for _ in 0..args.runs.max(1) {
         set_price(&products, &target, &next_price(&products, &target)?)?;
-        // What the previous change left is written back and deleted first, so that it
-        // does not compete with the change being timed.
+        // What the previous change left (replaced files, the state file) is deleted and
+        // written first, so that it does not compete with the change being timed: edits
+        // come seconds apart, not back to back.
+        session.wait_for_cleanup();
         watched.push(build_in(&mut session, site, out, cache, false)?);
     }
     report_changes("long-lived `Session` (watch)", &watched);

@@ -70,6 +70,13 @@ pub struct ParseCache {
     /// Fingerprints of the last load's products that had no diagnostic: only those are
     /// kept (a line with warnings is parsed again, so that they are reported again).
     clean: foldhash::HashSet<[u8; 32]>,
+    /// Each line's identity (`identity`: its handle and SKUs), in line order, when every
+    /// line of the last load was a valid product and no handle or SKU was used twice: an
+    /// edit that keeps the identities needs no duplicate check.
+    identities: Option<Vec<[u8; 32]>>,
+    /// The last load's rule-based collections (members by handle), keyed by everything
+    /// but the products that they depend on (`collections_key`).
+    collections: Option<KeyedMembers>,
 }
 
 impl ParseCache {
@@ -108,8 +115,12 @@ pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, Catalog
     let categories = load_categories(dir, &mut diags);
     let category_index: HashMap<&str, usize> =
         categories.iter().enumerate().map(|(i, c)| (c.handle.as_str(), i)).collect();
-    let products = load_products(dir, currency, &category_index, cache, &mut diags)?;
-    let collections = load_collections(dir, currency, &products, &categories, &mut diags);
+    let prior_collections = cache.collections.take();
+    let (products, edited) = load_products(dir, currency, &category_index, cache, &mut diags)?;
+    let rules = RuleInputs { currency, categories: &categories, products: &products };
+    let (collections, members) =
+        load_collections(dir, &rules, edited.as_deref().zip(prior_collections), &mut diags);
+    cache.collections = members;
     let pages = load_pages(dir, &mut diags);
     if let Some(store) = &store {
         feed_settings::check_references(&store.feeds, &categories, &products, &mut diags);
@@ -434,19 +445,22 @@ struct ProductContext<'a> {
     categories: &'a HashMap<&'a str, usize>,
 }
 
+/// Loads `products.jsonl`, reusing what `cache` has from the last load. With the products,
+/// the indices of the lines that changed when the edit left every product at its index
+/// (every line before and after a valid product, as many lines, no duplicates).
 fn load_products(
     dir: &Path,
     currency: Option<Currency>,
     categories: &HashMap<&str, usize>,
     cache: &mut ParseCache,
     diags: &mut Diagnostics,
-) -> Result<Vec<Product>, CatalogError> {
+) -> Result<(Vec<Product>, Option<Vec<usize>>), CatalogError> {
     let path = dir.join(PRODUCTS);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => {
             diags.error("missing-file", PRODUCTS, None, None, format!("cannot read the file: {e}"));
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
     };
     // Without a valid store currency, prices are still checked for syntax.
@@ -465,14 +479,15 @@ fn load_products(
         context.update(format!("{name}={index};").as_bytes());
     }
     let context = *context.finalize().as_bytes();
-    let (mut previous, old_file, old_hashes) = if cache.context == context {
+    let (mut previous, old_file, old_hashes, old_identities) = if cache.context == context {
         (
             std::mem::take(&mut cache.products),
             std::mem::take(&mut cache.file),
             std::mem::take(&mut cache.line_hashes),
+            cache.identities.take(),
         )
     } else {
-        (foldhash::HashMap::default(), Vec::new(), Vec::new())
+        (foldhash::HashMap::default(), Vec::new(), Vec::new(), None)
     };
     let io = |source| CatalogError::Io { path: path.clone(), source };
     // Sized from the file's length: growing the buffer copied 14 MB several times.
@@ -481,12 +496,18 @@ fn load_products(
     file.read_to_end(&mut file_bytes).map_err(io)?;
     let spans = line_spans(&file_bytes, previous.len());
     let known = Unchanged::new(&old_file, &old_hashes, &file_bytes);
+    let matched: Vec<Option<(usize, [u8; 32])>> =
+        spans.par_iter().map(|&(_, start, end)| known.find(start, end)).collect();
+    // Every product keeps its index when there are as many lines and each known line
+    // was at the same index.
+    let positional = old_hashes.len() == spans.len()
+        && matched.iter().enumerate().all(|(k, m)| m.is_none_or(|(at, _)| at == k));
+    let changed: Vec<usize> = (0..spans.len()).filter(|&k| matched[k].is_none()).collect();
     let hashes: Vec<[u8; 32]> = spans
         .par_iter()
-        .map(|&(_, start, end)| {
-            known
-                .hash(start, end)
-                .unwrap_or_else(|| *blake3::hash(&file_bytes[start..end]).as_bytes())
+        .zip(matched)
+        .map(|(&(_, start, end), m)| {
+            m.map_or_else(|| *blake3::hash(&file_bytes[start..end]).as_bytes(), |(_, h)| h)
         })
         .collect();
     drop(old_hashes);
@@ -511,14 +532,21 @@ fn load_products(
         spans.iter().zip(&hashes).map(|(&(_, start, end), h)| (start, end, *h)).collect();
     let clean = parsed.iter().filter(|p| p.diags.is_empty()).filter_map(|p| p.product.as_ref());
     let clean = clean.map(|p| p.fingerprint).collect();
+    // Product indices are line indices when every line of both loads is a valid product.
+    let positional = positional && old_identities.is_some();
+    let prior = old_identities.filter(|_| positional).map(|ids| (ids, changed.as_slice()));
+    let (products, identities) = register(parsed, prior, diags);
+    let edited = (positional && identities.is_some()).then_some(changed);
     *cache = ParseCache {
         context,
         products: foldhash::HashMap::default(),
         file: file_bytes,
         line_hashes,
         clean,
+        identities,
+        collections: None,
     };
-    Ok(register(parsed, diags))
+    Ok((products, edited))
 }
 
 /// Parses and checks one `products.jsonl` line on its own, with the rules `load` applies to
@@ -595,9 +623,9 @@ impl<'a> Unchanged<'a> {
         }
     }
 
-    /// The hash of the new file's line `start..end`, when the old file had a line with the
-    /// same bytes at the matching span.
-    fn hash(&self, start: usize, end: usize) -> Option<[u8; 32]> {
+    /// The index among the old file's lines and the hash of the new file's line
+    /// `start..end`, when the old file had a line with the same bytes at the matching span.
+    fn find(&self, start: usize, end: usize) -> Option<(usize, [u8; 32])> {
         let (old_start, old_end) = if end <= self.prefix {
             (start, end)
         } else if start >= self.suffix_from {
@@ -607,7 +635,7 @@ impl<'a> Unchanged<'a> {
         };
         let at = self.old_lines.binary_search_by_key(&old_start, |(s, ..)| *s).ok()?;
         let (_, end, hash) = self.old_lines[at];
-        (end == old_end).then_some(hash)
+        (end == old_end).then_some((at, hash))
     }
 }
 
@@ -627,71 +655,114 @@ fn line_spans(bytes: &[u8], expected: usize) -> Vec<(usize, usize, usize)> {
     spans
 }
 
-fn register(mut parsed: Vec<Parsed>, diags: &mut Diagnostics) -> Vec<Product> {
+/// A product's identity for the duplicate checks: the blake3 of its handle and SKUs.
+fn identity(product: &Product) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    for name in std::iter::once(&product.handle).chain(product.variants.iter().map(|v| &v.sku)) {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+    }
+    *h.finalize().as_bytes()
+}
+
+/// Checks handles and SKUs (`check_duplicates`) and keeps the valid products; also returns
+/// the lines' identities when every line is a valid product without duplicates. With
+/// `prior`, the identities of the last load's lines and the lines that changed since
+/// (every other line at its index, unchanged): when the changed lines carry the same
+/// identities between them, the last load's verdict (no duplicates) still holds.
+fn register(
+    mut parsed: Vec<Parsed>,
+    prior: Option<(Vec<[u8; 32]>, &[usize])>,
+    diags: &mut Diagnostics,
+) -> (Vec<Product>, Option<Vec<[u8; 32]>>) {
     for p in &mut parsed {
         diags.extend(std::mem::take(&mut p.diags));
     }
-    let mut keep = vec![false; parsed.len()];
+    let all_valid = parsed.iter().all(|p| p.product.is_some());
+    let identity_of = |p: &Parsed| p.product.as_ref().map_or([0; 32], identity);
+    if let Some((mut identities, changed)) = prior
+        && all_valid
     {
-        let hasher = foldhash::fast::RandomState::default;
-        let mut handles: foldhash::HashMap<&str, usize> =
-            foldhash::HashMap::with_capacity_and_hasher(parsed.len(), hasher());
-        let mut skus: foldhash::HashMap<&str, (&str, usize)> =
-            foldhash::HashMap::with_capacity_and_hasher(parsed.len() * 8, hasher());
-        let mut own_skus: Vec<&str> = Vec::new();
-        for (k, p) in parsed.iter().enumerate() {
-            own_skus.clear();
-            let handle = match &p.product {
-                Some(product) => {
-                    own_skus.extend(product.variants.iter().map(|v| v.sku.as_str()));
-                    Some(product.handle.as_str())
-                }
-                None => {
-                    own_skus.extend(p.skus.iter().map(String::as_str));
-                    p.handle.as_deref()
-                }
-            };
-            let at = Some(p.line);
-            let mut clash = false;
-            if let Some(handle) = handle {
-                if let Some(first) = handles.get(handle) {
-                    diags.error(
-                        "duplicate-handle",
-                        PRODUCTS,
-                        at,
-                        Some("handle".into()),
-                        format!("`{handle}` is already used by the product on line {first}"),
-                    );
-                    clash = true;
-                } else {
-                    handles.insert(handle, p.line);
-                }
-            }
-            let owner_name = handle.unwrap_or_default();
-            for (i, sku) in own_skus.iter().enumerate() {
-                let owner = match skus.get(sku) {
-                    Some((owner, owner_line)) => format!("`{owner}` (line {owner_line})"),
-                    None if own_skus[..i].contains(sku) => {
-                        "another variant of this product".to_owned()
-                    }
-                    None => {
-                        skus.insert(sku, (owner_name, p.line));
-                        continue;
-                    }
-                };
-                diags.error(
-                    "duplicate-sku",
-                    PRODUCTS,
-                    at,
-                    Some(format!("variants[{i}].sku")),
-                    format!("`{sku}` is already used by {owner}"),
-                );
-                clash = true;
-            }
-            keep[k] = p.product.is_some() && !clash;
+        let mut before: Vec<[u8; 32]> = changed.iter().map(|&k| identities[k]).collect();
+        let mut after: Vec<[u8; 32]> = changed.iter().map(|&k| identity_of(&parsed[k])).collect();
+        for (&k, id) in changed.iter().zip(&after) {
+            identities[k] = *id;
+        }
+        before.sort_unstable();
+        after.sort_unstable();
+        if before == after {
+            let products = parsed.into_iter().filter_map(|p| p.product).collect();
+            return (products, Some(identities));
         }
     }
-    parsed.into_iter().zip(keep).filter(|(_, keep)| *keep).filter_map(|(p, _)| p.product).collect()
+    let keep = check_duplicates(&parsed, diags);
+    let identities = (all_valid && keep.iter().all(|k| *k))
+        .then(|| parsed.par_iter().map(identity_of).collect());
+    let products =
+        parsed.into_iter().zip(keep).filter(|(_, keep)| *keep).filter_map(|(p, _)| p.product);
+    (products.collect(), identities)
+}
+
+/// Reports handles and SKUs used by more than one line (or variant); returns which lines
+/// are valid products without a clash.
+fn check_duplicates(parsed: &[Parsed], diags: &mut Diagnostics) -> Vec<bool> {
+    let mut keep = vec![false; parsed.len()];
+    let hasher = foldhash::fast::RandomState::default;
+    let mut handles: foldhash::HashMap<&str, usize> =
+        foldhash::HashMap::with_capacity_and_hasher(parsed.len(), hasher());
+    let mut skus: foldhash::HashMap<&str, (&str, usize)> =
+        foldhash::HashMap::with_capacity_and_hasher(parsed.len() * 8, hasher());
+    let mut own_skus: Vec<&str> = Vec::new();
+    for (k, p) in parsed.iter().enumerate() {
+        own_skus.clear();
+        let handle = match &p.product {
+            Some(product) => {
+                own_skus.extend(product.variants.iter().map(|v| v.sku.as_str()));
+                Some(product.handle.as_str())
+            }
+            None => {
+                own_skus.extend(p.skus.iter().map(String::as_str));
+                p.handle.as_deref()
+            }
+        };
+        let at = Some(p.line);
+        let mut clash = false;
+        if let Some(handle) = handle {
+            if let Some(first) = handles.get(handle) {
+                diags.error(
+                    "duplicate-handle",
+                    PRODUCTS,
+                    at,
+                    Some("handle".into()),
+                    format!("`{handle}` is already used by the product on line {first}"),
+                );
+                clash = true;
+            } else {
+                handles.insert(handle, p.line);
+            }
+        }
+        let owner_name = handle.unwrap_or_default();
+        for (i, sku) in own_skus.iter().enumerate() {
+            let owner = match skus.get(sku) {
+                Some((owner, owner_line)) => format!("`{owner}` (line {owner_line})"),
+                None if own_skus[..i].contains(sku) => "another variant of this product".to_owned(),
+                None => {
+                    skus.insert(sku, (owner_name, p.line));
+                    continue;
+                }
+            };
+            diags.error(
+                "duplicate-sku",
+                PRODUCTS,
+                at,
+                Some(format!("variants[{i}].sku")),
+                format!("`{sku}` is already used by {owner}"),
+            );
+            clash = true;
+        }
+        keep[k] = p.product.is_some() && !clash;
+    }
+    keep
 }
 
 fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed {
@@ -1038,17 +1109,53 @@ fn parse_price(
     }
 }
 
+/// What collections are made from besides `collections.json`.
+struct RuleInputs<'a> {
+    currency: Option<Currency>,
+    categories: &'a [Category],
+    products: &'a [Product],
+}
+
+/// Members of rule-based collections by handle, as a load made them.
+type RuleMembers = HashMap<String, Vec<usize>>;
+
+/// Rule-based members with the `collections_key` of what they were made from.
+type KeyedMembers = ([u8; 32], RuleMembers);
+
+/// What rule-based collections depend on besides the products: the file, the currency
+/// (price bounds) and the category tree.
+fn collections_key(text: &str, inputs: &RuleInputs<'_>) -> [u8; 32] {
+    let mut h = blake3::Hasher::new();
+    if let Some(currency) = inputs.currency {
+        h.update(currency.code().as_bytes());
+    }
+    for c in inputs.categories {
+        h.update(&(c.handle.len() as u64).to_le_bytes());
+        h.update(c.handle.as_bytes());
+        h.update(&c.parent.map_or(u64::MAX, |p| p as u64).to_le_bytes());
+    }
+    h.update(text.as_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// Loads `collections.json`. With `prior`, the products changed since the last load
+/// (every other one unchanged at its index) and that load's rule-based members: a rule
+/// collection then re-checks only the changed products. Also returns this load's members,
+/// for the next.
 fn load_collections(
     dir: &Path,
-    currency: Option<Currency>,
-    products: &[Product],
-    categories: &[Category],
+    inputs: &RuleInputs<'_>,
+    prior: Option<(&[usize], KeyedMembers)>,
     diags: &mut Diagnostics,
-) -> Vec<Collection> {
-    let Some(text) = read_small(dir, COLLECTIONS, false, diags) else { return Vec::new() };
+) -> (Vec<Collection>, Option<KeyedMembers>) {
+    let (currency, categories, products) = (inputs.currency, inputs.categories, inputs.products);
+    let Some(text) = read_small(dir, COLLECTIONS, false, diags) else { return (Vec::new(), None) };
     let Some(raw): Option<Vec<RawCollection>> = parse_json(&text, COLLECTIONS, diags) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
+    let key = collections_key(&text, inputs);
+    let mut reuse = prior.filter(|(_, (k, _))| *k == key).map(|(changed, (_, old))| (changed, old));
+    let mut made = RuleMembers::new();
     // Only manual lists look products up by handle.
     let mut by_handle: Option<HashMap<&str, usize>> = None;
     let mut seen: HashMap<String, usize> = HashMap::new();
@@ -1129,13 +1236,21 @@ fn load_collections(
                 ) else {
                     continue;
                 };
-                let mut members: Vec<usize> = products
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.is_active() && rule.matches(p, rules.match_))
-                    .map(|(i, _)| i)
-                    .collect();
-                sort_members(&mut members, rc.sort.unwrap_or(SortOrder::Title), products);
+                let sort = rc.sort.unwrap_or(SortOrder::Title);
+                let member = |p: &Product| p.is_active() && rule.matches(p, rules.match_);
+                let old = reuse.as_mut().and_then(|(changed, old)| {
+                    old.remove(&rc.handle).map(|members| (*changed, members))
+                });
+                let members = match old {
+                    Some((changed, old)) => update_members(old, changed, member, sort, products),
+                    None => {
+                        let mut members: Vec<usize> =
+                            (0..products.len()).filter(|&i| member(&products[i])).collect();
+                        sort_members(&mut members, sort, products);
+                        members
+                    }
+                };
+                made.insert(rc.handle.clone(), members.clone());
                 members
             }
             _ => {
@@ -1150,6 +1265,7 @@ fn load_collections(
             }
         };
         if diags.error_count() > errors_before {
+            made.remove(&rc.handle);
             continue;
         }
         let title = plain(rc.title, COLLECTIONS, line_of("/title"), &format!("[{i}].title"), diags);
@@ -1161,25 +1277,60 @@ fn load_collections(
             products: members,
         });
     }
-    out
+    (out, Some((key, made)))
 }
 
-fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
-    let handle = |i: &usize| products[*i].handle.as_str();
+/// What a sorted list of members is ordered by. Each key ends in something unique to the
+/// product (its handle, or its index for a rule-based list in catalog order), so the order
+/// is total and one product's place can be found in a list sorted earlier.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum MemberKey<'a> {
+    Index(usize),
+    Title(String, &'a str),
+    Price(i64, &'a str),
+    PriceDescending(std::cmp::Reverse<i64>, &'a str),
+    Newest(std::cmp::Reverse<Option<i64>>, &'a str),
+}
+
+fn member_key(sort: SortOrder, i: usize, products: &[Product]) -> MemberKey<'_> {
+    let p = &products[i];
+    let handle = p.handle.as_str();
     match sort {
-        SortOrder::Manual => {}
-        SortOrder::Title => members
-            .sort_by_cached_key(|i| (products[*i].title.to_lowercase(), handle(i).to_owned())),
-        // The lowest price is a walk over the variants: worked out once per member.
-        SortOrder::PriceAscending => {
-            members.sort_by_cached_key(|i| (products[*i].min_price().minor, handle(i)));
+        SortOrder::Manual => MemberKey::Index(i),
+        SortOrder::Title => MemberKey::Title(p.title.to_lowercase(), handle),
+        SortOrder::PriceAscending => MemberKey::Price(p.min_price().minor, handle),
+        SortOrder::PriceDescending => {
+            MemberKey::PriceDescending(std::cmp::Reverse(p.min_price().minor), handle)
         }
-        SortOrder::PriceDescending => members
-            .sort_by_cached_key(|i| (std::cmp::Reverse(products[*i].min_price().minor), handle(i))),
-        SortOrder::Newest => {
-            members.sort_by_key(|i| (std::cmp::Reverse(products[*i].created_unix), handle(i)));
-        }
+        SortOrder::Newest => MemberKey::Newest(std::cmp::Reverse(p.created_unix), handle),
     }
+}
+
+/// Sorts members; a manual sort keeps the order they are in.
+fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
+    if sort != SortOrder::Manual {
+        // Keys (a lowercased title, the lowest price over the variants) made once each.
+        members.sort_by_cached_key(|&i| member_key(sort, i, products));
+    }
+}
+
+/// A rule-based collection's sorted members `old` brought up to date for the products at
+/// `changed` (ascending; every other product unchanged at its index): those leave the
+/// list and go back in at their place if `member` still holds.
+fn update_members(
+    mut members: Vec<usize>,
+    changed: &[usize],
+    member: impl Fn(&Product) -> bool,
+    sort: SortOrder,
+    products: &[Product],
+) -> Vec<usize> {
+    members.retain(|m| changed.binary_search(m).is_err());
+    for &c in changed.iter().filter(|&&c| member(&products[c])) {
+        let key = member_key(sort, c, products);
+        let at = members.partition_point(|&m| member_key(sort, m, products) < key);
+        members.insert(at, c);
+    }
+    members
 }
 
 /// A compiled collection rule: conditions with text lowered and prices parsed.
@@ -1393,7 +1544,7 @@ mod tests {
         let unchanged = Unchanged::new(old, &old_lines, new);
         let mut count = 0;
         for (start, end, hash) in lines_of(new) {
-            if let Some(h) = unchanged.hash(start, end) {
+            if let Some((_, h)) = unchanged.find(start, end) {
                 assert_eq!(
                     h,
                     hash,
@@ -1404,6 +1555,90 @@ mod tests {
             }
         }
         count
+    }
+
+    /// Rewrites line `n` (from 0) of `products.jsonl` with `edit`.
+    fn edit_line(dir: &Path, n: usize, edit: impl FnOnce(&mut serde_json::Value)) {
+        let path = dir.join(PRODUCTS);
+        let text = std::fs::read_to_string(&path).expect("products.jsonl is readable");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let mut value: serde_json::Value =
+            serde_json::from_str(&lines[n]).expect("the line is JSON");
+        edit(&mut value);
+        lines[n] = value.to_string();
+        std::fs::write(&path, lines.join("\n") + "\n").expect("products.jsonl is writable");
+    }
+
+    fn codes(result: Result<Loaded, CatalogError>) -> Vec<String> {
+        match result {
+            Ok(_) => Vec::new(),
+            Err(CatalogError::Invalid(d)) => d.iter().map(|d| d.code.to_string()).collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Edits that keep every product at its index take the session's quick paths (no
+    /// duplicate check when identities are kept, rule collections updated in place): the
+    /// result is what a fresh load gives, and duplicates made by an edit are still found.
+    #[test]
+    fn quick_reloads_equal_fresh_loads() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let opts = crate::fixtures::FixtureOptions { products: 60, seed: 7, images: 0 };
+        crate::fixtures::write(dir.path(), &opts).expect("fixtures are written");
+        let mut cache = ParseCache::default();
+        let check = |cache: &mut ParseCache, what: &str| {
+            let quick = load_cached(dir.path(), cache).expect("the quick load succeeds").catalog;
+            let fresh = load(dir.path()).expect("the fresh load succeeds").catalog;
+            assert_eq!(quick.collections, fresh.collections, "{what}");
+            assert_eq!(quick.products.len(), fresh.products.len(), "{what}");
+            quick.products
+        };
+        check(&mut cache, "first load");
+        let price = |cents: &str| {
+            let cents = cents.to_owned();
+            move |v: &mut serde_json::Value| {
+                for variant in v["variants"].as_array_mut().expect("variants are a list") {
+                    variant["price"] = cents.clone().into();
+                }
+            }
+        };
+        edit_line(dir.path(), 3, price("1.99"));
+        check(&mut cache, "into `under-40`, first by price");
+        edit_line(dir.path(), 3, price("399.00"));
+        edit_line(dir.path(), 10, price("2.50"));
+        check(&mut cache, "two lines: one out, one in");
+        edit_line(dir.path(), 10, |v| v["title"] = "aaa first by title".into());
+        check(&mut cache, "title");
+        edit_line(dir.path(), 12, |v| v["status"] = "draft".into());
+        check(&mut cache, "draft");
+        edit_line(dir.path(), 12, |v| v["tags"] = serde_json::json!(["waterproof"]));
+        edit_line(dir.path(), 12, |v| v["status"] = "active".into());
+        let products = check(&mut cache, "tagged");
+        assert!(products[12].tags.contains(&"waterproof".to_owned()));
+
+        // An edit that gives a line another's SKU, then another's handle.
+        let other_sku = products[20].variants[0].sku.clone();
+        edit_line(dir.path(), 4, |v| v["variants"][0]["sku"] = other_sku.into());
+        let quick = codes(load_cached(dir.path(), &mut cache));
+        assert!(quick.contains(&"duplicate-sku".to_owned()), "{quick:?}");
+        assert_eq!(quick, codes(load(dir.path())));
+        edit_line(dir.path(), 4, |v| v["variants"][0]["sku"] = "SKU-NEW-4".into());
+        check(&mut cache, "sku mended");
+        let (own_handle, other_handle) = (products[5].handle.clone(), products[30].handle.clone());
+        edit_line(dir.path(), 5, |v| v["handle"] = other_handle.into());
+        let quick = codes(load_cached(dir.path(), &mut cache));
+        assert!(quick.contains(&"duplicate-handle".to_owned()), "{quick:?}");
+        assert_eq!(quick, codes(load(dir.path())));
+        edit_line(dir.path(), 5, |v| v["handle"] = own_handle.into());
+        check(&mut cache, "handle mended");
+
+        // Two lines swapping places keep the identities between them.
+        let text = std::fs::read_to_string(dir.path().join(PRODUCTS)).expect("readable");
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.swap(1, 2);
+        std::fs::write(dir.path().join(PRODUCTS), lines.join("\n") + "\n").expect("writable");
+        let products = check(&mut cache, "swapped");
+        assert_eq!(products[1].handle, crate::fixtures::handle(2));
     }
 
     #[test]
