@@ -155,6 +155,9 @@ pub struct Session {
     css: Option<(blake3::Hash, String)>,
     cards: render::CardCache,
     last: Option<LastBuild>,
+    /// The last build's image step, for the next build into the output it made live
+    /// (by the hash of that output's manifest, as `LastBuild::state` records it).
+    images: Option<(String, images::Memo)>,
     defer_feeds: bool,
     deferred: Option<DeferredFeeds>,
     /// Deletes replaced and removed files after a build has returned.
@@ -165,7 +168,7 @@ pub struct Session {
 struct DeferredFeeds {
     /// Set by `build_in` (which owns the catalog) once the build succeeded.
     catalog: Option<Catalog>,
-    images: images::ImageMap,
+    images: Arc<images::ImageMap>,
     out: PathBuf,
     cache_dir: PathBuf,
 }
@@ -224,6 +227,10 @@ impl Session {
         let state_file = state_path(cache_dir, out);
         let (_, state, _) =
             commit_in_place(in_place, &manifest, &[], &state_file, state_of, &mut self.janitor)?;
+        // Feeds are not images: the image step's memo holds for the new manifest too.
+        if let Some((hash, _)) = &mut self.images {
+            hash.clone_from(&state.manifest_hash);
+        }
         self.last = Some(LastBuild {
             out: out.to_owned(),
             cache_dir: cache_dir.to_owned(),
@@ -548,8 +555,13 @@ fn build_catalog_inner(
         .collect();
     progress.phase("images", 0);
     let image_cache = ImageCache::new(Some(cache_dir.clone()));
-    // Unchanged sources whose variants the output already has are left in place.
-    let live = prior.as_ref().map(|(_, m)| m);
+    // Unchanged sources whose variants the output already has are left in place; the
+    // last build's whole result is reused when the output is still the one it made.
+    let memo = session.images.take().and_then(|(hash, memo)| {
+        let (state, _) = prior.as_ref()?;
+        (state.manifest_hash == hash).then_some(memo)
+    });
+    let live = prior.as_ref().map(|(_, manifest)| images::Live { manifest, memo: memo.as_ref() });
     let processed = images::process_in_place(
         catalog,
         &theme_images,
@@ -559,6 +571,7 @@ fn build_catalog_inner(
         &pending,
         &mut diags,
     );
+    drop(memo);
     progress.finish_phase();
     if diags.has_errors() {
         return Err(BuildError::Invalid(diags));
@@ -642,13 +655,15 @@ fn build_catalog_inner(
     let (prior_state, prior_manifest) = prior.unzip();
     drop(prior_state);
     let state_file = state_path(&cache_dir, out);
+    let memo = processed.memo();
     let sources = processed.sources;
-    // The new state, written once the manifest it belongs to is known.
+    // The new state, written once the manifest it belongs to is known (the sources are
+    // shared with the memo: cloned there, beside the apply).
     let state_of = |manifest_bytes: &[u8]| BuildState {
         version: STATE_VERSION,
         manifest_hash: blake3::hash(manifest_bytes).to_hex().to_string(),
         pages: fingerprints.iter().cloned().collect(),
-        sources,
+        sources: Arc::unwrap_or_clone(sources),
     };
     let mut feeds_pending = Vec::new();
     let (written, manifest, state, manifest_size) = if staged {
@@ -710,7 +725,7 @@ fn build_catalog_inner(
         let current: HashSet<&str> = fingerprints
             .iter()
             .map(|(f, _)| f.as_str())
-            .chain(processed.files.iter().chain(&processed.kept).map(|(f, _)| f.as_str()))
+            .chain(processed.files.iter().chain(processed.kept.iter()).map(|(f, _)| f.as_str()))
             .chain(extra.iter().map(|(f, ..)| f.as_str()))
             .chain(fresh.files.keys().map(String::as_str))
             .collect();
@@ -737,6 +752,7 @@ fn build_catalog_inner(
     };
     let report_files = manifest.files.len() + 1;
     let report_bytes = manifest.files.values().map(|f| f.size).sum::<u64>() + manifest_size as u64;
+    session.images = Some((state.manifest_hash.clone(), memo));
     session.last =
         Some(LastBuild { out: out.to_owned(), cache_dir: cache_dir.clone(), state, manifest });
     let pages = jobs.len();

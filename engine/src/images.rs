@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Largest source file accepted, against decompression bombs and mistakes.
@@ -134,15 +135,83 @@ pub struct ImageStats {
 #[derive(Debug, Default)]
 pub struct Processed {
     /// Images by source path.
-    pub map: ImageMap,
+    pub map: Arc<ImageMap>,
     /// Files placed in the output (put into the sink).
     pub files: Vec<(String, FileEntry)>,
     /// Counts.
     pub stats: ImageStats,
     /// Updated source index.
-    pub sources: SourceIndex,
+    pub sources: Arc<SourceIndex>,
     /// Files left in place in the output (see `process_in_place`), not put into the sink.
-    pub kept: Vec<(String, FileEntry)>,
+    pub kept: Arc<Vec<(String, FileEntry)>>,
+}
+
+impl Processed {
+    /// What a later build into the same output may reuse (`Memo`), once this one is live.
+    pub fn memo(&self) -> Memo {
+        let files = if self.files.is_empty() {
+            Arc::clone(&self.kept)
+        } else {
+            Arc::new(self.kept.iter().chain(&self.files).cloned().collect())
+        };
+        Memo { map: Arc::clone(&self.map), files, sources: Arc::clone(&self.sources) }
+    }
+}
+
+/// The result of an image step whose files are live in an output, kept by a long-lived
+/// session: a later build into that output whose sources are the same files (same paths,
+/// sizes and modification times, as `process_in_place` trusts them) reuses it whole,
+/// without looking a source up in the manifest or the cache.
+#[derive(Debug, Clone)]
+pub struct Memo {
+    map: Arc<ImageMap>,
+    /// Every file of the images, put or kept then: all of them are in the output now.
+    files: Arc<Vec<(String, FileEntry)>>,
+    sources: Arc<SourceIndex>,
+}
+
+impl Memo {
+    /// The memo as this build's result, if `sources` (sorted) are what it was made from.
+    fn reuse(&self, root: &Path, sources: &[&str], settings: &str) -> Option<Processed> {
+        if sources.len() != self.sources.len()
+            || !sources.iter().zip(self.sources.keys()).all(|(a, b)| *a == b)
+        {
+            return None;
+        }
+        let records: Vec<&SourceRecord> = self.sources.values().collect();
+        let same = sources.par_iter().zip(records).all(|(src, record)| {
+            record.settings == settings
+                && stat(root, src).is_ok_and(|(size, mtime)| {
+                    (size, mtime) == (record.size, record.mtime) && mtime != 0
+                })
+        });
+        same.then(|| Processed {
+            map: Arc::clone(&self.map),
+            files: Vec::new(),
+            stats: ImageStats {
+                images: self.map.len(),
+                encoded: 0,
+                cached: self.map.len(),
+                files: self.files.len(),
+            },
+            sources: Arc::clone(&self.sources),
+            kept: Arc::clone(&self.files),
+        })
+    }
+}
+
+/// Size and modification time (ns since the epoch, 0 when unknown) of source `src`.
+fn stat(root: &Path, src: &str) -> Result<(u64, i128), String> {
+    let meta = std::fs::metadata(root.join(src)).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
+        _ => format!("cannot read the file: {e}"),
+    })?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
+    Ok((meta.len(), mtime))
 }
 
 /// Every source path the published pages use, sorted, once each.
@@ -206,22 +275,37 @@ pub fn process(
     process_in_place(catalog, extra, cache, previous, None, sink, diags)
 }
 
-/// Processes like `process`; with `live`, the manifest of the output the build updates in
-/// place, a source whose size and modification time are those `previous` remembers and
-/// whose variants `live` lists is not even looked up in the cache: its files stay where
-/// they are (`Processed::kept`) and nothing is put for it.
+/// The output a build updates in place, as the image step sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Live<'a> {
+    /// Its manifest.
+    pub manifest: &'a Manifest,
+    /// The result of an earlier image step whose files it has.
+    pub memo: Option<&'a Memo>,
+}
+
+/// Processes like `process`; with `live`, a source whose size and modification time are
+/// those `previous` remembers and whose variants the live manifest lists is not even
+/// looked up in the cache: its files stay where they are (`Processed::kept`) and nothing
+/// is put for it. The live output's memo is reused whole when every source is the same
+/// file again.
 pub fn process_in_place(
     catalog: &Catalog,
     extra: &[(String, Reference)],
     cache: &ImageCache,
     previous: &SourceIndex,
-    live: Option<&Manifest>,
+    live: Option<Live<'_>>,
     sink: &dyn Sink,
     diags: &mut Diagnostics,
 ) -> Processed {
     let encoded = AtomicUsize::new(0);
     let settings = settings_fingerprint();
     let sources: Vec<&str> = used_sources(catalog, extra);
+    let memo = live.and_then(|l| l.memo);
+    if let Some(reused) = memo.and_then(|m| m.reuse(&catalog.root, &sources, &settings)) {
+        return reused;
+    }
+    let live = live.map(|l| l.manifest);
     let results: Vec<(&str, OneResult)> = sources
         .into_par_iter()
         .map(|src| {
@@ -239,19 +323,20 @@ pub fn process_in_place(
         })
         .collect();
     let mut out = Processed::default();
+    let (mut map, mut sources, mut kept) = (ImageMap::new(), SourceIndex::new(), Vec::new());
     // Who uses each source is only worked out when one fails (it is a string per use).
     let mut refs = None;
     for (src, result) in results {
         match result {
-            Ok(Placed { info, files, record, kept }) => {
+            Ok(Placed { info, files, record, kept: left }) => {
                 out.stats.files += files.len();
-                if kept {
-                    out.kept.extend(files);
+                if left {
+                    kept.extend(files);
                 } else {
                     out.files.extend(files);
                 }
-                out.map.insert(src.to_owned(), info);
-                out.sources.insert(src.to_owned(), record);
+                map.insert(src.to_owned(), info);
+                sources.insert(src.to_owned(), record);
             }
             Err(problem) => {
                 let refs = refs.get_or_insert_with(|| references(catalog, extra));
@@ -267,6 +352,7 @@ pub fn process_in_place(
             }
         }
     }
+    (out.map, out.sources, out.kept) = (Arc::new(map), Arc::new(sources), Arc::new(kept));
     out.stats.images = out.map.len();
     out.stats.encoded = encoded.load(Ordering::Relaxed);
     out.stats.cached = out.stats.images.saturating_sub(out.stats.encoded);
@@ -298,22 +384,14 @@ struct One<'a> {
 impl One<'_> {
     fn run(&self) -> OneResult {
         let path = self.root.join(self.src);
-        let meta = std::fs::metadata(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => "the file does not exist".to_owned(),
-            _ => format!("cannot read the file: {e}"),
-        })?;
-        if meta.len() > MAX_FILE_BYTES {
-            return Err(format!("the file is {} bytes, the limit is {MAX_FILE_BYTES}", meta.len()));
+        let (size, mtime) = stat(self.root, self.src)?;
+        if size > MAX_FILE_BYTES {
+            return Err(format!("the file is {size} bytes, the limit is {MAX_FILE_BYTES}"));
         }
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| i128::try_from(d.as_nanos()).unwrap_or(i128::MAX));
         let known = self
             .previous
             .get(self.src)
-            .filter(|r| r.size == meta.len() && r.mtime == mtime && mtime != 0);
+            .filter(|r| r.size == size && r.mtime == mtime && mtime != 0);
         if let (Some(record), Some(live)) = (known, self.live)
             && record.settings == self.settings
             && let Some(files) = live_files(&record.info, live)
@@ -340,7 +418,7 @@ impl One<'_> {
         {
             let placed = self.place_cached(dir, &stem, &cached);
             if let Ok((info, files)) = placed {
-                let record = self.record(&meta, mtime, hash, &info);
+                let record = self.record(size, mtime, hash, &info);
                 return Ok(Placed { info, files, record, kept: false });
             }
         }
@@ -351,24 +429,12 @@ impl One<'_> {
         let encoded = encode(&bytes)?;
         self.encoded.fetch_add(1, Ordering::Relaxed);
         let (info, files) = self.place_encoded(&encoded, &stem, cache_dir.as_deref())?;
-        let record = self.record(&meta, mtime, hash, &info);
+        let record = self.record(size, mtime, hash, &info);
         Ok(Placed { info, files, record, kept: false })
     }
 
-    fn record(
-        &self,
-        meta: &std::fs::Metadata,
-        mtime: i128,
-        hash: String,
-        info: &ImageInfo,
-    ) -> SourceRecord {
-        SourceRecord {
-            size: meta.len(),
-            mtime,
-            hash,
-            settings: self.settings.to_owned(),
-            info: info.clone(),
-        }
+    fn record(&self, size: u64, mtime: i128, hash: String, info: &ImageInfo) -> SourceRecord {
+        SourceRecord { size, mtime, hash, settings: self.settings.to_owned(), info: info.clone() }
     }
 
     /// Puts freshly encoded variants into the cache (if any) and the output.

@@ -261,7 +261,7 @@ pub fn published_images(catalog: &Catalog, cache_dir: &Path) -> Result<ImageMap,
     let cache = ImageCache::new(Some(cache_dir.to_owned()));
     let processed =
         images::process(catalog, &[], &cache, &SourceIndex::new(), &Discard, &mut diags);
-    if diags.has_errors() { Err(diags) } else { Ok(processed.map) }
+    if diags.has_errors() { Err(diags) } else { Ok(std::sync::Arc::unwrap_or_clone(processed.map)) }
 }
 
 #[cfg(test)]

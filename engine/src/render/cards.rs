@@ -9,7 +9,6 @@ use crate::catalog::{Catalog, Product};
 use crate::images::ImageMap;
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One product's card, sort key and search record.
@@ -94,21 +93,28 @@ pub struct CardCache {
     /// Hash of the store and URLs the cards were made with.
     context: [u8; 32],
     /// The published images they were made with.
-    images: ImageMap,
+    images: Arc<ImageMap>,
     /// Cards by product fingerprint.
-    cards: HashMap<[u8; 32], Arc<Card>>,
+    cards: foldhash::HashMap<[u8; 32], Arc<Card>>,
 }
 
 impl CardCache {
     /// The cards of `catalog`'s products: kept ones where the product and the context are
     /// unchanged, new ones (converted in parallel) for the rest. Forgets the cards of
     /// products that are gone.
-    pub fn cards(&mut self, catalog: &Catalog, images: &ImageMap, urls: &Urls) -> ProductCards {
+    pub fn cards(
+        &mut self,
+        catalog: &Catalog,
+        images: &Arc<ImageMap>,
+        urls: &Urls,
+    ) -> ProductCards {
         let context = *blake3::hash(format!("{:?}\0{urls:?}", catalog.store).as_bytes()).as_bytes();
-        if context != self.context || *images != self.images {
+        // A session's image step hands back the same map while no image changed.
+        if context != self.context || !(Arc::ptr_eq(images, &self.images) || images == &self.images)
+        {
             self.cards.clear();
             self.context = context;
-            self.images = images.clone();
+            self.images = Arc::clone(images);
         }
         let known = &self.cards;
         let cards: Vec<Arc<Card>> = catalog
