@@ -21,7 +21,7 @@ use crate::sitemap;
 use crate::theme::{self, Theme};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ const MAX_RENDER_ERRORS: usize = 20;
 /// Change sets up to this many pages are applied in place; larger ones are staged.
 const IN_PLACE_MAX_PAGES: usize = 2000;
 /// Version of the persisted build state.
-const STATE_VERSION: u32 = 3;
+const STATE_VERSION: u32 = 4;
 
 /// What to build and where.
 #[derive(Debug, Clone, Default)]
@@ -340,10 +340,31 @@ struct BuildState {
     version: u32,
     /// blake3 of the output's manifest, to notice outputs changed behind our back.
     manifest_hash: String,
-    /// Page file → fingerprint.
-    pages: BTreeMap<String, String>,
+    /// (page file, fingerprint) in the order of the build's jobs, which the next build
+    /// usually has too: then pages are compared by position, with no lookups.
+    pages: Vec<(String, String)>,
     /// Source image hashes.
     sources: SourceIndex,
+}
+
+/// Which of the pages (`(file, fingerprint)` each) differ from the last build's, by index,
+/// and the files of the last build's pages that are gone.
+fn page_changes(
+    before: &[(String, String)],
+    now: &[(String, String)],
+) -> (Vec<usize>, Vec<String>) {
+    let same_files = before.len() == now.len() && before.iter().zip(now).all(|(b, n)| b.0 == n.0);
+    if same_files {
+        let changed = (0..now.len()).filter(|&i| before[i].1 != now[i].1).collect();
+        return (changed, Vec::new());
+    }
+    let known: foldhash::HashMap<&str, &str> =
+        before.iter().map(|(f, h)| (f.as_str(), h.as_str())).collect();
+    let changed =
+        (0..now.len()).filter(|&i| known.get(now[i].0.as_str()) != Some(&now[i].1.as_str()));
+    let files: foldhash::HashSet<&str> = now.iter().map(|(f, _)| f.as_str()).collect();
+    let removed = before.iter().filter(|(f, _)| !files.contains(f.as_str()));
+    (changed.collect(), removed.map(|(f, _)| f.clone()).collect())
 }
 
 fn state_path(cache_dir: &Path, out: &Path) -> PathBuf {
@@ -601,19 +622,10 @@ fn build_catalog_inner(
         .collect();
     progress.finish_phase();
     timings.lap("fingerprints");
-    let changed: Vec<usize> = match &prior {
-        Some((state, _)) => (0..jobs.len())
-            .filter(|&i| state.pages.get(&fingerprints[i].0) != Some(&fingerprints[i].1))
-            .collect(),
-        None => (0..jobs.len()).collect(),
+    let (changed, removed_pages) = match &prior {
+        Some((state, _)) => page_changes(&state.pages, &fingerprints),
+        None => ((0..jobs.len()).collect(), Vec::new()),
     };
-    let page_files: HashSet<&str> = fingerprints.iter().map(|(f, _)| f.as_str()).collect();
-    let removed_pages: Vec<String> = prior
-        .as_ref()
-        .map(|(state, _)| {
-            state.pages.keys().filter(|f| !page_files.contains(f.as_str())).cloned().collect()
-        })
-        .unwrap_or_default();
     let staged = prior.is_none() || changed.len() > IN_PLACE_MAX_PAGES;
     if staged && processed.kept.iter().any(|(f, _)| !out.join(f).is_file()) {
         // A staged build links images left in place from the live output; when some are
@@ -662,7 +674,7 @@ fn build_catalog_inner(
     let state_of = |manifest_bytes: &[u8]| BuildState {
         version: STATE_VERSION,
         manifest_hash: blake3::hash(manifest_bytes).to_hex().to_string(),
-        pages: fingerprints.iter().cloned().collect(),
+        pages: fingerprints.clone(),
         sources: Arc::unwrap_or_clone(sources),
     };
     let mut feeds_pending = Vec::new();
@@ -722,7 +734,7 @@ fn build_catalog_inner(
         feeds_pending =
             site_feeds.put(&in_place, Some(&manifest), &mut fresh, defer).map_err(io(out))?;
         timings.lap("feeds");
-        let current: HashSet<&str> = fingerprints
+        let current: foldhash::HashSet<&str> = fingerprints
             .iter()
             .map(|(f, _)| f.as_str())
             .chain(processed.files.iter().chain(processed.kept.iter()).map(|(f, _)| f.as_str()))
