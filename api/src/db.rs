@@ -200,7 +200,7 @@ impl Backend {
         let options = self.shop_options(db_name)?;
         let pool = pool_options(self, max, true).connect_with(options).await?;
         if !self.is_postgres() {
-            tokio::spawn(checkpoint_in_background(pool.clone()));
+            tokio::spawn(checkpoint_in_background(self.clone(), pool.clone()));
         }
         Ok(pool)
     }
@@ -327,15 +327,26 @@ fn sqlite_options(path: &Path) -> anyhow::Result<AnyConnectOptions> {
 /// How often an open shop database's write-ahead log is copied into it (SQLite).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
+/// A log this long (frames of one page, as SQLite's own autocheckpoint counts) that a
+/// checkpoint could not copy to its end is finished in the write turn (see below).
+const RESTART_AFTER_FRAMES: i64 = 1000;
+
 /// Checkpoints a SQLite shop database every `CHECKPOINT_EVERY` while its pool is open.
 ///
 /// Commits append to the write-ahead log without `fsync` (`synchronous = NORMAL`); the
 /// checkpoint, which copies the log into the database, is what syncs. Left to SQLite, the
 /// commit that takes the log past 1,000 pages runs it, with two `fsync`s, while every other
 /// writer waits for its turn (an add-to-cart took over a second once, on a busy disk). Shop
-/// connections switch that off (`wal_autocheckpoint = 0`) and this task does it instead; a
-/// passive checkpoint never blocks writers or readers.
-async fn checkpoint_in_background(pool: AnyPool) {
+/// connections switch that off (`wal_autocheckpoint = 0`) and this task does it instead.
+///
+/// A passive checkpoint never blocks writers or readers, but under a steady stream of
+/// writes it never reaches the end of the log either, and SQLite starts the log over only
+/// when a write finds it wholly copied: the log grew without end (2 GB in a 30-second
+/// add-to-cart benchmark), and every commit paid for new file blocks. So when a passive
+/// checkpoint leaves a long log behind, a second one runs in this process's write turn
+/// (`Backend::write_turn`): it copies only what was written meanwhile, nobody writes during
+/// it, and the next commit starts the log over (unless a reader still reads its end).
+async fn checkpoint_in_background(backend: Backend, pool: AnyPool) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -343,12 +354,24 @@ async fn checkpoint_in_background(pool: AnyPool) {
         if pool.is_closed() {
             break;
         }
-        if let Err(e) = pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await
+        if let Err(e) = checkpoint(&backend, &pool).await
             && !pool.is_closed()
         {
             tracing::warn!(error = %e, "background checkpoint failed");
         }
     }
+}
+
+/// One round of `checkpoint_in_background`.
+async fn checkpoint(backend: &Backend, pool: &AnyPool) -> Result<(), sqlx::Error> {
+    const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+    // (busy, frames in the log, frames copied)
+    let (_, log, _): (i64, i64, i64) = sqlx::query_as(PASSIVE).fetch_one(pool).await?;
+    if log >= RESTART_AFTER_FRAMES {
+        let _turn = backend.write_turn(pool).await?;
+        pool.execute(PASSIVE).await?;
+    }
+    Ok(())
 }
 
 /// Pool settings; `background_checkpoint`: a shop database, checkpointed by
@@ -639,6 +662,48 @@ mod tests {
             .await
             .expect("pragma");
         assert_eq!(registry_autocheckpoint, 1000, "the registry checkpoints as SQLite does");
+    }
+
+    /// Under a steady stream of writes the log starts over (it does not grow with every
+    /// page ever written, as it did when passive checkpoints never reached its end).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_log_starts_over_under_steady_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backend = Backend::new(None, dir.path()).expect("backend");
+        let registry = backend.open_registry().await.expect("registry");
+        backend.create_shop_db(&registry, "shop_a").await.expect("create");
+        let pools = ShopPools::new(backend.clone(), 2, 4, Duration::from_secs(60));
+        let pool = pools.get("shop_a", &[]).await.expect("pool");
+        pool.execute("CREATE TABLE t (v TEXT)").await.expect("create");
+        let writes = backend.writes(&pool).expect("a SQLite writer");
+        let until = Instant::now() + CHECKPOINT_EVERY * 4;
+        let writers = (0..4).map(|_| {
+            let writes = Arc::clone(&writes);
+            tokio::spawn(async move {
+                let mut rows = 0_u64;
+                while Instant::now() < until {
+                    writes
+                        .writer
+                        .run(|c| {
+                            let row = "x".repeat(4000); // a page of its own
+                            Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [row])?)
+                        })
+                        .await
+                        .expect("insert");
+                    rows += 1;
+                }
+                rows
+            })
+        });
+        let mut rows = 0;
+        for w in writers.collect::<Vec<_>>() {
+            rows += w.await.expect("writer");
+        }
+        // The log's header counts its restarts (the checkpoint sequence number, bytes 12-16).
+        let wal = std::fs::read(dir.path().join("shops").join("shop_a.db-wal")).expect("log");
+        let restarts = u32::from_be_bytes(wal[12..16].try_into().expect("4 bytes"));
+        assert!(restarts >= 1, "the log never started over in {rows} writes");
+        pools.close_all().await;
     }
 
     #[test]
