@@ -240,8 +240,10 @@ const TOUCH_OPEN: &str = concat!(
     cart_columns!()
 );
 
-/// The cart's lines, and after them the variant `$2` with quantity 0 when it exists in the
-/// shop but not in the cart: what adding to a cart reads, in one statement.
+/// The cart's lines, and the variant `$2` with quantity 0 and the last position when it
+/// exists in the shop but not in the cart: what adding to a cart reads, in one statement.
+/// Unordered: `in_order` sorts the rows by position (SQLite's sorter for an `ORDER BY`
+/// was a third of the statement's time).
 const LINES_AND_VARIANT: &str = "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, \
     l.position, v.price, v.sku, v.inventory, v.inventory_policy, v.weight_grams, v.label, \
     p.handle, p.title, p.status \
@@ -251,8 +253,7 @@ const LINES_AND_VARIANT: &str = "SELECT l.variant_id, l.quantity, l.unit_price A
     SELECT v.id, 0, v.price, 9223372036854775807, v.price, v.sku, v.inventory, \
     v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
     FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
-    AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2) \
-    ORDER BY 4";
+    AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2)";
 
 // The line writes take the cart token and variant id as `$1` and `$2`, then integers.
 const DELETE_LINE: &str = "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2";
@@ -325,7 +326,14 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let rows = sqlx::query(LINES_AND_VARIANT).bind(token).bind(variant_id).fetch_all(db).await?;
-    rows.iter().map(stored_line).collect()
+    in_order(rows.iter().map(stored_line).collect())
+}
+
+/// `LINES_AND_VARIANT`'s rows in the order the lines were added.
+fn in_order(lines: ApiResult<Vec<StoredLine>>) -> ApiResult<Vec<StoredLine>> {
+    let mut lines = lines?;
+    lines.sort_unstable_by_key(|l| l.position);
+    Ok(lines)
 }
 
 fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
@@ -717,7 +725,7 @@ fn put_line_sqlite(
         return Err(ApiError::not_found("cart"));
     };
     let args = numbered(&[&token, &variant_id]);
-    let mut lines = sqlite::query(conn, LINES_AND_VARIANT, &*args, |r| stored_line(r))?;
+    let mut lines = in_order(sqlite::query(conn, LINES_AND_VARIANT, &*args, |r| stored_line(r)))?;
     let write = plan_line(&mut lines, variant_id, quantity, replace, settings)?;
     let (sql, ints) = write.statement();
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&token, &variant_id];
