@@ -639,15 +639,21 @@ pub type Pools = Arc<ShopPools>;
 mod tests {
     use super::*;
 
-    /// Shop databases are checkpointed by the background task, not by a commit.
-    #[tokio::test]
-    async fn shop_databases_are_checkpointed_in_the_background() {
+    /// A SQLite backend in a temporary directory with one open shop database, `shop_a`.
+    async fn shop_a() -> (tempfile::TempDir, Backend, AnyPool, ShopPools, AnyPool) {
         let dir = tempfile::tempdir().expect("tempdir");
         let backend = Backend::new(None, dir.path()).expect("backend");
         let registry = backend.open_registry().await.expect("registry");
         backend.create_shop_db(&registry, "shop_a").await.expect("create");
         let pools = ShopPools::new(backend.clone(), 2, 4, Duration::from_secs(60));
         let pool = pools.get("shop_a", &[]).await.expect("pool");
+        (dir, backend, registry, pools, pool)
+    }
+
+    /// Shop databases are checkpointed by the background task, not by a commit.
+    #[tokio::test]
+    async fn shop_databases_are_checkpointed_in_the_background() {
+        let (dir, backend, registry, pools, pool) = shop_a().await;
         let autocheckpoint: i64 =
             sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(&pool).await.expect("pragma");
         assert_eq!(autocheckpoint, 0, "no commit checkpoints a shop database");
@@ -686,12 +692,7 @@ mod tests {
     /// page ever written, as it did when passive checkpoints never reached its end).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_starts_over_under_steady_writes() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let backend = Backend::new(None, dir.path()).expect("backend");
-        let registry = backend.open_registry().await.expect("registry");
-        backend.create_shop_db(&registry, "shop_a").await.expect("create");
-        let pools = ShopPools::new(backend.clone(), 2, 4, Duration::from_secs(60));
-        let pool = pools.get("shop_a", &[]).await.expect("pool");
+        let (dir, backend, _registry, pools, pool) = shop_a().await;
         pool.execute("CREATE TABLE t (v TEXT)").await.expect("create");
         let writes = backend.writes(&pool).expect("a SQLite writer");
         let until = Instant::now() + CHECKPOINT_EVERY * 4;
