@@ -380,9 +380,12 @@ async fn checkpoint(backend: &Backend, pool: &AnyPool) -> Result<(), sqlx::Error
     // Each pass copies what was written during the one before; a few passes leave little
     // for the one in the write turn, which holds writers up only while it runs.
     for _ in 0..CATCH_UP_PASSES {
-        let (_, now, _) = passive().await?;
+        let (_, now, copied) = passive().await?;
         let written = now - log;
         log = now;
+        if written == 0 && copied == now {
+            return Ok(()); // all copied and nobody wrote: the next commit starts over
+        }
         if written <= CATCH_UP_FRAMES {
             break;
         }
