@@ -706,7 +706,7 @@ mod tests {
                 while Instant::now() < until {
                     writes
                         .writer
-                        .run(|c| {
+                        .run(|c, _| {
                             let row = "x".repeat(4000); // a page of its own
                             Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [row])?)
                         })

@@ -10,10 +10,14 @@
 //! success before the commit. The thread takes the database's write turn
 //! (`db::Backend::write_turn`) for each batch, so it queues fairly with `sqlx` writers of
 //! the same process, and ends after a quiet spell (a new one starts on the next write).
+//! Operations may remember what they read between batches (`Memo`): the thread forgets it
+//! whenever another connection has changed the database.
 
 use crate::db::Columns;
 use crate::error::{ApiError, ApiResult};
 use rusqlite::Connection;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -35,8 +39,39 @@ struct Ran {
 /// Tells an operation's caller whether its batch committed.
 type Tell = Box<dyn FnOnce(Result<(), &rusqlite::Error>) + Send>;
 
-/// An operation waiting for the thread; given the connection, or why there is none.
-type Job = Box<dyn FnOnce(Result<&Connection, &rusqlite::Error>) -> Ran + Send>;
+/// An operation waiting for the thread; given the connection and the thread's memo, or
+/// why there is no connection.
+type Job = Box<dyn FnOnce(Result<(&Connection, &mut Memo), &rusqlite::Error>) -> Ran + Send>;
+
+/// What operations remember between batches on the writer's connection, such as catalog
+/// rows they read, one value per type. The writer forgets all of it whenever another
+/// connection has changed the database (SQLite's `PRAGMA data_version`, read at the start
+/// of each batch, once the batch holds the write lock and nobody else can change anything
+/// until it commits), so a remembered row is as fresh as one read again. An operation that
+/// itself writes what it remembered must forget that.
+#[derive(Default)]
+pub struct Memo {
+    version: Option<i64>,
+    kept: HashMap<TypeId, Box<dyn Any>>,
+}
+
+impl Memo {
+    /// The remembered value of type `T`, made with `T::default()` at first.
+    pub fn get<T: Default + 'static>(&mut self) -> &mut T {
+        let kept = self.kept.entry(TypeId::of::<T>()).or_insert_with(|| Box::new(T::default()));
+        kept.downcast_mut().expect("kept under its own type")
+    }
+
+    /// Forgets everything if another connection has written since the last look.
+    fn refresh(&mut self, conn: &Connection) -> Result<(), rusqlite::Error> {
+        let version = conn.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
+        if self.version != Some(version) {
+            self.kept.clear();
+            self.version = Some(version);
+        }
+        Ok(())
+    }
+}
 
 /// The writer of one SQLite database file.
 #[derive(Debug)]
@@ -60,13 +95,13 @@ impl Writer {
         Self { shared: Arc::new(Shared { path, pragmas, turn, queue: Mutex::new(None) }) }
     }
 
-    /// Runs `op` on the writer thread inside a write transaction and returns its result
-    /// once the transaction has committed. An `Err` from `op` undoes its writes (only its
-    /// own); a failed commit is the caller's error too.
+    /// Runs `op` on the writer thread inside a write transaction, with the thread's memo,
+    /// and returns its result once the transaction has committed. An `Err` from `op` undoes
+    /// its writes (only its own); a failed commit is the caller's error too.
     pub async fn run<T, F>(&self, op: F) -> ApiResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> ApiResult<T> + Send + 'static,
+        F: FnOnce(&Connection, &mut Memo) -> ApiResult<T> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<ApiResult<T>>();
         let job: Job = Box::new(move |conn| match conn {
@@ -74,8 +109,8 @@ impl Writer {
                 let _ = reply.send(Err(sqlite_error(e)));
                 Ran { keep: false, tell: Box::new(|_| {}) }
             }
-            Ok(conn) => {
-                let result = op(conn);
+            Ok((conn, memo)) => {
+                let result = op(conn, memo);
                 Ran {
                     keep: result.is_ok(),
                     tell: Box::new(move |committed| {
@@ -136,6 +171,7 @@ impl Shared {
             | rusqlite::OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&self.path, flags)
             .and_then(|c| c.execute_batch(&self.pragmas).map(|()| c));
+        let mut memo = Memo::default();
         loop {
             let first = match receiver.recv_timeout(IDLE) {
                 Ok(job) => job,
@@ -145,19 +181,19 @@ impl Shared {
                     *self.queue() = None;
                     let rest: Vec<Job> = receiver.try_iter().collect();
                     if !rest.is_empty() {
-                        self.batch(conn.as_ref(), rest);
+                        self.batch(conn.as_ref(), &mut memo, rest);
                     }
                     return;
                 }
             };
             let mut jobs = vec![first];
             jobs.extend(receiver.try_iter().take(MAX_BATCH - 1));
-            self.batch(conn.as_ref(), jobs);
+            self.batch(conn.as_ref(), &mut memo, jobs);
         }
     }
 
     /// Runs jobs in one transaction, each in a savepoint, then tells their callers.
-    fn batch(&self, conn: Result<&Connection, &rusqlite::Error>, jobs: Vec<Job>) {
+    fn batch(&self, conn: Result<&Connection, &rusqlite::Error>, memo: &mut Memo, jobs: Vec<Job>) {
         let conn = match conn {
             Ok(conn) => conn,
             Err(e) => {
@@ -168,7 +204,12 @@ impl Shared {
             }
         };
         let turn = self.turn.blocking_lock();
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").and_then(|()| {
+            memo.refresh(conn).inspect_err(|_| {
+                let _ = conn.execute_batch("ROLLBACK");
+            })
+        });
+        if let Err(e) = begun {
             drop(turn);
             for job in jobs {
                 (job(Err(&e)).tell)(Err(&e));
@@ -178,7 +219,7 @@ impl Shared {
         let mut ran = Vec::with_capacity(jobs.len());
         for job in jobs {
             let r = savepoint(conn, "SAVEPOINT op").and_then(|()| {
-                let r = job(Ok(conn));
+                let r = job(Ok((conn, &mut *memo)));
                 if !r.keep {
                     savepoint(conn, "ROLLBACK TO op")?;
                 }
@@ -336,7 +377,7 @@ mod tests {
         let first = {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
-                w.run(move |c| {
+                w.run(move |c, _| {
                     let _ = running.send(());
                     wait.recv().expect("go");
                     insert(c, "a")
@@ -348,7 +389,7 @@ mod tests {
         let ops = ["b", "bad", "c"].map(|k| {
             let w = Arc::clone(&w);
             tokio::spawn(async move {
-                w.run(move |c| {
+                w.run(move |c, _| {
                     insert(c, k)?;
                     if k == "bad" {
                         insert(c, "bad-too")?;
@@ -377,9 +418,9 @@ mod tests {
     async fn a_closed_writer_starts_again() {
         let dir = tempfile::tempdir().expect("tempdir");
         let w = writer(&dir);
-        w.run(|c| insert(c, "one")).await.expect("one");
+        w.run(|c, _| insert(c, "one")).await.expect("one");
         w.close();
-        w.run(|c| insert(c, "two")).await.expect("two");
+        w.run(|c, _| insert(c, "two")).await.expect("two");
         assert_eq!(keys(&dir), ["one", "two"]);
     }
 
@@ -391,7 +432,7 @@ mod tests {
         let path = dir.path().join("gone.db");
         let w = Writer::new(path.clone(), String::new(), turn);
         for _ in 0..2 {
-            let e = w.run(|c| insert(c, "x")).await.expect_err("no database");
+            let e = w.run(|c, _| insert(c, "x")).await.expect_err("no database");
             assert_eq!(e.code, "unavailable");
         }
         assert!(!path.exists(), "the writer created {}", path.display());

@@ -173,7 +173,7 @@ pub async fn facts(db: &AnyPool) -> ApiResult<ShopFacts> {
     })
 }
 
-/// A line joined with its variant and product, as stored.
+/// A line as stored, with its variant as the catalog has it now.
 #[derive(Debug, Clone)]
 pub struct StoredLine {
     /// Variant id.
@@ -182,6 +182,15 @@ pub struct StoredLine {
     pub quantity: i64,
     /// Unit price when added/confirmed.
     pub snapshot_price: i64,
+    /// Order of adding.
+    pub position: i64,
+    /// The variant now (all empty when it is gone).
+    pub variant: Arc<Variant>,
+}
+
+/// A variant as a cart line shows it, with its product's details.
+#[derive(Debug, Default)]
+pub struct Variant {
     /// Current price (`None`: the variant or its product is gone or not active).
     pub price: Option<i64>,
     /// SKU.
@@ -198,8 +207,6 @@ pub struct StoredLine {
     pub title: String,
     /// Option values.
     pub label: String,
-    /// Order of adding.
-    pub position: i64,
     /// The product's status (`None`: the variant is gone).
     pub status: Option<String>,
 }
@@ -240,20 +247,40 @@ const TOUCH_OPEN: &str = concat!(
     cart_columns!()
 );
 
+/// What a cart line shows of its variant `v` and product `p` (decoded by `variant`).
+macro_rules! variant_columns {
+    () => {
+        "v.price, v.sku, v.inventory, v.inventory_policy, v.weight_grams, v.label, \
+        p.handle, p.title, p.status"
+    };
+}
+
 /// The cart's lines, and the variant `$2` with quantity 0 and the last position when it
 /// exists in the shop but not in the cart: what adding to a cart reads, in one statement.
 /// Unordered: `in_order` sorts the rows by position (SQLite's sorter for an `ORDER BY`
 /// was a third of the statement's time).
-const LINES_AND_VARIANT: &str = "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, \
-    l.position, v.price, v.sku, v.inventory, v.inventory_policy, v.weight_grams, v.label, \
-    p.handle, p.title, p.status \
-    FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
+const LINES_AND_VARIANT: &str = concat!(
+    "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, l.position, ",
+    variant_columns!(),
+    " FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
     LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 \
     UNION ALL \
-    SELECT v.id, 0, v.price, 9223372036854775807, v.price, v.sku, v.inventory, \
-    v.inventory_policy, v.weight_grams, v.label, p.handle, p.title, p.status \
-    FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
-    AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2)";
+    SELECT v.id, 0, v.price, 9223372036854775807, ",
+    variant_columns!(),
+    " FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
+    AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2)"
+);
+
+/// A cart's lines without their variants (the writer thread knows those: `KnownVariants`).
+const LINES: &str = "SELECT variant_id, quantity, unit_price AS snapshot, position \
+    FROM cart_lines WHERE cart_token = $1";
+
+/// One variant with its product.
+const VARIANT: &str = concat!(
+    "SELECT ",
+    variant_columns!(),
+    " FROM variants v LEFT JOIN products p ON p.id = v.product_id WHERE v.id = $1"
+);
 
 // The line writes take the cart token and variant id as `$1` and `$2`, then integers.
 const DELETE_LINE: &str = "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2";
@@ -337,12 +364,25 @@ fn in_order(lines: ApiResult<Vec<StoredLine>>) -> ApiResult<Vec<StoredLine>> {
 }
 
 fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
-    let status = r.text("status")?;
-    let active = status.as_deref() == Some("active");
+    line_of(r, Arc::new(variant(r)?))
+}
+
+/// A line's own columns (`LINES`), with its variant.
+fn line_of(r: &impl Columns, variant: Arc<Variant>) -> ApiResult<StoredLine> {
     Ok(StoredLine {
         variant_id: r.text_of("variant_id")?,
         quantity: r.int_of("quantity")?,
         snapshot_price: r.int_of("snapshot")?,
+        position: r.int_of("position")?,
+        variant,
+    })
+}
+
+/// `variant_columns!`; all empty for a variant that is gone.
+fn variant(r: &impl Columns) -> ApiResult<Variant> {
+    let status = r.text("status")?;
+    let active = status.as_deref() == Some("active");
+    Ok(Variant {
         price: if active { r.int("price")? } else { None },
         sku: r.text("sku")?.unwrap_or_default(),
         inventory: r.int("inventory")?,
@@ -351,9 +391,32 @@ fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
         handle: r.text("handle")?.unwrap_or_default(),
         title: r.text("title")?.unwrap_or_default(),
         label: r.text("label")?.unwrap_or_default(),
-        position: r.int_of("position")?,
         status,
     })
+}
+
+/// The variants the writer thread has read, by id (`None`: not in the shop), kept in its
+/// `Memo`, which forgets them when anyone else writes: a cart's other lines cost it no
+/// catalog reads. The thread itself writes only carts.
+#[derive(Default)]
+struct KnownVariants(HashMap<String, Option<Arc<Variant>>>);
+
+impl KnownVariants {
+    /// At most this many are kept (then all are forgotten).
+    const MAX: usize = 10_000;
+
+    fn get(&mut self, conn: &rusqlite::Connection, id: &str) -> ApiResult<Option<Arc<Variant>>> {
+        if let Some(known) = self.0.get(id) {
+            return Ok(known.clone());
+        }
+        let found = sqlite::query(conn, VARIANT, &*numbered(&[&id]), |r| variant(r))?;
+        let found = found.into_iter().next().map(Arc::new);
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(id.to_owned(), found.clone());
+        Ok(found)
+    }
 }
 
 /// Which collections each product handle is in (for discounts limited to collections),
@@ -378,7 +441,7 @@ pub async fn price(
     facts: &ShopFacts,
 ) -> ApiResult<Priced> {
     let now = now_ms();
-    let subtotal: i64 = lines.iter().filter_map(|l| l.price.map(|p| p * l.quantity)).sum();
+    let subtotal: i64 = lines.iter().filter_map(|l| l.variant.price.map(|p| p * l.quantity)).sum();
     // Discounts in the order entered; stacking: all applied codes must be combinable.
     let mut applied: Vec<Discount> = Vec::new();
     let mut statuses: Vec<CodeStatus> = Vec::new();
@@ -403,9 +466,9 @@ pub async fn price(
                     }
                     let m = members.clone().unwrap_or_default();
                     let eligible = lines.iter().any(|l| {
-                        l.price.is_some()
-                            && d.covers(&l.handle, &|c| {
-                                m.get(&l.handle).is_some_and(|s| s.contains(c))
+                        l.variant.price.is_some()
+                            && d.covers(&l.variant.handle, &|c| {
+                                m.get(&l.variant.handle).is_some_and(|s| s.contains(c))
                             })
                     });
                     (!eligible && d.effect() != Effect::FreeShipping)
@@ -436,18 +499,22 @@ pub async fn price(
     let m = members.unwrap_or_default();
     let input_lines: Vec<Line> = lines
         .iter()
-        .filter(|l| l.price.is_some())
+        .filter(|l| l.variant.price.is_some())
         .map(|l| Line {
-            unit_price: l.price.unwrap_or(0),
+            unit_price: l.variant.price.unwrap_or(0),
             quantity: l.quantity,
             eligible: applied
                 .iter()
-                .map(|d| d.covers(&l.handle, &|c| m.get(&l.handle).is_some_and(|s| s.contains(c))))
+                .map(|d| {
+                    d.covers(&l.variant.handle, &|c| {
+                        m.get(&l.variant.handle).is_some_and(|s| s.contains(c))
+                    })
+                })
                 .collect(),
         })
         .collect();
     let effects: Vec<Effect> = applied.iter().map(Discount::effect).collect();
-    let grams: i64 = lines.iter().map(|l| l.grams * l.quantity).sum();
+    let grams: i64 = lines.iter().map(|l| l.variant.grams * l.quantity).sum();
     let country = row.country.clone().unwrap_or_default();
     let zone = facts.settings.zone(&country);
     let tax_rate = if country.is_empty() {
@@ -497,7 +564,7 @@ pub async fn price(
     let mut shown = Vec::with_capacity(lines.len());
     let mut amounts = t.lines.iter();
     for l in lines {
-        let a = if l.price.is_some() {
+        let a = if l.variant.price.is_some() {
             amounts.next().cloned().unwrap_or(totals::LineAmounts {
                 subtotal: 0,
                 discount: 0,
@@ -509,17 +576,18 @@ pub async fn price(
         };
         shown.push(CartLine {
             variant_id: l.variant_id.clone(),
-            sku: l.sku.clone(),
-            product_handle: l.handle.clone(),
-            title: l.title.clone(),
-            variant_title: l.label.clone(),
+            sku: l.variant.sku.clone(),
+            product_handle: l.variant.handle.clone(),
+            title: l.variant.title.clone(),
+            variant_title: l.variant.label.clone(),
             quantity: l.quantity,
-            unit_price: l.price.unwrap_or(0),
+            unit_price: l.variant.price.unwrap_or(0),
             previous_unit_price: l
+                .variant
                 .price
                 .filter(|p| *p != l.snapshot_price)
                 .map(|_| l.snapshot_price),
-            available: l.inventory.filter(|_| l.policy == "deny").map(|n| n.max(0)),
+            available: l.variant.inventory.filter(|_| l.variant.policy == "deny").map(|n| n.max(0)),
             amounts: a,
         });
     }
@@ -688,8 +756,17 @@ async fn put_line(
         let (token, variant_id, facts) = (token.to_owned(), variant_id.to_owned(), facts.clone());
         return writes
             .writer
-            .run(move |conn| {
-                put_line_sqlite(conn, &token, &variant_id, quantity, replace, &facts.settings)
+            .run(move |conn, memo| {
+                let known = memo.get();
+                put_line_sqlite(
+                    conn,
+                    known,
+                    &token,
+                    &variant_id,
+                    quantity,
+                    replace,
+                    &facts.settings,
+                )
             })
             .await;
     }
@@ -711,6 +788,7 @@ async fn put_line(
 /// `put_line` on the SQLite writer thread: the same statements, inside its transaction.
 fn put_line_sqlite(
     conn: &rusqlite::Connection,
+    known: &mut KnownVariants,
     token: &str,
     variant_id: &str,
     quantity: i64,
@@ -724,8 +802,22 @@ fn put_line_sqlite(
         check_open(found.first().ok_or_else(|| ApiError::not_found("cart"))?)?;
         return Err(ApiError::not_found("cart"));
     };
-    let args = numbered(&[&token, &variant_id]);
-    let mut lines = in_order(sqlite::query(conn, LINES_AND_VARIANT, &*args, |r| stored_line(r)))?;
+    let mut lines = in_order(sqlite::query(conn, LINES, &*numbered(&[&token]), |r| {
+        let variant = known.get(conn, &r.text_of("variant_id")?)?;
+        line_of(r, variant.unwrap_or_default())
+    }))?;
+    if !lines.iter().any(|l| l.variant_id == variant_id)
+        && let Some(variant) = known.get(conn, variant_id)?
+    {
+        let (variant_id, snapshot_price) = (variant_id.to_owned(), variant.price.unwrap_or(0));
+        lines.push(StoredLine {
+            variant_id,
+            quantity: 0,
+            snapshot_price,
+            position: i64::MAX,
+            variant,
+        });
+    }
     let write = plan_line(&mut lines, variant_id, quantity, replace, settings)?;
     let (sql, ints) = write.statement();
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&token, &variant_id];
@@ -763,14 +855,15 @@ fn plan_line(
     replace: bool,
     settings: &CheckoutSettings,
 ) -> ApiResult<LineWrite> {
-    let Some(i) = lines.iter().position(|l| l.variant_id == variant_id && l.status.is_some())
+    let Some(i) =
+        lines.iter().position(|l| l.variant_id == variant_id && l.variant.status.is_some())
     else {
         return Err(ApiError::invalid(
             "variant_id",
             format!("no variant `{variant_id}` in this shop"),
         ));
     };
-    let Some(price) = lines[i].price else {
+    let Some(price) = lines[i].variant.price else {
         return Err(ApiError::invalid("variant_id", "this product is not for sale"));
     };
     let current = lines[i].quantity;
@@ -786,8 +879,8 @@ fn plan_line(
             format!("at most {} of one item per order", settings.max_quantity),
         ));
     }
-    if let Some(stock) = lines[i].inventory
-        && lines[i].policy == "deny"
+    if let Some(stock) = lines[i].variant.inventory
+        && lines[i].variant.policy == "deny"
         && wanted > stock
     {
         let mut e = ApiError::new(

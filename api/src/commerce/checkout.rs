@@ -271,18 +271,18 @@ async fn place(
     // What changed since the shopper last saw the cart.
     let mut changes = Vec::new();
     for (i, l) in lines.iter().enumerate() {
-        match l.price {
+        match l.variant.price {
             None => changes.push(Detail {
                 code: "unavailable".into(),
-                message: format!("`{}` is no longer for sale", l.title),
+                message: format!("`{}` is no longer for sale", l.variant.title),
                 field: Some(format!("lines[{i}]")),
             }),
             Some(now) if now != l.snapshot_price => changes.push(Detail {
                 code: "price_changed".into(),
                 message: format!(
                     "`{}` {}: {} → {} {}",
-                    l.title,
-                    l.label,
+                    l.variant.title,
+                    l.variant.label,
                     money(l.snapshot_price),
                     money(now),
                     facts.currency.code()
@@ -376,8 +376,8 @@ async fn place(
                 code: "out_of_stock".into(),
                 message: format!(
                     "`{}` {}: {} wanted, {} available",
-                    l.title,
-                    l.label,
+                    l.variant.title,
+                    l.variant.label,
                     l.quantity,
                     available.unwrap_or(0).max(0)
                 ),
