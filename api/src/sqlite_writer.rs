@@ -413,6 +413,27 @@ mod tests {
         assert_eq!(keys(&dir), ["a", "b", "c"]);
     }
 
+    /// The memo lasts from batch to batch, whatever the writer itself writes, until
+    /// another connection writes.
+    #[tokio::test]
+    async fn the_memo_lasts_until_another_connection_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = writer(&dir);
+        let remember = |k: &'static str| {
+            w.run(move |c, memo| {
+                insert(c, k)?;
+                let seen: &mut Vec<&str> = memo.get();
+                seen.push(k);
+                Ok(seen.clone())
+            })
+        };
+        assert_eq!(remember("a").await.expect("a"), ["a"]);
+        assert_eq!(remember("b").await.expect("b"), ["a", "b"]);
+        let other = Connection::open(dir.path().join("w.db")).expect("open");
+        other.execute("INSERT INTO t (k) VALUES ('z')", []).expect("insert");
+        assert_eq!(remember("c").await.expect("c"), ["c"]);
+    }
+
     /// A closed writer's thread ends; the next operation starts another.
     #[tokio::test]
     async fn a_closed_writer_starts_again() {

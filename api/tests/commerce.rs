@@ -22,6 +22,7 @@ both!(
     totals_come_from_the_catalog,
     cart_limits_order_and_a_checked_out_cart,
     concurrent_adds_to_one_cart_all_count,
+    adds_follow_catalog_changes_at_once,
     discount_codes_say_why_they_do_not_apply,
     checkout_is_idempotent_and_reports_changes,
     two_hundred_checkouts_for_ten_units,
@@ -787,6 +788,50 @@ async fn concurrent_adds_to_one_cart_all_count(db: Db) {
     assert_eq!(cart["cart"]["lines"].as_array().unwrap().len(), 1, "{cart}");
     assert_eq!(cart["cart"]["lines"][0]["quantity"], json!(40), "every add counted once");
     assert_eq!(cart["cart"]["totals"]["subtotal"], json!(4000));
+}
+
+/// What an add answers follows the catalog at once, also for the cart's other lines: a new
+/// price, less stock, a deleted product (SQLite's writer thread remembers the variants it
+/// read and must forget them when the catalog changes).
+async fn adds_follow_catalog_changes_at_once(db: Db) {
+    let server = Server::shared(db);
+    let c = server.client();
+    let (shop, _, tee) = shop_with_product(&c, 5, "10.00").await;
+    let body = json!({"handle": "mug", "title": "Mug",
+        "variants": [{"sku": "MUG", "price": "3.00", "inventory": 100}]});
+    let mug = c.post("/api/v1/products", &shop.secret, body).await.expect(201).json();
+    let (mug_product, mug) = (&mug["product"]["id"], &mug["product"]["variants"][0]["id"]);
+    let (mug_product, mug) = (mug_product.as_str().unwrap(), mug.as_str().unwrap());
+    let cart = new_cart(&c, &shop.publishable, &tee, 1).await;
+    let lines = format!("/api/v1/carts/{}/lines", cart["token"].as_str().unwrap());
+    let add = |variant: &str| {
+        c.post(&lines, &shop.publishable, json!({"variant_id": variant, "quantity": 1}))
+    };
+    let cart = add(mug).await.expect(200).json();
+    assert_eq!(cart["cart"]["totals"]["subtotal"], json!(1000 + 300), "{cart}");
+
+    c.patch(&format!("/api/v1/variants/{tee}"), &shop.secret, json!({"price": 1250}))
+        .await
+        .expect(200);
+    let cart = add(mug).await.expect(200).json();
+    let tee_line = &cart["cart"]["lines"][0];
+    assert_eq!(tee_line["unit_price"], json!(1250), "{cart}");
+    assert_eq!(tee_line["previous_unit_price"], json!(1000), "{cart}");
+    assert_eq!(cart["cart"]["totals"]["subtotal"], json!(1250 + 600), "{cart}");
+
+    c.patch(&format!("/api/v1/variants/{tee}"), &shop.secret, json!({"inventory": 1}))
+        .await
+        .expect(200);
+    let e = add(&tee).await.error(409, "out_of_stock", Some("quantity"));
+    assert_eq!(e["details"][0]["message"], json!("1"), "{e}");
+
+    c.delete(&format!("/api/v1/products/{mug_product}"), &shop.secret).await.expect(204);
+    add(mug).await.error(422, "validation_failed", Some("variant_id"));
+    c.patch(&format!("/api/v1/variants/{tee}"), &shop.secret, json!({"inventory": 10}))
+        .await
+        .expect(200);
+    let cart = add(&tee).await.expect(200).json();
+    assert_eq!(cart["cart"]["totals"]["subtotal"], json!(2 * 1250), "the mug is gone: {cart}");
 }
 
 async fn cart_limits_order_and_a_checked_out_cart(db: Db) {
