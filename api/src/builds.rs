@@ -41,8 +41,9 @@ pub async fn enqueue(platform: &Platform, shop_id: &str, reason: &str) -> ApiRes
 }
 
 /// Queues a job of `kind` for the shop, due at `due`, unless one is queued already: that
-/// one is then due at `due` (or stays earlier, with `keep_earlier`). One write transaction,
-/// so concurrent callers queue one job. Wakes the job runner; the job's id.
+/// one is then due at `due` (or stays earlier, with `keep_earlier`). One upsert on the
+/// registry's one-queued-job-per-shop-and-kind index, so concurrent callers queue one job,
+/// in any number of processes. Wakes the job runner; the job's id.
 pub async fn queue_job(
     platform: &Platform,
     shop_id: &str,
@@ -51,38 +52,24 @@ pub async fn queue_job(
     due: i64,
     keep_earlier: bool,
 ) -> ApiResult<String> {
-    let backend = platform.pools.backend();
-    let mut tx = backend.begin_write(&platform.registry).await?;
-    let pushed: Option<String> = sqlx::query_scalar(
-        "UPDATE jobs SET run_after = CASE WHEN $3 = 1 AND run_after < $1 THEN run_after ELSE $1 END \
-         WHERE shop_id = $2 AND kind = $4 AND status = 'queued' RETURNING id",
+    let _turn = platform.pools.backend().write_turn(&platform.registry).await?;
+    let id: String = sqlx::query_scalar(
+        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6) \
+         ON CONFLICT (shop_id, kind) WHERE status = 'queued' DO UPDATE SET run_after = \
+         CASE WHEN $7 = 1 AND jobs.run_after < excluded.run_after THEN jobs.run_after \
+         ELSE excluded.run_after END \
+         RETURNING id",
     )
-    .bind(due)
+    .bind(registry::new_id(kind))
     .bind(shop_id)
-    .bind(i64::from(keep_earlier))
     .bind(kind)
-    .fetch_optional(&mut *tx)
+    .bind(reason)
+    .bind(due)
+    .bind(now_ms())
+    .bind(i64::from(keep_earlier))
+    .fetch_one(&platform.registry)
     .await?;
-    let id = match pushed {
-        Some(id) => id,
-        None => {
-            let id = registry::new_id(kind);
-            sqlx::query(
-                "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
-                 VALUES ($1, $2, $3, 'queued', $4, $5, $6)",
-            )
-            .bind(&id)
-            .bind(shop_id)
-            .bind(kind)
-            .bind(reason)
-            .bind(due)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            id
-        }
-    };
-    tx.commit().await?;
     platform.wake.notify_one();
     Ok(id)
 }
@@ -133,16 +120,31 @@ async fn next_due(platform: &Platform) -> ApiResult<Option<i64>> {
     Ok(due.map(|d| (d - now_ms()).max(0)))
 }
 
-/// Jobs a crashed process left `running` go back to the queue.
+/// Jobs a crashed process left `running` go back to the queue; one whose shop has a job
+/// of its kind queued meanwhile is failed instead, as that job does its work.
 pub async fn requeue_stale(platform: &Platform, older_than: Duration) -> ApiResult<u64> {
     let cutoff = now_ms() - i64::try_from(older_than.as_millis()).unwrap_or(0);
-    let done = sqlx::query(
-        "UPDATE jobs SET status = 'queued', worker = NULL WHERE status = 'running' AND started_at < $1",
+    let backend = platform.pools.backend();
+    let mut tx = backend.begin_write(&platform.registry).await?;
+    let requeued = sqlx::query(
+        "UPDATE jobs SET status = 'queued', worker = NULL \
+         WHERE status = 'running' AND started_at < $1 AND NOT EXISTS (SELECT 1 FROM jobs q \
+           WHERE q.shop_id = jobs.shop_id AND q.kind = jobs.kind AND q.status = 'queued')",
     )
     .bind(cutoff)
-    .execute(&platform.registry)
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    sqlx::query(
+        "UPDATE jobs SET status = 'failed', finished_at = $2, error = $3 \
+         WHERE status = 'running' AND started_at < $1",
+    )
+    .bind(cutoff)
+    .bind(now_ms())
+    .bind(json!({"message": "its process stopped; a newer job does its work"}).to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(requeued.rows_affected())
 }
 
 /// A shop's build session, locked while a build runs.

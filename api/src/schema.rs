@@ -116,6 +116,17 @@ pub const REGISTRY: &[Migration] = &[
         )",
         ],
     ),
+    (
+        3,
+        &[
+            // At most one queued job per shop and kind, so queuing is one upsert. (Two
+            // PostgreSQL transactions could each find none and queue one; later pushes of
+            // the duplicates then locked them in different orders and deadlocked.)
+            "DELETE FROM jobs WHERE status = 'queued' AND id NOT IN \
+            (SELECT MIN(id) FROM jobs WHERE status = 'queued' GROUP BY shop_id, kind)",
+            "CREATE UNIQUE INDEX jobs_one_queued ON jobs (shop_id, kind) WHERE status = 'queued'",
+        ],
+    ),
 ];
 
 /// A shop's own database: its catalog now; carts and orders join with their issue.

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 both!(validation_errors_name_the_field, product_lifecycle, pagination_walks_every_product);
 both!(price_change_reaches_the_storefront, failed_build_keeps_the_live_storefront);
 both!(image_uploads, shopify_import, export_builds_as_a_catalog_directory);
+both!(one_queued_build_per_shop);
 
 /// A demo shop for the tests of this file that only read it or change it in their own
 /// corner (one product each); provisioned once per server.
@@ -629,4 +630,72 @@ async fn export_builds_as_a_catalog_directory(db: Db) {
             out.join("products").join(p["handle"].as_str().expect("handle")).join("index.html");
         assert!(page.is_file(), "{} was built", page.display());
     }
+}
+
+/// However many builds are queued at once, a shop has one queued build; a build that a
+/// stopped process left running goes back to the queue only when none is queued.
+async fn one_queued_build_per_shop(db: Db) {
+    let server = Server::start(db, |c| c.build_debounce = std::time::Duration::from_secs(600));
+    let api = server.client();
+    let shop = api.provision(&unique("queue"), false).await;
+    let platform = &server.platform;
+    let queue = (0..64).map(|i| {
+        let due = 4_000_000_000_000 + i; // in 2096: no worker claims it meanwhile
+        aurelio_api::builds::queue_job(platform, &shop.id, "build", "test", due, false)
+    });
+    let ids: BTreeSet<String> =
+        futures::future::join_all(queue).await.into_iter().map(|id| id.expect("queued")).collect();
+    assert_eq!(ids.len(), 1, "64 at once queue one build: {ids:?}");
+    let registry = &server.platform.registry;
+    let status_of = |id: &'static str| {
+        sqlx::query_scalar::<_, String>("SELECT status FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(registry)
+    };
+    let queued = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM jobs WHERE shop_id = $1 AND kind = 'build' AND status = 'queued'",
+        )
+        .bind(&shop.id)
+        .fetch_one(registry)
+    };
+    assert_eq!(queued().await.expect("count"), 1);
+    api.post("/api/v1/products", &shop.secret, product("p", "P-1", "1.00")).await.expect(201);
+    assert_eq!(queued().await.expect("count"), 1, "a catalog write pushes the queued build");
+
+    sqlx::query(
+        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, attempts, worker, \
+         created_at, started_at) VALUES ('build_stale', $1, 'build', 'running', 'test', 0, 1, \
+         'gone', 0, 0)",
+    )
+    .bind(&shop.id)
+    .execute(registry)
+    .await
+    .expect("a stale job");
+    let duplicate = sqlx::query(
+        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
+         VALUES ('build_twin', $1, 'build', 'queued', 'test', 0, 0)",
+    )
+    .bind(&shop.id)
+    .execute(registry)
+    .await;
+    assert!(duplicate.is_err(), "the registry holds one queued build per shop");
+    let stale = std::time::Duration::from_secs(600);
+    let requeued = aurelio_api::builds::requeue_stale(&server.platform, stale).await;
+    assert_eq!(requeued.expect("requeue"), 0);
+    assert_eq!(status_of("build_stale").await.expect("status"), "failed", "one is queued");
+    assert_eq!(queued().await.expect("count"), 1);
+
+    sqlx::query("DELETE FROM jobs WHERE shop_id = $1 AND status = 'queued'")
+        .bind(&shop.id)
+        .execute(registry)
+        .await
+        .expect("unqueue");
+    sqlx::query("UPDATE jobs SET status = 'running' WHERE id = 'build_stale'")
+        .execute(registry)
+        .await
+        .expect("running again");
+    let requeued = aurelio_api::builds::requeue_stale(&server.platform, stale).await;
+    assert_eq!(requeued.expect("requeue"), 1);
+    assert_eq!(status_of("build_stale").await.expect("status"), "queued");
 }
