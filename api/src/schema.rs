@@ -299,4 +299,13 @@ pub const SHOP: &[Migration] = &[
             "CREATE INDEX outbox_due ON outbox (delivered_at, next_attempt_at)",
         ],
     ),
+    (
+        3,
+        &[
+            // Every change of a cart counts up its version: an addition on PostgreSQL
+            // writes only if nobody changed the cart since it read it, and a checkout
+            // closes only the cart it priced.
+            "ALTER TABLE carts ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
 ];

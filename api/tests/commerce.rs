@@ -832,6 +832,13 @@ async fn adds_follow_catalog_changes_at_once(db: Db) {
         .expect(200);
     let cart = add(&tee).await.expect(200).json();
     assert_eq!(cart["cart"]["totals"]["subtotal"], json!(2 * 1250), "the mug is gone: {cart}");
+    // The gone line can still be removed; removing it again changes nothing.
+    for _ in 0..2 {
+        let cart = c.delete(&format!("{lines}/{mug}"), &shop.publishable).await.expect(200).json();
+        let left: Vec<&Value> = cart["cart"]["lines"].as_array().unwrap().iter().collect();
+        assert_eq!(left.len(), 1, "{cart}");
+        assert_eq!(left[0]["variant_id"], json!(tee), "{cart}");
+    }
 }
 
 async fn cart_limits_order_and_a_checked_out_cart(db: Db) {

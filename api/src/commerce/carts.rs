@@ -230,11 +230,13 @@ pub struct CartRow {
     pub codes: Vec<String>,
     /// Order placed.
     pub order_id: Option<String>,
+    /// Counts the cart's changes.
+    pub version: i64,
 }
 
 macro_rules! cart_columns {
     () => {
-        "token, status, email, country, region, shipping_rate, codes, order_id"
+        "token, status, email, country, region, shipping_rate, codes, order_id, version"
     };
 }
 
@@ -243,7 +245,8 @@ const CART_ROW: &str = concat!("SELECT ", cart_columns!(), " FROM carts WHERE to
 /// Marks an open cart as changed now, which takes its row lock (PostgreSQL; SQLite's write
 /// lock is already held) so concurrent edits of one cart queue, and returns it.
 const TOUCH_OPEN: &str = concat!(
-    "UPDATE carts SET updated_at = $1 WHERE token = $2 AND status = 'open' RETURNING ",
+    "UPDATE carts SET updated_at = $1, version = version + 1 \
+    WHERE token = $2 AND status = 'open' RETURNING ",
     cart_columns!()
 );
 
@@ -251,7 +254,7 @@ const TOUCH_OPEN: &str = concat!(
 macro_rules! variant_columns {
     () => {
         "v.price, v.sku, v.inventory, v.inventory_policy, v.weight_grams, v.label, \
-        p.handle, p.title, p.status"
+        p.handle, p.title, p.status AS product_status"
     };
 }
 
@@ -259,16 +262,31 @@ macro_rules! variant_columns {
 /// exists in the shop but not in the cart: what adding to a cart reads, in one statement.
 /// Unordered: `in_order` sorts the rows by position (SQLite's sorter for an `ORDER BY`
 /// was a third of the statement's time).
-const LINES_AND_VARIANT: &str = concat!(
-    "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, l.position, ",
-    variant_columns!(),
-    " FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
-    LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 \
-    UNION ALL \
-    SELECT v.id, 0, v.price, 9223372036854775807, ",
-    variant_columns!(),
-    " FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
-    AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2)"
+macro_rules! lines_and_variant_sql {
+    () => {
+        concat!(
+            "SELECT l.variant_id, l.quantity, l.unit_price AS snapshot, l.position, ",
+            variant_columns!(),
+            " FROM cart_lines l LEFT JOIN variants v ON v.id = l.variant_id \
+            LEFT JOIN products p ON p.id = v.product_id WHERE l.cart_token = $1 \
+            UNION ALL \
+            SELECT v.id, 0, v.price, 9223372036854775807, ",
+            variant_columns!(),
+            " FROM variants v JOIN products p ON p.id = v.product_id WHERE v.id = $2 \
+            AND NOT EXISTS (SELECT 1 FROM cart_lines c WHERE c.cart_token = $1 AND c.variant_id = $2)"
+        )
+    };
+}
+const LINES_AND_VARIANT: &str = lines_and_variant_sql!();
+
+/// The cart on each of its `LINES_AND_VARIANT` rows, or on one row without them: what an
+/// optimistic addition reads, in one statement and so from one snapshot.
+const CART_LINES_AND_VARIANT: &str = concat!(
+    "SELECT ",
+    cart_columns!(),
+    ", x.* FROM carts LEFT JOIN (",
+    lines_and_variant_sql!(),
+    ") x ON TRUE WHERE token = $1"
 );
 
 /// A cart's lines without their variants (the writer thread knows those: `KnownVariants`).
@@ -282,12 +300,37 @@ const VARIANT: &str = concat!(
     " FROM variants v LEFT JOIN products p ON p.id = v.product_id WHERE v.id = $1"
 );
 
-// The line writes take the cart token and variant id as `$1` and `$2`, then integers.
+// The line writes take the cart token and variant id as `$1` and `$2`, then integers; the
+// guarded ones (`guard_sql!`) the cart's version and the time as `$3` and `$4` first.
 const DELETE_LINE: &str = "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2";
 const UPDATE_LINE: &str = "UPDATE cart_lines SET quantity = $3, unit_price = $4 \
     WHERE cart_token = $1 AND variant_id = $2";
 const INSERT_LINE: &str = "INSERT INTO cart_lines \
     (cart_token, variant_id, quantity, unit_price, position) VALUES ($1, $2, $3, $4, $5)";
+
+/// Counts up the version of cart `$1` and marks it changed at `$4` if it is open and still
+/// at version `$3`: the guard of an optimistic line write, which writes only when this
+/// returned the cart (PostgreSQL: SQLite has no writing `WITH`, and takes the writer path).
+macro_rules! guard_sql {
+    () => {
+        "WITH c AS (UPDATE carts SET version = version + 1, updated_at = $4 \
+        WHERE token = $1 AND status = 'open' AND version = $3 RETURNING token) "
+    };
+}
+const GUARDED_DELETE: &str = concat!(
+    guard_sql!(),
+    "DELETE FROM cart_lines USING c WHERE cart_token = $1 AND variant_id = $2"
+);
+const GUARDED_UPDATE: &str = concat!(
+    guard_sql!(),
+    "UPDATE cart_lines SET quantity = $5, unit_price = $6 FROM c \
+    WHERE cart_token = $1 AND variant_id = $2"
+);
+const GUARDED_INSERT: &str = concat!(
+    guard_sql!(),
+    "INSERT INTO cart_lines (cart_token, variant_id, quantity, unit_price, position) \
+    SELECT token, $2, $5, $6, $7 FROM c"
+);
 
 /// Loads a cart row.
 pub async fn cart_row<'e, E>(db: E, token: &str) -> ApiResult<CartRow>
@@ -321,6 +364,7 @@ fn cart_from(r: &impl Columns) -> ApiResult<CartRow> {
         shipping_rate: r.text("shipping_rate")?,
         codes: serde_json::from_str(&r.text_of("codes")?).unwrap_or_default(),
         order_id: r.text("order_id")?,
+        version: r.int_of("version")?,
     })
 }
 
@@ -380,7 +424,7 @@ fn line_of(r: &impl Columns, variant: Arc<Variant>) -> ApiResult<StoredLine> {
 
 /// `variant_columns!`; all empty for a variant that is gone.
 fn variant(r: &impl Columns) -> ApiResult<Variant> {
-    let status = r.text("status")?;
+    let status = r.text("product_status")?;
     let active = status.as_deref() == Some("active");
     Ok(Variant {
         price: if active { r.int("price")? } else { None },
@@ -736,10 +780,10 @@ struct Written {
 }
 
 /// Adds `quantity` of a variant to a cart (merging with an equal line), or sets the line's
-/// quantity (`replace`; 0 removes it), within limits. One write transaction of four
-/// statements: touch the cart, read its lines with the variant, write the line, commit. On
-/// SQLite it runs whole on the database's writer thread (`sqlite_writer`), which commits
-/// concurrent additions together.
+/// quantity (`replace`; 0 removes it), within limits. On SQLite it runs whole on the
+/// database's writer thread (`sqlite_writer`), which commits concurrent additions together;
+/// on PostgreSQL optimistically (`put_line_optimistic`), and after repeated conflicts as one
+/// transaction that holds the cart's row lock (`put_line_locked`).
 async fn put_line(
     tenant: &Tenant,
     token: &str,
@@ -757,44 +801,88 @@ async fn put_line(
         return writes
             .writer
             .run(move |conn, memo| {
-                let known = memo.get();
-                put_line_sqlite(
-                    conn,
-                    known,
-                    &token,
-                    &variant_id,
-                    quantity,
-                    replace,
-                    &facts.settings,
-                )
+                let (token, variant_id, settings) = (&*token, &*variant_id, &facts.settings);
+                let put = Put { token, variant_id, quantity, replace, settings };
+                put_line_sqlite(conn, memo.get(), &put)
             })
             .await;
     }
-    let mut tx = backend.begin_write(&tenant.db).await?;
-    let Some(row) = touch_open(&mut *tx, token).await? else {
+    let put = Put { token, variant_id, quantity, replace, settings: &facts.settings };
+    for _ in 0..OPTIMISTIC_TRIES {
+        if let Some(written) = put_line_optimistic(&tenant.db, &put).await? {
+            return Ok(written);
+        }
+    }
+    put_line_locked(tenant, &put).await
+}
+
+/// Optimistic tries of a line write before it queues for the cart's row lock.
+const OPTIMISTIC_TRIES: usize = 2;
+
+/// A line write as asked.
+struct Put<'a> {
+    token: &'a str,
+    variant_id: &'a str,
+    quantity: i64,
+    replace: bool,
+    settings: &'a CheckoutSettings,
+}
+
+/// `put_line` in two statements and no transaction: reads the cart, its lines and the
+/// variant at once (`CART_LINES_AND_VARIANT`), then writes the line guarded by the cart's
+/// version (`guard_sql!`). `None` when the guard found the cart changed meanwhile. Two
+/// round trips to the server instead of the five of a transaction.
+async fn put_line_optimistic(db: &AnyPool, put: &Put<'_>) -> ApiResult<Option<Written>> {
+    let rows =
+        sqlx::query(CART_LINES_AND_VARIANT).bind(put.token).bind(put.variant_id).fetch_all(db);
+    let rows = rows.await?;
+    let row = cart_from(rows.first().ok_or_else(|| ApiError::not_found("cart"))?)?;
+    check_open(&row)?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in &rows {
+        if r.text("variant_id")?.is_some() {
+            lines.push(stored_line(r)?);
+        }
+    }
+    let mut lines = in_order(Ok(lines))?;
+    let Some(write) = plan_line(&mut lines, put)? else {
+        return Ok(Some(Written { row, lines }));
+    };
+    let (sql, ints) = write.statement(true);
+    let query = sqlx::query(sql).bind(put.token).bind(put.variant_id).bind(row.version);
+    let query = ints.iter().fold(query.bind(now_ms()), |q, i| q.bind(*i));
+    let written = query.execute(db).await?.rows_affected() == 1;
+    Ok(written.then_some(Written { row, lines }))
+}
+
+/// `put_line` as one transaction of four statements: touch the cart (which takes its row
+/// lock, so concurrent writers of one cart queue), read its lines with the variant, write
+/// the line, commit.
+async fn put_line_locked(tenant: &Tenant, put: &Put<'_>) -> ApiResult<Written> {
+    let mut tx = tenant.platform.pools.backend().begin_write(&tenant.db).await?;
+    let Some(row) = touch_open(&mut *tx, put.token).await? else {
         drop(tx);
-        check_open(&cart_row(&tenant.db, token).await?)?;
+        check_open(&cart_row(&tenant.db, put.token).await?)?;
         return Err(ApiError::not_found("cart"));
     };
-    let mut lines = lines_and_variant(&mut *tx, token, variant_id).await?;
-    let write = plan_line(&mut lines, variant_id, quantity, replace, &facts.settings)?;
-    let (sql, ints) = write.statement();
-    let query = sqlx::query(sql).bind(token).bind(variant_id);
-    ints.iter().fold(query, |q, i| q.bind(*i)).execute(&mut *tx).await?;
+    let mut lines = lines_and_variant(&mut *tx, put.token, put.variant_id).await?;
+    if let Some(write) = plan_line(&mut lines, put)? {
+        let (sql, ints) = write.statement(false);
+        let query = sqlx::query(sql).bind(put.token).bind(put.variant_id);
+        ints.iter().fold(query, |q, i| q.bind(*i)).execute(&mut *tx).await?;
+    }
     tx.commit().await?;
     Ok(Written { row, lines })
 }
 
-/// `put_line` on the SQLite writer thread: the same statements, inside its transaction.
+/// `put_line` on the SQLite writer thread, in its transaction: touch the cart, read its
+/// lines (their variants from the thread's memo), write the line.
 fn put_line_sqlite(
     conn: &rusqlite::Connection,
     known: &mut KnownVariants,
-    token: &str,
-    variant_id: &str,
-    quantity: i64,
-    replace: bool,
-    settings: &CheckoutSettings,
+    put: &Put<'_>,
 ) -> ApiResult<Written> {
+    let (token, variant_id) = (put.token, put.variant_id);
     let now = now_ms();
     let touched = sqlite::query(conn, TOUCH_OPEN, &*numbered(&[&now, &token]), |r| cart_from(r))?;
     let Some(row) = touched.into_iter().next() else {
@@ -810,19 +898,15 @@ fn put_line_sqlite(
         && let Some(variant) = known.get(conn, variant_id)?
     {
         let (variant_id, snapshot_price) = (variant_id.to_owned(), variant.price.unwrap_or(0));
-        lines.push(StoredLine {
-            variant_id,
-            quantity: 0,
-            snapshot_price,
-            position: i64::MAX,
-            variant,
-        });
+        let position = i64::MAX;
+        lines.push(StoredLine { variant_id, quantity: 0, snapshot_price, position, variant });
     }
-    let write = plan_line(&mut lines, variant_id, quantity, replace, settings)?;
-    let (sql, ints) = write.statement();
-    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&token, &variant_id];
-    values.extend(ints.iter().map(|i| i as &dyn rusqlite::ToSql));
-    sqlite::execute(conn, sql, &*numbered(&values))?;
+    if let Some(write) = plan_line(&mut lines, put)? {
+        let (sql, ints) = write.statement(false);
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&token, &variant_id];
+        values.extend(ints.iter().map(|i| i as &dyn rusqlite::ToSql));
+        sqlite::execute(conn, sql, &*numbered(&values))?;
+    }
     Ok(Written { row, lines })
 }
 
@@ -834,30 +918,35 @@ enum LineWrite {
 }
 
 impl LineWrite {
-    /// The statement and the integers after its token and variant id.
-    fn statement(&self) -> (&'static str, Vec<i64>) {
+    /// The statement, plain or guarded (`guard_sql!`), and its integers after the token and
+    /// variant id (and the guard's).
+    fn statement(&self, guarded: bool) -> (&'static str, Vec<i64>) {
+        let pick = |plain, guarded_sql| if guarded { guarded_sql } else { plain };
         match *self {
-            Self::Delete => (DELETE_LINE, vec![]),
-            Self::Update { quantity, price } => (UPDATE_LINE, vec![quantity, price]),
+            Self::Delete => (pick(DELETE_LINE, GUARDED_DELETE), vec![]),
+            Self::Update { quantity, price } => {
+                (pick(UPDATE_LINE, GUARDED_UPDATE), vec![quantity, price])
+            }
             Self::Insert { quantity, price, position } => {
-                (INSERT_LINE, vec![quantity, price, position])
+                (pick(INSERT_LINE, GUARDED_INSERT), vec![quantity, price, position])
             }
         }
     }
 }
 
 /// Decides the write from the cart's lines with the variant (`LINES_AND_VARIANT`) and
-/// applies it to `lines`, which then are the cart as it will be stored; or refuses.
-fn plan_line(
-    lines: &mut Vec<StoredLine>,
-    variant_id: &str,
-    quantity: i64,
-    replace: bool,
-    settings: &CheckoutSettings,
-) -> ApiResult<LineWrite> {
-    let Some(i) =
-        lines.iter().position(|l| l.variant_id == variant_id && l.variant.status.is_some())
-    else {
+/// applies it to `lines`, which then are the cart as it will be stored; or refuses. `None`:
+/// nothing to write (setting 0 of a line the cart does not have).
+fn plan_line(lines: &mut Vec<StoredLine>, put: &Put<'_>) -> ApiResult<Option<LineWrite>> {
+    let (variant_id, settings) = (put.variant_id, put.settings);
+    if put.replace && put.quantity == 0 {
+        // Also a line whose variant is gone or no longer for sale.
+        let in_cart = lines.iter().any(|l| l.variant_id == variant_id && l.quantity > 0);
+        lines.retain(|l| l.quantity > 0 && l.variant_id != variant_id);
+        return Ok(in_cart.then_some(LineWrite::Delete));
+    }
+    let found = lines.iter().position(|l| l.variant_id == variant_id);
+    let Some(i) = found.filter(|&i| lines[i].variant.status.is_some()) else {
         return Err(ApiError::invalid(
             "variant_id",
             format!("no variant `{variant_id}` in this shop"),
@@ -867,12 +956,7 @@ fn plan_line(
         return Err(ApiError::invalid("variant_id", "this product is not for sale"));
     };
     let current = lines[i].quantity;
-    let wanted = if replace { quantity } else { current + quantity };
-    if wanted == 0 {
-        lines.remove(i);
-        lines.retain(|l| l.quantity > 0);
-        return Ok(LineWrite::Delete);
-    }
+    let wanted = if put.replace { put.quantity } else { current + put.quantity };
     if wanted > settings.max_quantity {
         return Err(ApiError::invalid(
             "quantity",
@@ -914,7 +998,7 @@ fn plan_line(
     lines[i].snapshot_price = price;
     // A variant looked up but not added (quantity 0) is not a line.
     lines.retain(|l| l.quantity > 0);
-    Ok(write)
+    Ok(Some(write))
 }
 
 /// Create a cart (publishable key).
@@ -1014,7 +1098,8 @@ async fn update_cart(
     };
     let update = sqlx::query(
         "UPDATE carts SET email = COALESCE($1, email), country = COALESCE($2, country), \
-         region = $3, shipping_rate = $4, updated_at = $5 WHERE token = $6 AND status = 'open'",
+         region = $3, shipping_rate = $4, updated_at = $5, version = version + 1 \
+         WHERE token = $6 AND status = 'open'",
     )
     .bind(req.email.as_deref().map(str::trim))
     .bind(country)
@@ -1090,16 +1175,9 @@ async fn remove_line(
     Path((token, variant_id)): Path<(String, String)>,
 ) -> ApiResult<Json<CartResponse>> {
     tenant.require(Permission::Shop)?;
-    let row = cart_row(&tenant.db, &token).await?;
-    check_open(&row)?;
-    let delete = sqlx::query(
-        "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2 \
-         AND EXISTS (SELECT 1 FROM carts WHERE token = $1 AND status = 'open')",
-    )
-    .bind(&token)
-    .bind(&variant_id);
-    tenant.platform.pools.backend().write(&tenant.db, delete).await?;
-    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
+    let facts = shop_facts(&tenant).await?;
+    let written = put_line(&tenant, &token, &variant_id, 0, true, &facts).await?;
+    Ok(Json(CartResponse { cart: shown(&tenant, &written).await? }))
 }
 
 /// A code to add.
@@ -1172,7 +1250,8 @@ async fn remove_code(
 /// Stores an open cart's discount codes.
 async fn save_codes(tenant: &Tenant, token: &str, codes: &[String]) -> ApiResult<()> {
     let update = sqlx::query(
-        "UPDATE carts SET codes = $1, updated_at = $2 WHERE token = $3 AND status = 'open'",
+        "UPDATE carts SET codes = $1, updated_at = $2, version = version + 1 \
+         WHERE token = $3 AND status = 'open'",
     )
     .bind(json!(codes).to_string())
     .bind(now_ms())

@@ -327,7 +327,7 @@ async fn place(
         .bind(token)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE carts SET codes = $1 WHERE token = $2 AND status = 'open'")
+        sqlx::query("UPDATE carts SET codes = $1, version = version + 1 WHERE token = $2 AND status = 'open'")
             .bind(json!(valid).to_string())
             .bind(token)
             .execute(&mut *tx)
@@ -341,13 +341,26 @@ async fn place(
     }
 
     let mut tx = tenant.platform.pools.backend().begin_write(db).await?;
-    let closed = sqlx::query("UPDATE carts SET status = 'completed', updated_at = $1 WHERE token = $2 AND status = 'open'")
-        .bind(now_ms())
-        .bind(token)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    // Only the cart as priced above: a change since (another tab adding a line) is news.
+    let closed = sqlx::query(
+        "UPDATE carts SET status = 'completed', updated_at = $1, version = version + 1 \
+         WHERE token = $2 AND status = 'open' AND version = $3",
+    )
+    .bind(now_ms())
+    .bind(token)
+    .bind(row.version)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if closed != 1 {
+        drop(tx);
+        if carts::cart_row(db, token).await?.status == "open" {
+            return Err(conflict(
+                "cart_changed",
+                "the cart changed during checkout: review it and try again",
+                Vec::new(),
+            ));
+        }
         return Err(conflict("cart_completed", "this cart has been checked out", Vec::new()));
     }
     // Reserve stock, lines in variant-id order so concurrent checkouts lock alike.
