@@ -1,13 +1,18 @@
 //! `aurelio bench`: measures builds of a synthetic catalog. Without `--incremental`, clean
 //! builds (pages per second, peak memory); with it, the incremental cycle a merchant lives
-//! in: cold build with images, warm rebuild, a single-product change, a no-op. Results
-//! belong in `docs/benchmarks.md`.
+//! in: cold build with images, warm rebuild, a single-product change (one-shot, in a
+//! long-lived session, and end to end through `aurelio watch`), a no-op. Results belong in
+//! `docs/benchmarks.md`.
 
 use crate::progress::peak_memory;
 use anyhow::Context;
 use aurelio_engine::fixtures::{self, FixtureOptions};
 use aurelio_engine::{BuildOptions, BuildReport, Session, Silent};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 /// Arguments of `aurelio bench`.
 #[derive(Debug, clap::Args)]
@@ -144,7 +149,11 @@ fn incremental(args: &Args, dir: &Path, site: &Path) -> anyhow::Result<()> {
     if !args.session_only {
         one_shot_path(args, dir, site, &out, &cache)?;
     }
-    session_path(args, site, &out, &cache)
+    session_path(args, site, &out, &cache)?;
+    if !args.session_only {
+        watch_path(args, dir, site, &cache)?;
+    }
+    Ok(())
 }
 
 /// The incremental cycle through one-shot builds, as `aurelio build` runs them.
@@ -236,6 +245,94 @@ fn session_path(args: &Args, site: &Path, out: &Path, cache: &Path) -> anyhow::R
     Ok(())
 }
 
+/// The same change end to end through `aurelio watch`, as a designer or merchant sees it:
+/// from saving `products.jsonl` to the preview server answering with the new price (the
+/// file event, the settle time, the rebuild, the HTTP answer).
+fn watch_path(args: &Args, dir: &Path, site: &Path, cache: &Path) -> anyhow::Result<()> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let out = dir.join("out-watch");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("watch")
+        .args(["--site".as_ref(), site.as_os_str(), "--out".as_ref(), out.as_os_str()])
+        .args(["--cache".as_ref(), cache.as_os_str()])
+        .args(["--port", &port.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start `aurelio watch`")?;
+    let (lines, printed) = mpsc::channel();
+    let stdout = child.stdout.take().context("no stdout")?;
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let timed = watch_changes(args, site, port, &printed);
+    let _ = child.kill();
+    let _ = child.wait();
+    let times = timed?;
+    let mut sorted = times.clone();
+    sorted.sort();
+    let shown: Vec<String> =
+        times.iter().map(|t| format!("{:.0}", t.as_secs_f64() * 1e3)).collect();
+    println!(
+        "single-product change, end to end through `aurelio watch` (save → page served): median {:.0} ms over {} runs ({} ms)",
+        sorted[sorted.len() / 2].as_secs_f64() * 1e3,
+        times.len(),
+        shown.join(", ")
+    );
+    Ok(())
+}
+
+/// `watch_path`'s timed changes, once the watcher has made its first build.
+fn watch_changes(
+    args: &Args,
+    site: &Path,
+    port: u16,
+    printed: &mpsc::Receiver<String>,
+) -> anyhow::Result<Vec<Duration>> {
+    // Each change waits for the feeds of the one before (a second of quiet, then their
+    // regeneration): edits come seconds apart.
+    let settled = |what: &str| -> anyhow::Result<()> {
+        loop {
+            let line = printed
+                .recv_timeout(Duration::from_secs(120))
+                .with_context(|| format!("`aurelio watch` printed no `{what}` line"))?;
+            if line.starts_with(what) {
+                return Ok(());
+            }
+        }
+    };
+    settled("preview:")?; // after a first build with its feeds
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    aurelio_engine::publish::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let products = site.join("products.jsonl");
+    let target = fixtures::handle(args.products / 2);
+    let url = format!("http://127.0.0.1:{port}/products/{target}/");
+    let mut times = Vec::new();
+    for _ in 0..args.runs.max(1) {
+        let price = next_price(&products, &target)?;
+        // The first variant's price as the page's variant picker carries it, in cents.
+        let marker = format!("data-price=\"{}\"", price.replace('.', "").trim_start_matches('0'));
+        let edited = with_price(&std::fs::read_to_string(&products)?, &target, &price);
+        let saved = Instant::now();
+        std::fs::write(&products, edited)?;
+        loop {
+            let page = runtime.block_on(async { client.get(&url).send().await?.text().await });
+            if page.is_ok_and(|p| p.contains(&marker)) {
+                break;
+            }
+            anyhow::ensure!(saved.elapsed() < Duration::from_secs(30), "the page never changed");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        times.push(saved.elapsed());
+        settled("feeds:")?;
+    }
+    Ok(times)
+}
+
 fn ms(report: &BuildReport) -> f64 {
     report.elapsed.as_secs_f64() * 1000.0
 }
@@ -286,9 +383,14 @@ fn next_price(products: &Path, handle: &str) -> anyhow::Result<String> {
 /// Sets the first variant's price of product `handle` in `products.jsonl`.
 fn set_price(products: &Path, handle: &str, price: &str) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(products)?;
+    std::fs::write(products, with_price(&text, handle, price))?;
+    Ok(())
+}
+
+/// `products.jsonl` text with the first variant's price of product `handle` set.
+fn with_price(text: &str, handle: &str, price: &str) -> String {
     let needle = format!("\"handle\":\"{handle}\"");
-    let edited: String = text
-        .lines()
+    text.lines()
         .map(|line| {
             if line.contains(&needle) {
                 let mut v: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
@@ -298,7 +400,5 @@ fn set_price(products: &Path, handle: &str, price: &str) -> anyhow::Result<()> {
                 format!("{line}\n")
             }
         })
-        .collect();
-    std::fs::write(products, edited)?;
-    Ok(())
+        .collect()
 }

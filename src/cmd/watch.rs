@@ -16,8 +16,12 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 
-/// Quiet time after the last file event before rebuilding.
-const DEBOUNCE: Duration = Duration::from_millis(80);
+/// Quiet time after the last file event before rebuilding: enough for an editor's save
+/// (a write and a rename, or a burst of writes) to land whole, too short to be felt.
+const SETTLE: Duration = Duration::from_millis(20);
+/// A rebuild starts at the latest this long after the first event of a burst that does
+/// not settle (a checkout of many files).
+const SETTLE_AT_MOST: Duration = Duration::from_millis(500);
 /// Quiet time after a rebuild before the product feeds it left out of date follow: a run
 /// of edits regenerates them once.
 const FEEDS_QUIET: Duration = Duration::from_secs(1);
@@ -102,19 +106,38 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         if !ignored.relevant(&first) {
             continue;
         }
-        let mut changed = paths(&first);
-        let deadline = Instant::now() + DEBOUNCE;
-        while let Ok(event) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            if ignored.relevant(&event) {
-                changed.extend(paths(&event));
-            }
-        }
+        let mut changed = settle(paths(&first), &rx, |e| ignored.relevant(e));
         changed.sort();
         changed.dedup();
         let shown: Vec<String> = changed.iter().take(3).map(|p| p.display().to_string()).collect();
         println!("changed: {}{}", shown.join(", "), if changed.len() > 3 { ", …" } else { "" });
         rebuild(&mut session, &opts, &events);
         last_change = Instant::now();
+    }
+}
+
+/// The paths of a burst of file events that began with `first`: gathered until no relevant
+/// event came for `SETTLE`, or `SETTLE_AT_MOST` after the start.
+fn settle(
+    mut changed: Vec<PathBuf>,
+    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
+    relevant: impl Fn(&notify::Result<notify::Event>) -> bool,
+) -> Vec<PathBuf> {
+    let latest = Instant::now() + SETTLE_AT_MOST;
+    let mut quiet_until = Instant::now() + SETTLE;
+    loop {
+        let wait = quiet_until.min(latest).saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return changed;
+        }
+        match rx.recv_timeout(wait) {
+            Ok(event) if relevant(&event) => {
+                changed.extend(paths(&event));
+                quiet_until = Instant::now() + SETTLE;
+            }
+            Ok(_) => {}
+            Err(_) => return changed,
+        }
     }
 }
 
@@ -186,5 +209,66 @@ impl Ignored {
                 && !p.starts_with(&self.out)
                 && !p.components().any(|c| c.as_os_str() == ".aurelio")
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(path: &str) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(notify::EventKind::Any).add_path(PathBuf::from(path)))
+    }
+
+    /// Events closer together than `SETTLE` make one rebuild; one after a quiet spell
+    /// waits for the next.
+    #[test]
+    fn a_burst_of_events_settles_into_one_rebuild() {
+        let (tx, rx) = mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            for path in ["b", "c"] {
+                std::thread::sleep(SETTLE / 4);
+                tx.send(event(path)).expect("send");
+            }
+            std::thread::sleep(SETTLE * 10);
+            tx.send(event("later")).expect("send");
+        });
+        let changed = settle(vec![PathBuf::from("a")], &rx, |_| true);
+        assert_eq!(changed, ["a", "b", "c"].map(PathBuf::from));
+        sender.join().expect("sender");
+        assert_eq!(
+            rx.try_iter().flat_map(|e| paths(&e)).collect::<Vec<_>>(),
+            [PathBuf::from("later")]
+        );
+    }
+
+    /// A stream of events that never settles still gets its rebuild.
+    #[test]
+    fn a_stream_that_never_settles_is_cut_short() {
+        let (tx, rx) = mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = Arc::clone(&stop);
+        let sender = std::thread::spawn(move || {
+            while !stopping.load(Ordering::SeqCst) {
+                let _ = tx.send(event("busy"));
+                std::thread::sleep(SETTLE / 4);
+            }
+        });
+        let changed = settle(Vec::new(), &rx, |_| true);
+        stop.store(true, Ordering::SeqCst);
+        sender.join().expect("sender");
+        // Every event until `SETTLE_AT_MOST`, one each `SETTLE / 4` at most.
+        let most = (SETTLE_AT_MOST.as_millis() / (SETTLE / 4).as_millis()) as usize;
+        assert!(!changed.is_empty() && changed.len() <= most, "{} events", changed.len());
+    }
+
+    /// Events that do not count neither join the burst nor keep it open.
+    #[test]
+    fn irrelevant_events_do_not_count() {
+        let (tx, rx) = mpsc::channel();
+        tx.send(event("out/index.html")).expect("send");
+        tx.send(event("catalog/store.json")).expect("send");
+        let changed = settle(Vec::new(), &rx, |e| !paths(e)[0].starts_with("out"));
+        assert_eq!(changed, [PathBuf::from("catalog/store.json")]);
     }
 }
