@@ -147,10 +147,17 @@ pub async fn requeue_stale(platform: &Platform, older_than: Duration) -> ApiResu
     Ok(requeued.rows_affected())
 }
 
-/// A shop's build session, locked while a build runs.
-type SharedSession = Arc<Mutex<Session>>;
+/// What the worker keeps of a shop between builds: the engine's session (parsed products
+/// and more), locked while a build runs, and the last export's product lines.
+#[derive(Default)]
+struct ShopSession {
+    engine: Mutex<Session>,
+    export: tokio::sync::Mutex<crate::catalog::store::ExportMemo>,
+}
 
-/// What the worker keeps per shop between builds (parsed products), bounded.
+type SharedSession = Arc<ShopSession>;
+
+/// What the worker keeps per shop between builds (`ShopSession`), bounded.
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, (SharedSession, Instant)>>,
@@ -159,7 +166,7 @@ pub struct Sessions {
 impl Sessions {
     const MAX: usize = 32;
 
-    fn get(&self, shop_id: &str) -> Arc<Mutex<Session>> {
+    fn get(&self, shop_id: &str) -> SharedSession {
         let mut map = self.map.lock().expect("sessions lock");
         if !map.contains_key(shop_id) && map.len() >= Self::MAX {
             let oldest = map.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| k.clone());
@@ -169,7 +176,8 @@ impl Sessions {
         }
         let entry = map.entry(shop_id.to_owned()).or_insert_with(|| {
             // Pages are published first, the product feeds a change affects right after.
-            (Arc::new(Mutex::new(Session::deferring_feeds())), Instant::now())
+            let engine = Mutex::new(Session::deferring_feeds());
+            (Arc::new(ShopSession { engine, export: Default::default() }), Instant::now())
         });
         entry.1 = Instant::now();
         entry.0.clone()
@@ -277,8 +285,12 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
     let db = platform.shop_db(&shop).await.map_err(|e| fail(e.message))?;
     let work = platform.work_dir(shop_id);
     let catalog_dir = work.join("catalog");
+    let session = platform.sessions.get(shop_id);
     let t0 = Instant::now();
-    crate::catalog::store::export(&db, &catalog_dir).await.map_err(|e| fail(e.message))?;
+    let mut memo = session.export.lock().await;
+    let exported = crate::catalog::store::export_with(&db, &catalog_dir, &mut memo).await;
+    drop(memo);
+    exported.map_err(|e| fail(e.message))?;
     crate::catalog::images::export_images(&platform.media, &db, shop_id, &catalog_dir)
         .await
         .map_err(|e| fail(e.message))?;
@@ -297,11 +309,10 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
         clean: false,
         cache_dir: Some(platform.config.data_dir.join("cache")),
     };
-    let session = platform.sessions.get(shop_id);
     let target_url = platform.publish_url(shop_id);
     let (platform2, shop) = (Arc::clone(platform), shop_id.to_owned());
     let blocking = tokio::task::spawn_blocking(move || {
-        let mut session = session.lock().expect("session lock");
+        let mut session = session.engine.lock().expect("session lock");
         let report = aurelio_engine::build_in(&mut session, &opts, &aurelio_engine::Silent)
             .map_err(|e| build_error_json(&e))?;
         let target = aurelio_engine::publish::Target::from_url(&target_url)

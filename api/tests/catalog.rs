@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 both!(validation_errors_name_the_field, product_lifecycle, pagination_walks_every_product);
 both!(price_change_reaches_the_storefront, failed_build_keeps_the_live_storefront);
 both!(image_uploads, shopify_import, export_builds_as_a_catalog_directory);
-both!(one_queued_build_per_shop);
+both!(one_queued_build_per_shop, builds_export_the_catalog_as_it_is_now);
 
 /// A demo shop for the tests of this file that only read it or change it in their own
 /// corner (one product each); provisioned once per server.
@@ -698,4 +698,71 @@ async fn one_queued_build_per_shop(db: Db) {
     let requeued = aurelio_api::builds::requeue_stale(&server.platform, stale).await;
     assert_eq!(requeued.expect("requeue"), 1);
     assert_eq!(status_of("build_stale").await.expect("status"), "queued");
+}
+
+/// What a build job exports (reusing the lines of its last export) is what a fresh export
+/// of the shop gives, after new products, a price, stock, and a deleted product.
+async fn builds_export_the_catalog_as_it_is_now(db: Db) {
+    let server = Server::shared(db);
+    let api = server.client();
+    let shop = api.provision(&unique("export"), false).await;
+    let sk = &shop.secret;
+    let built = server.platform.work_dir(&shop.id).join("catalog").join("products.jsonl");
+    let handle = &shop.handle;
+    let same_as_fresh = |build: Value| {
+        let (api, built) = (api.clone(), built.clone());
+        async move {
+            api.wait_built(sk, build.as_str().expect("a build id")).await;
+            let export = api.get("/api/v1/export", sk).await.expect(200);
+            let dir = tempfile::tempdir().expect("a directory");
+            tar::Archive::new(std::io::Cursor::new(export.body)).unpack(dir.path()).expect("tar");
+            let fresh = std::fs::read_to_string(dir.path().join(handle).join("products.jsonl"));
+            let built = std::fs::read_to_string(&built).expect("the build's export");
+            assert_eq!(built, fresh.expect("a fresh export"));
+            built
+        }
+    };
+    let mut variants = Vec::new();
+    let mut products = Vec::new();
+    let mut build = Value::Null;
+    for i in 0..3 {
+        let body = product(&format!("m{i}"), &format!("M-{i}"), "5.00");
+        let created = api.post("/api/v1/products", sk, body).await.expect(201).json();
+        products.push(created["product"]["id"].as_str().expect("id").to_owned());
+        variants.push(created["product"]["variants"][0]["id"].as_str().expect("id").to_owned());
+        build = created["build_id"].clone();
+    }
+    assert_eq!(same_as_fresh(build).await.lines().count(), 3);
+    let patch = |variant: &str, body: Value| {
+        let (api, path) = (api.clone(), format!("/api/v1/variants/{variant}"));
+        async move { api.patch(&path, sk, body).await.expect(200).json()["build_id"].clone() }
+    };
+    let exported = same_as_fresh(patch(&variants[1], json!({"price": 777})).await).await;
+    assert!(exported.contains("\"7.77\""), "{exported}");
+    let exported = same_as_fresh(patch(&variants[2], json!({"inventory": 3})).await).await;
+    assert!(exported.contains("\"inventory\":3"), "{exported}");
+    // A checkout changes only the stock column (the stored document keeps the old count).
+    let zones = json!({"shipping_zones": [{"name": "IE", "countries": ["IE"],
+        "rates": [{"id": "post", "name": "Post", "amount": 0}]}]});
+    api.put("/api/v1/settings/checkout", sk, zones).await.expect(200);
+    let lines = json!({"lines": [{"variant_id": variants[2], "quantity": 1}]});
+    let cart = api.post("/api/v1/carts", &shop.publishable, lines).await.expect(201).json();
+    let token = cart["cart"]["token"].as_str().expect("token");
+    let address = json!({"name": "Ada", "line1": "1 Quay St", "city": "Galway",
+        "postal_code": "H91", "country": "IE"});
+    api.send_with(
+        Method::POST,
+        &format!("/api/v1/carts/{token}/checkout"),
+        Some(&shop.publishable),
+        Payload::Json(json!({"email": "ada@example.com", "shipping_address": address})),
+        &[("Idempotency-Key", "export-1")],
+    )
+    .await
+    .expect(201);
+    api.delete(&format!("/api/v1/products/{}", products[0]), sk).await.expect(204);
+    let body = product("m3", "M-3", "6.00");
+    let created = api.post("/api/v1/products", sk, body).await.expect(201).json();
+    let exported = same_as_fresh(created["build_id"].clone()).await;
+    assert!(!exported.contains("\"m0\"") && exported.contains("\"m3\""), "{exported}");
+    assert!(exported.contains("\"inventory\":2"), "the checkout's stock: {exported}");
 }

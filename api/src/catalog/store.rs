@@ -11,6 +11,7 @@ use aurelio_engine::money::{Currency, Money};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::{AnyPool, Row};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// Paths of the catalog's small files, as stored in `documents`.
@@ -659,6 +660,23 @@ pub async fn patch_variant(
 /// Files whose bytes did not change are left alone. Images come from `media` (a
 /// directory holding the shop's uploaded sources under `images/`).
 pub async fn export(db: &AnyPool, dir: &Path) -> ApiResult<ExportStats> {
+    export_with(db, dir, &mut ExportMemo::default()).await
+}
+
+/// The `products.jsonl` lines of the last export, by product id, each with the blake3 of
+/// what it was made from (the stored document and the variants' stock): a product whose
+/// document and stock did not change is not parsed and written out again.
+#[derive(Debug, Default)]
+pub struct ExportMemo {
+    lines: HashMap<String, (blake3::Hash, Vec<u8>)>,
+}
+
+/// `export`, reusing the lines of the last export that are still right (`ExportMemo`).
+pub async fn export_with(
+    db: &AnyPool,
+    dir: &Path,
+    memo: &mut ExportMemo,
+) -> ApiResult<ExportStats> {
     let io = |e: std::io::Error| ApiError::internal(&format!("export to {}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(io)?;
     let mut stats = ExportStats::default();
@@ -692,8 +710,7 @@ pub async fn export(db: &AnyPool, dir: &Path) -> ApiResult<ExportStats> {
     let rows = sqlx::query("SELECT id, doc FROM products ORDER BY seq").fetch_all(db).await?;
     let stock_rows =
         sqlx::query("SELECT product_id, sku, inventory FROM variants").fetch_all(db).await?;
-    let mut stock: std::collections::HashMap<String, Vec<(String, Option<i64>)>> =
-        std::collections::HashMap::new();
+    let mut stock: HashMap<String, Vec<(String, Option<i64>)>> = HashMap::new();
     for r in &stock_rows {
         stock
             .entry(r.try_get("product_id")?)
@@ -701,13 +718,34 @@ pub async fn export(db: &AnyPool, dir: &Path) -> ApiResult<ExportStats> {
             .push((r.try_get("sku")?, r.try_get("inventory")?));
     }
     let mut lines = Vec::with_capacity(rows.len() * 512);
+    let mut made = HashMap::with_capacity(rows.len());
     for r in &rows {
         let id: String = r.try_get("id")?;
         let doc: String = r.try_get("doc")?;
-        let line = line_with_stock(&doc, stock.get(&id).map_or(&[][..], Vec::as_slice));
-        serde_json::to_writer(&mut lines, &line).map_err(|e| ApiError::internal(&e))?;
-        lines.push(b'\n');
+        let stock = stock.get(&id).map_or(&[][..], Vec::as_slice);
+        let mut from = blake3::Hasher::new();
+        from.update(doc.as_bytes());
+        for (sku, inventory) in stock {
+            from.update(&(sku.len() as u64).to_le_bytes()).update(sku.as_bytes());
+            match inventory {
+                Some(n) => from.update(&[1]).update(&n.to_le_bytes()),
+                None => from.update(&[0]),
+            };
+        }
+        let from = from.finalize();
+        let line = match memo.lines.remove(&id) {
+            Some((hash, line)) if hash == from => line,
+            _ => {
+                let mut line = serde_json::to_vec(&line_with_stock(&doc, stock))
+                    .map_err(|e| ApiError::internal(&e))?;
+                line.push(b'\n');
+                line
+            }
+        };
+        lines.extend_from_slice(&line);
+        made.insert(id, (from, line));
     }
+    memo.lines = made;
     stats.products = rows.len();
     stats.files += usize::from(write_if_changed(&dir.join("products.jsonl"), &lines).map_err(io)?);
     Ok(stats)
