@@ -706,37 +706,23 @@ pub async fn export_with(
     if !docs.iter().any(|(p, _)| p == THEME_JSON) {
         let _ = std::fs::remove_file(dir.join(THEME_JSON));
     }
-    // Products in creation order, with stock from the variants table.
-    let rows = sqlx::query("SELECT id, doc FROM products ORDER BY seq").fetch_all(db).await?;
-    let stock_rows =
-        sqlx::query("SELECT product_id, sku, inventory FROM variants").fetch_all(db).await?;
-    let mut stock: HashMap<String, Vec<(String, Option<i64>)>> = HashMap::new();
-    for r in &stock_rows {
-        stock
-            .entry(r.try_get("product_id")?)
-            .or_default()
-            .push((r.try_get("sku")?, r.try_get("inventory")?));
-    }
+    // Products in creation order, with stock from the variants table (`STOCK`): one row
+    // a product, as the driver hands rows over one by one.
+    let rows = sqlx::query(PRODUCTS_WITH_STOCK).fetch_all(db).await?;
     let mut lines = Vec::with_capacity(rows.len() * 512);
     let mut made = HashMap::with_capacity(rows.len());
     for r in &rows {
         let id: String = r.try_get("id")?;
         let doc: String = r.try_get("doc")?;
-        let stock = stock.get(&id).map_or(&[][..], Vec::as_slice);
-        let mut from = blake3::Hasher::new();
-        from.update(doc.as_bytes());
-        for (sku, inventory) in stock {
-            from.update(&(sku.len() as u64).to_le_bytes()).update(sku.as_bytes());
-            match inventory {
-                Some(n) => from.update(&[1]).update(&n.to_le_bytes()),
-                None => from.update(&[0]),
-            };
-        }
-        let from = from.finalize();
+        let stock: Option<String> = r.try_get("stock")?;
+        let stock = stock.unwrap_or_default();
+        let from = blake3::Hasher::new().update(doc.as_bytes()).update(stock.as_bytes()).finalize();
         let line = match memo.lines.remove(&id) {
             Some((hash, line)) if hash == from => line,
             _ => {
-                let mut line = serde_json::to_vec(&line_with_stock(&doc, stock))
+                let stock = parse_stock(&stock)
+                    .ok_or_else(|| ApiError::internal(&format!("stock of {id}: {stock:?}")))?;
+                let mut line = serde_json::to_vec(&line_with_stock(&doc, &stock))
                     .map_err(|e| ApiError::internal(&e))?;
                 line.push(b'\n');
                 line
@@ -749,6 +735,29 @@ pub async fn export_with(
     stats.products = rows.len();
     stats.files += usize::from(write_if_changed(&dir.join("products.jsonl"), &lines).map_err(io)?);
     Ok(stats)
+}
+
+/// Each product with its variants' stock as `<characters in the SKU>:<SKU><inventory or
+/// ->;`, in position order (`parse_stock`).
+const PRODUCTS_WITH_STOCK: &str = "SELECT p.id, p.doc, (SELECT string_agg(\
+    length(v.sku) || ':' || v.sku || COALESCE(CAST(v.inventory AS TEXT), '-') || ';', '' \
+    ORDER BY v.position) FROM variants v WHERE v.product_id = p.id) AS stock \
+    FROM products p ORDER BY p.seq";
+
+/// The (SKU, inventory) pairs of `PRODUCTS_WITH_STOCK`'s `stock`; `None` if malformed.
+fn parse_stock(mut s: &str) -> Option<Vec<(String, Option<i64>)>> {
+    let mut stock = Vec::new();
+    while !s.is_empty() {
+        let (count, rest) = s.split_once(':')?;
+        let count: usize = count.parse().ok()?;
+        let end = rest.char_indices().nth(count).map_or(rest.len(), |(i, _)| i);
+        let (sku, rest) = rest.split_at(end);
+        let (inventory, rest) = rest.split_once(';')?;
+        let inventory = if inventory == "-" { None } else { Some(inventory.parse().ok()?) };
+        stock.push((sku.to_owned(), inventory));
+        s = rest;
+    }
+    Some(stock)
 }
 
 /// What an export wrote.
@@ -780,4 +789,22 @@ pub async fn first_variant(db: &AnyPool) -> ApiResult<Option<String>> {
     )
     .fetch_optional(db)
     .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SKUs may hold the separators and any characters; stock may be negative or absent.
+    #[test]
+    fn stock_strings_parse_back() {
+        let stock = "3:A;B7;6:ü:-;Ω1-;0:-2;";
+        assert_eq!(
+            parse_stock(stock),
+            Some(vec![("A;B".into(), Some(7)), ("ü:-;Ω1".into(), None), (String::new(), Some(-2))])
+        );
+        assert_eq!(parse_stock(""), Some(vec![]));
+        assert_eq!(parse_stock("9:short;"), None);
+        assert_eq!(parse_stock("1:A7"), None);
+    }
 }
