@@ -397,14 +397,13 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let rows = sqlx::query(LINES_AND_VARIANT).bind(token).bind(variant_id).fetch_all(db).await?;
-    in_order(rows.iter().map(stored_line).collect())
+    Ok(in_order(rows.iter().map(stored_line).collect::<ApiResult<_>>()?))
 }
 
-/// `LINES_AND_VARIANT`'s rows in the order the lines were added.
-fn in_order(lines: ApiResult<Vec<StoredLine>>) -> ApiResult<Vec<StoredLine>> {
-    let mut lines = lines?;
+/// Lines in the order they were added (they are read unordered).
+fn in_order(mut lines: Vec<StoredLine>) -> Vec<StoredLine> {
     lines.sort_unstable_by_key(|l| l.position);
-    Ok(lines)
+    lines
 }
 
 fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
@@ -841,7 +840,7 @@ async fn put_line_optimistic(db: &AnyPool, put: &Put<'_>) -> ApiResult<Option<Wr
             lines.push(stored_line(r)?);
         }
     }
-    let mut lines = in_order(Ok(lines))?;
+    let mut lines = in_order(lines);
     let Some(write) = plan_line(&mut lines, put)? else {
         return Ok(Some(Written { row, lines }));
     };
@@ -887,10 +886,11 @@ fn put_line_sqlite(
         check_open(found.first().ok_or_else(|| ApiError::not_found("cart"))?)?;
         return Err(ApiError::not_found("cart"));
     };
-    let mut lines = in_order(sqlite::query(conn, LINES, &*numbered(&[&token]), |r| {
+    let lines = sqlite::query(conn, LINES, &*numbered(&[&token]), |r| {
         let variant = known.get(conn, &r.text_of("variant_id")?)?;
         line_of(r, variant.unwrap_or_default())
-    }))?;
+    })?;
+    let mut lines = in_order(lines);
     if !lines.iter().any(|l| l.variant_id == variant_id)
         && let Some(variant) = known.get(conn, variant_id)?
     {
