@@ -288,7 +288,8 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
     let session = platform.sessions.get(shop_id);
     let t0 = Instant::now();
     let mut memo = session.export.lock().await;
-    let exported = crate::catalog::store::export_with(&db, &catalog_dir, &mut memo).await;
+    let backend = platform.pools.backend();
+    let exported = crate::catalog::store::export_with(backend, &db, &catalog_dir, &mut memo).await;
     drop(memo);
     exported.map_err(|e| fail(e.message))?;
     crate::catalog::images::export_images(&platform.media, &db, shop_id, &catalog_dir)

@@ -39,7 +39,7 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
 /// problem the engine finds, as `aurelio build` would.
 async fn check_change(tenant: &Tenant, path: &str, body: Option<&str>) -> ApiResult<()> {
     let dir = tempfile::tempdir().map_err(|e| ApiError::internal(&e))?;
-    store::export(&tenant.db, dir.path()).await?;
+    store::export(tenant.platform.pools.backend(), &tenant.db, dir.path()).await?;
     let target = dir.path().join(path);
     match body {
         Some(b) => {
@@ -457,7 +457,7 @@ async fn export_catalog(tenant: Tenant) -> ApiResult<impl IntoResponse> {
     tenant.require(Permission::Read)?;
     let dir = tempfile::tempdir().map_err(|e| ApiError::internal(&e))?;
     let root = dir.path().join(&tenant.shop.handle);
-    store::export(&tenant.db, &root).await?;
+    store::export(tenant.platform.pools.backend(), &tenant.db, &root).await?;
     super::images::export(&tenant, &root).await?;
     let handle = tenant.shop.handle.clone();
     let archive = tokio::task::spawn_blocking(move || {

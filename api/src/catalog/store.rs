@@ -4,7 +4,7 @@
 //! API accepts exactly what `aurelio build` accepts and names the same fields; the small
 //! files are validated by loading the exported directory with the engine.
 
-use crate::db::{Backend, now_ms, rfc3339};
+use crate::db::{Backend, Columns, now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use aurelio_engine::catalog::{self, Product};
 use aurelio_engine::money::{Currency, Money};
@@ -659,8 +659,8 @@ pub async fn patch_variant(
 /// Writes the shop as a catalog directory, exactly the format `aurelio build` reads.
 /// Files whose bytes did not change are left alone. Images come from `media` (a
 /// directory holding the shop's uploaded sources under `images/`).
-pub async fn export(db: &AnyPool, dir: &Path) -> ApiResult<ExportStats> {
-    export_with(db, dir, &mut ExportMemo::default()).await
+pub async fn export(backend: &Backend, db: &AnyPool, dir: &Path) -> ApiResult<ExportStats> {
+    export_with(backend, db, dir, &mut ExportMemo::default()).await
 }
 
 /// The `products.jsonl` lines of the last export, by product id, each with the blake3 of
@@ -673,6 +673,7 @@ pub struct ExportMemo {
 
 /// `export`, reusing the lines of the last export that are still right (`ExportMemo`).
 pub async fn export_with(
+    backend: &Backend,
     db: &AnyPool,
     dir: &Path,
     memo: &mut ExportMemo,
@@ -706,16 +707,22 @@ pub async fn export_with(
     if !docs.iter().any(|(p, _)| p == THEME_JSON) {
         let _ = std::fs::remove_file(dir.join(THEME_JSON));
     }
-    // Products in creation order, with stock from the variants table (`STOCK`): one row
-    // a product, as the driver hands rows over one by one.
-    let rows = sqlx::query(PRODUCTS_WITH_STOCK).fetch_all(db).await?;
+    // Products in creation order, with stock from the variants table: one row a product,
+    // read on SQLite without `sqlx`'s hand-off of every row.
+    let read = |conn: &rusqlite::Connection| {
+        crate::sqlite_writer::query(conn, PRODUCTS_WITH_STOCK, (), |r| product_row(r))
+    };
+    let rows = match backend.read_sqlite(db, read).await {
+        Some(rows) => rows?,
+        None => {
+            let rows = sqlx::query(PRODUCTS_WITH_STOCK).fetch_all(db).await?;
+            rows.iter().map(product_row).collect::<ApiResult<_>>()?
+        }
+    };
     let mut lines = Vec::with_capacity(rows.len() * 512);
     let mut made = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let id: String = r.try_get("id")?;
-        let doc: String = r.try_get("doc")?;
-        let stock: Option<String> = r.try_get("stock")?;
-        let stock = stock.unwrap_or_default();
+    stats.products = rows.len();
+    for (id, doc, stock) in rows {
         let from = blake3::Hasher::new().update(doc.as_bytes()).update(stock.as_bytes()).finalize();
         let line = match memo.lines.remove(&id) {
             Some((hash, line)) if hash == from => line,
@@ -732,7 +739,6 @@ pub async fn export_with(
         made.insert(id, (from, line));
     }
     memo.lines = made;
-    stats.products = rows.len();
     stats.files += usize::from(write_if_changed(&dir.join("products.jsonl"), &lines).map_err(io)?);
     Ok(stats)
 }
@@ -743,6 +749,11 @@ const PRODUCTS_WITH_STOCK: &str = "SELECT p.id, p.doc, (SELECT string_agg(\
     length(v.sku) || ':' || v.sku || COALESCE(CAST(v.inventory AS TEXT), '-') || ';', '' \
     ORDER BY v.position) FROM variants v WHERE v.product_id = p.id) AS stock \
     FROM products p ORDER BY p.seq";
+
+/// A row of `PRODUCTS_WITH_STOCK`: id, document, stock (`parse_stock`).
+fn product_row(r: &impl Columns) -> ApiResult<(String, String, String)> {
+    Ok((r.text_of("id")?, r.text_of("doc")?, r.text("stock")?.unwrap_or_default()))
+}
 
 /// The (SKU, inventory) pairs of `PRODUCTS_WITH_STOCK`'s `stock`; `None` if malformed.
 fn parse_stock(mut s: &str) -> Option<Vec<(String, Option<i64>)>> {
