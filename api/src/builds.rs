@@ -1,8 +1,8 @@
 //! Storefront builds as jobs in the registry.
 //!
 //! A catalog write calls `enqueue`: if the shop already has a queued build, its start is
-//! pushed back by the debounce interval (a burst of edits makes one build), otherwise a new
-//! one is queued. Workers claim due jobs with one conditional `UPDATE ... RETURNING` (with
+//! pushed back by the debounce interval (a burst of edits makes one build; steady writes
+//! one every `push_back_limit`), otherwise a new one is queued. Workers claim due jobs with one conditional `UPDATE ... RETURNING` (with
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several API processes share the queue; a
 //! shop never has two builds running). A job exports the shop's database to its catalog
 //! directory, runs an incremental build and publishes the result. A failed build leaves
@@ -32,16 +32,28 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new().routes(routes!(list_builds, trigger_build)).routes(routes!(get_build))
 }
 
-/// Queues a build of the shop, debounced; the id of the queued job.
+/// Queues a build of the shop, debounced; the id of the queued job. Each write pushes a
+/// queued build back by the debounce interval, so a burst of edits makes one build; but
+/// never more than `push_back_limit` after it was first queued, so steady writes (a sale's
+/// checkouts) still see the storefront follow.
 pub async fn enqueue(platform: &Platform, shop_id: &str, reason: &str) -> ApiResult<String> {
-    let due = now_ms() + i64::try_from(platform.config.build_debounce.as_millis()).unwrap_or(0);
-    let id = queue_job(platform, shop_id, "build", reason, due, false).await?;
+    let debounce = platform.config.build_debounce;
+    let due = now_ms() + i64::try_from(debounce.as_millis()).unwrap_or(0);
+    let later = Some(push_back_limit(debounce));
+    let id = queue_job(platform, shop_id, "build", reason, due, later).await?;
     metrics::counter!("aurelio_builds_queued_total").increment(1);
     Ok(id)
 }
 
+/// How long after it was first queued a build starts at the latest: four debounce
+/// intervals, and at least two seconds.
+pub fn push_back_limit(debounce: Duration) -> Duration {
+    (debounce * 4).max(Duration::from_secs(2))
+}
+
 /// Queues a job of `kind` for the shop, due at `due`, unless one is queued already: that
-/// one is then due at `due` (or stays earlier, with `keep_earlier`). One upsert on the
+/// one then stays due at the earlier of the two times, or, with `later: Some(limit)`,
+/// moves to `due`, though never past `limit` after it was first queued. One upsert on the
 /// registry's one-queued-job-per-shop-and-kind index, so concurrent callers queue one job,
 /// in any number of processes. Wakes the job runner; the job's id.
 pub async fn queue_job(
@@ -50,14 +62,17 @@ pub async fn queue_job(
     kind: &str,
     reason: &str,
     due: i64,
-    keep_earlier: bool,
+    later: Option<Duration>,
 ) -> ApiResult<String> {
+    let limit = later.map_or(-1, |l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX / 4));
     let _turn = platform.pools.backend().write_turn(&platform.registry).await?;
     let id: String = sqlx::query_scalar(
         "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
          VALUES ($1, $2, $3, 'queued', $4, $5, $6) \
-         ON CONFLICT (shop_id, kind) WHERE status = 'queued' DO UPDATE SET run_after = \
-         CASE WHEN $7 = 1 AND jobs.run_after < excluded.run_after THEN jobs.run_after \
+         ON CONFLICT (shop_id, kind) WHERE status = 'queued' DO UPDATE SET run_after = CASE \
+         WHEN $7 < 0 AND jobs.run_after < excluded.run_after THEN jobs.run_after \
+         WHEN $7 >= 0 AND excluded.run_after > jobs.created_at + $7 \
+           THEN jobs.created_at + $7 \
          ELSE excluded.run_after END \
          RETURNING id",
     )
@@ -67,7 +82,7 @@ pub async fn queue_job(
     .bind(reason)
     .bind(due)
     .bind(now_ms())
-    .bind(i64::from(keep_earlier))
+    .bind(limit)
     .fetch_one(&platform.registry)
     .await?;
     platform.wake.notify_one();

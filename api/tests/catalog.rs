@@ -641,7 +641,7 @@ async fn one_queued_build_per_shop(db: Db) {
     let platform = &server.platform;
     let queue = (0..64).map(|i| {
         let due = 4_000_000_000_000 + i; // in 2096: no worker claims it meanwhile
-        aurelio_api::builds::queue_job(platform, &shop.id, "build", "test", due, false)
+        aurelio_api::builds::queue_job(platform, &shop.id, "build", "test", due, None)
     });
     let ids: BTreeSet<String> =
         futures::future::join_all(queue).await.into_iter().map(|id| id.expect("queued")).collect();
@@ -698,6 +698,28 @@ async fn one_queued_build_per_shop(db: Db) {
     let requeued = aurelio_api::builds::requeue_stale(&server.platform, stale).await;
     assert_eq!(requeued.expect("requeue"), 1);
     assert_eq!(status_of("build_stale").await.expect("status"), "queued");
+
+    // Writes keep pushing a queued build back, but not past its limit (steady writes
+    // would otherwise hold it back for ever).
+    let other = api.provision(&unique("later"), false).await;
+    let limit = aurelio_api::builds::push_back_limit(std::time::Duration::from_secs(600));
+    let queue = |due: i64| {
+        aurelio_api::builds::queue_job(platform, &other.id, "build", "test", due, Some(limit))
+    };
+    let now = || i64::try_from(std::time::UNIX_EPOCH.elapsed().expect("time").as_millis());
+    let first = queue(now().expect("ms") + 600_000).await.expect("queued");
+    let pushed = queue(now().expect("ms") + 36_000_000).await.expect("pushed");
+    assert_eq!(first, pushed);
+    let waited: i64 = sqlx::query_scalar("SELECT run_after - created_at FROM jobs WHERE id = $1")
+        .bind(&first)
+        .fetch_one(registry)
+        .await
+        .expect("times");
+    assert_eq!(
+        waited,
+        i64::try_from(limit.as_millis()).expect("ms"),
+        "held back at most {limit:?}"
+    );
 }
 
 /// What a build job exports (reusing the lines of its last export) is what a fresh export

@@ -203,7 +203,7 @@ pub async fn wake(platform: &Platform, shop_id: &str) {
 }
 
 async fn enqueue_job(platform: &Platform, shop_id: &str, due: i64) -> ApiResult<()> {
-    crate::builds::queue_job(platform, shop_id, "webhooks", "deliver", due, true).await?;
+    crate::builds::queue_job(platform, shop_id, "webhooks", "deliver", due, None).await?;
     Ok(())
 }
 
