@@ -1,8 +1,8 @@
 //! Storefront builds as jobs in the registry.
 //!
-//! A catalog write calls `enqueue`: if the shop already has a queued build, its start is
-//! pushed back by the debounce interval (a burst of edits makes one build; steady writes
-//! one every `push_back_limit`), otherwise a new one is queued. Workers claim due jobs with one conditional `UPDATE ... RETURNING` (with
+//! A catalog write calls `enqueue`: after a quiet spell a build is queued to start at
+//! once; otherwise the queued build's start is pushed back by the debounce interval (a
+//! burst of edits makes one more build; steady writes one every `push_back_limit`). Workers claim due jobs with one conditional `UPDATE ... RETURNING` (with
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several API processes share the queue; a
 //! shop never has two builds running). A job exports the shop's database to its catalog
 //! directory, runs an incremental build and publishes the result. A failed build leaves
@@ -32,13 +32,22 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new().routes(routes!(list_builds, trigger_build)).routes(routes!(get_build))
 }
 
-/// Queues a build of the shop, debounced; the id of the queued job. Each write pushes a
-/// queued build back by the debounce interval, so a burst of edits makes one build; but
-/// never more than `push_back_limit` after it was first queued, so steady writes (a sale's
-/// checkouts) still see the storefront follow.
+/// Queues a build of the shop; the id of the queued job. The first write after a quiet
+/// spell (no build queued within the debounce interval) builds at once; later writes wait
+/// the interval and push a queued build back by it, so a burst of edits makes one more
+/// build; but never more than `push_back_limit` after it was first queued, so steady
+/// writes (a sale's checkouts) still see the storefront follow.
 pub async fn enqueue(platform: &Platform, shop_id: &str, reason: &str) -> ApiResult<String> {
     let debounce = platform.config.build_debounce;
-    let due = now_ms() + i64::try_from(debounce.as_millis()).unwrap_or(0);
+    let wait = i64::try_from(debounce.as_millis()).unwrap_or(i64::MAX / 4);
+    let now = now_ms();
+    let last: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(created_at) FROM jobs WHERE shop_id = $1 AND kind = 'build'",
+    )
+    .bind(shop_id)
+    .fetch_one(&platform.registry)
+    .await?;
+    let due = if last.is_some_and(|t| t > now - wait) { now + wait } else { now };
     let later = Some(push_back_limit(debounce));
     let id = queue_job(platform, shop_id, "build", reason, due, later).await?;
     metrics::counter!("aurelio_builds_queued_total").increment(1);

@@ -53,7 +53,8 @@ pub struct Config {
     pub demo_catalog: PathBuf,
     /// Custom domains: nameservers for checks, routing targets, the ACME authority.
     pub domains: crate::domains::DomainConfig,
-    /// Wait after a catalog write before building, so a burst of edits makes one build.
+    /// How long writes coalesce: the first catalog write after this long without one
+    /// builds at once, later ones wait this long after the last (`builds::enqueue`).
     #[serde(with = "millis")]
     pub build_debounce: Duration,
     /// Build workers in this process (0: none, another process builds).

@@ -14,6 +14,7 @@ both!(validation_errors_name_the_field, product_lifecycle, pagination_walks_ever
 both!(price_change_reaches_the_storefront, failed_build_keeps_the_live_storefront);
 both!(image_uploads, shopify_import, export_builds_as_a_catalog_directory);
 both!(one_queued_build_per_shop, builds_export_the_catalog_as_it_is_now);
+both!(a_quiet_shop_builds_at_once);
 
 /// A demo shop for the tests of this file that only read it or change it in their own
 /// corner (one product each); provisioned once per server.
@@ -787,4 +788,42 @@ async fn builds_export_the_catalog_as_it_is_now(db: Db) {
     let exported = same_as_fresh(created["build_id"].clone()).await;
     assert!(!exported.contains("\"m0\"") && exported.contains("\"m3\""), "{exported}");
     assert!(exported.contains("\"inventory\":2"), "the checkout's stock: {exported}");
+}
+
+/// The first catalog write after a quiet spell builds at once; one right after it waits
+/// the debounce interval (and coalesces with any that follow).
+async fn a_quiet_shop_builds_at_once(db: Db) {
+    let debounce = std::time::Duration::from_millis(1500);
+    let server = Server::start(db, |c| c.build_debounce = debounce);
+    let api = server.client();
+    let shop = api.provision(&unique("quiet"), false).await;
+    std::thread::sleep(debounce); // since the provisioning build
+    let waited = |id: String| {
+        let registry = server.platform.registry.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT run_after - created_at FROM jobs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&registry)
+                .await
+                .expect("the job")
+        }
+    };
+    let write = |i: usize| {
+        let body = product(&format!("q{i}"), &format!("Q-{i}"), "2.00");
+        let (api, secret) = (api.clone(), shop.secret.clone());
+        async move {
+            let created = api.post("/api/v1/products", &secret, body).await.expect(201).json();
+            created["build_id"].as_str().expect("a build").to_owned()
+        }
+    };
+    let first = write(0).await;
+    let at_once = waited(first.clone()).await;
+    assert!(at_once <= 0, "the first write builds at once, not {at_once} ms after");
+    let second = write(1).await;
+    assert_ne!(first, second);
+    let wait = i64::try_from(debounce.as_millis()).expect("ms");
+    let later = waited(second.clone()).await;
+    assert!(later > wait - 100, "the next one waits the debounce, not {later} ms");
+    api.wait_built(&shop.secret, &first).await;
+    api.wait_built(&shop.secret, &second).await;
 }

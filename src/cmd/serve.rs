@@ -41,7 +41,8 @@ pub struct Args {
     /// Object store URL for uploaded images (default: a directory under --data).
     #[arg(long, env = "AURELIO_MEDIA_URL")]
     pub media_url: Option<String>,
-    /// Milliseconds to wait after a catalog write before building.
+    /// Milliseconds a burst of catalog writes coalesces for: the first write after a quiet
+    /// spell builds at once, later ones wait this long after the last [default: 250].
     #[arg(long, env = "AURELIO_BUILD_DEBOUNCE_MS")]
     pub build_debounce_ms: Option<u64>,
     /// Build workers in this process (0 leaves builds to other processes).
