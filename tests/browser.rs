@@ -384,6 +384,16 @@ fn every_page_kind_fits_phones_and_desktops() {
     let checked = seen["checked"].as_array().map_or(0, Vec::len);
     assert_eq!(checked, 2 * 10, "9 pages and the checkout form at two widths: {}", seen["checked"]);
     assert_eq!(seen["console_errors"], json!([]), "no script errors");
+    // The demo ships to Ireland with 23 % VAT included, at both widths.
+    for width in ["390", "1280"] {
+        let checkout = &seen["checkout"][width];
+        assert_eq!(
+            checkout["shipping_options"], 2,
+            "standard and express at {width} px: {checkout}"
+        );
+        let tax = checkout["tax"].as_str().unwrap_or_default();
+        assert!(tax.starts_with('€') && tax != "€0.00", "VAT shows at {width} px: {checkout}");
+    }
     assert_eq!(
         seen["problems"],
         json!({}),

@@ -242,10 +242,21 @@ async fn fill(
             }
         }
     }
+    if req.demo {
+        // The demo sells like a real shop: shipping zones, VAT, codes to try.
+        let checkout = demo_dir.join(crate::commerce::settings::CHECKOUT_JSON);
+        if let Ok(body) = std::fs::read_to_string(&checkout) {
+            let settings: crate::commerce::settings::CheckoutSettings =
+                crate::server::parse_json(body.as_bytes())?;
+            settings.check()?;
+            store::put_document(&mut *tx, crate::commerce::settings::CHECKOUT_JSON, &body).await?;
+        }
+    }
     tx.commit().await?;
     if req.demo {
         load_demo_products(platform, &db, &demo_dir).await?;
         load_demo_images(platform, &db, &shop.id, &demo_dir).await?;
+        load_demo_discounts(&db, &demo_dir).await?;
     }
     Ok((secret, publishable))
 }
@@ -268,6 +279,17 @@ async fn load_demo_products(
         parsed.push((product, line.to_owned()));
     }
     store::insert_products(backend, db, &parsed).await
+}
+
+/// The demo's discount codes (`discounts.json`, a list of discounts as the API takes them).
+async fn load_demo_discounts(db: &sqlx::AnyPool, dir: &std::path::Path) -> ApiResult<()> {
+    let Ok(text) = std::fs::read_to_string(dir.join("discounts.json")) else { return Ok(()) };
+    let codes: Vec<crate::commerce::discounts::Discount> =
+        crate::server::parse_json(text.as_bytes())?;
+    for mut d in codes {
+        crate::commerce::discounts::insert(db, &mut d).await?;
+    }
+    Ok(())
 }
 
 async fn load_demo_images(

@@ -75,6 +75,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("secret key:  {}", shop.secret_key);
         println!("publishable: {}", shop.publishable_key);
         println!("admin token: {admin_token}");
+        for (code, what) in demo_codes(&running.platform).await {
+            println!("code to try: {code:<12} {what}");
+        }
         println!();
         println!("try:");
         println!("  curl -s {api}/api/v1/products?limit=2 -H 'Authorization: Bearer {}'", shop.secret_key);
@@ -87,6 +90,21 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("press Ctrl-C to stop");
         running.wait().await.context("the server stopped")
     })
+}
+
+/// The demo shop's discount codes and what each does.
+async fn demo_codes(platform: &aurelio_api::Platform) -> Vec<(String, String)> {
+    let Ok(Some(shop)) = aurelio_api::registry::shop_by_handle(&platform.registry, "demo").await
+    else {
+        return Vec::new();
+    };
+    let Ok(db) = platform.shop_db(&shop).await else { return Vec::new() };
+    let currency = aurelio_api::catalog::store::currency(&db).await;
+    let (Ok(codes), Ok(currency)) = (aurelio_api::commerce::discounts::active(&db).await, currency)
+    else {
+        return Vec::new();
+    };
+    codes.iter().map(|d| (d.code.clone(), d.describe(currency))).collect()
 }
 
 /// The first variant id of the demo catalog, for the example.

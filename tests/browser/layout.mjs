@@ -140,6 +140,16 @@ try {
       if (cart) {
         await page.goto(cart.url, { waitUntil: 'load' });
         await page.locator('.cart[data-state="cart"]').waitFor();
+        // The demo ships to Ireland with VAT included: options and tax show.
+        await page.locator('#checkout-country').selectOption('IE');
+        await page.locator('input[name="shipping_rate"]').first().waitFor();
+        await page.waitForFunction(() => /[1-9]/.test(document.querySelector('[data-cart-tax]').textContent));
+        result.checkout = result.checkout || {};
+        result.checkout[width] = {
+          shipping_options: await page.locator('input[name="shipping_rate"]').count(),
+          tax: (await page.locator('[data-cart-tax]').textContent()).trim(),
+          total: (await page.locator('[data-cart-total]').textContent()).trim(),
+        };
         await seen('checkout', 'checkout');
       }
     }

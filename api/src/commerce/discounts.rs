@@ -320,23 +320,42 @@ pub struct DiscountList {
     responses((status = 200, body = DiscountList)))]
 async fn list_discounts(tenant: Tenant) -> ApiResult<Json<DiscountList>> {
     tenant.require(Permission::Read)?;
-    let sql =
-        format!("SELECT {COLUMNS} FROM discounts WHERE active = 1 ORDER BY created_at DESC, code");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&tenant.db).await?;
-    let discounts = rows.iter().map(from_row).collect::<Result<_, _>>()?;
-    Ok(Json(DiscountList { discounts }))
+    Ok(Json(DiscountList { discounts: active(&tenant.db).await? }))
 }
 
-/// Create a discount code.
-#[utoipa::path(post, path = "/api/v1/discounts", tag = "checkout", security(("secret_key" = [])),
-    request_body = Discount,
-    responses((status = 201, body = Discount), (status = 409, body = crate::error::ErrorBody),
-        (status = 422, body = crate::error::ErrorBody)))]
-async fn create_discount(
-    tenant: Tenant,
-    Body(mut d): Body<Discount>,
-) -> ApiResult<(StatusCode, Json<Discount>)> {
-    tenant.require(Permission::Settings)?;
+/// The active discount codes, newest first.
+pub async fn active(db: &sqlx::AnyPool) -> ApiResult<Vec<Discount>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM discounts WHERE active = 1 ORDER BY created_at DESC, code");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(db).await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+impl Discount {
+    /// What the code does, in words for people (`10 % off`, `free shipping from 50.00`).
+    pub fn describe(&self, currency: aurelio_engine::money::Currency) -> String {
+        let money = |minor| aurelio_engine::money::Money { minor, currency }.decimal();
+        let what = match self.kind {
+            Kind::Percentage => {
+                let (whole, part) = (self.value / 100, self.value % 100);
+                if part == 0 {
+                    format!("{whole} % off")
+                } else {
+                    format!("{whole}.{}", format!("{part:02}").trim_end_matches('0')) + " % off"
+                }
+            }
+            Kind::FixedAmount => format!("{} {} off", money(self.value), currency.code()),
+            Kind::FreeShipping => "free shipping".to_owned(),
+        };
+        match self.min_subtotal {
+            Some(m) => format!("{what} from {} {}", money(m), currency.code()),
+            None => what,
+        }
+    }
+}
+
+/// Checks and stores a new discount code (409 when the code exists).
+pub async fn insert(db: &sqlx::AnyPool, d: &mut Discount) -> ApiResult<()> {
     d.check()?;
     d.usage_count = 0;
     let inserted = sqlx::query(
@@ -356,15 +375,28 @@ async fn create_discount(
     .bind(serde_json::to_string(&d.collections).unwrap_or_default())
     .bind(i64::from(d.combinable))
     .bind(now_ms())
-    .execute(&tenant.db)
+    .execute(db)
     .await;
     match inserted {
-        Ok(_) => {}
+        Ok(_) => Ok(()),
         Err(e) if crate::error::is_unique_violation(&e) => {
-            return Err(ApiError::conflict("code", format!("the code `{}` exists", d.code)));
+            Err(ApiError::conflict("code", format!("the code `{}` exists", d.code)))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Create a discount code.
+#[utoipa::path(post, path = "/api/v1/discounts", tag = "checkout", security(("secret_key" = [])),
+    request_body = Discount,
+    responses((status = 201, body = Discount), (status = 409, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn create_discount(
+    tenant: Tenant,
+    Body(mut d): Body<Discount>,
+) -> ApiResult<(StatusCode, Json<Discount>)> {
+    tenant.require(Permission::Settings)?;
+    insert(&tenant.db, &mut d).await?;
     tenant.audit("discount.create", serde_json::json!({ "code": d.code })).await;
     let stored = find(&tenant.db, &d.code).await?.ok_or_else(|| ApiError::not_found("discount"))?;
     Ok((StatusCode::CREATED, Json(stored)))
