@@ -69,6 +69,12 @@ pub struct Config {
     /// Key that seals secrets at rest (payment credentials, certificates): 64 hex digits
     /// (`AURELIO_SECRET_KEY`). Without it such secrets cannot be stored.
     pub secret_key: Option<String>,
+    /// How long an unpaid `manual` order holds its stock before it expires (0: forever).
+    #[serde(with = "millis")]
+    pub order_hold: Duration,
+    /// Open carts without an order untouched this long are deleted.
+    #[serde(with = "millis")]
+    pub cart_ttl: Duration,
 }
 
 mod millis {
@@ -102,6 +108,8 @@ impl Default for Config {
             max_open_pools: 200,
             pool_idle: Duration::from_secs(300),
             secret_key: None,
+            order_hold: Duration::from_secs(30 * 60),
+            cart_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

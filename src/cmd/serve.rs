@@ -54,6 +54,13 @@ pub struct Args {
     /// Shop database pools kept open at most.
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
+    /// Seconds an unpaid `manual` order holds its stock before it expires (0: forever)
+    /// [default: 1800].
+    #[arg(long, env = "AURELIO_ORDER_HOLD_SECS")]
+    pub order_hold_secs: Option<u64>,
+    /// Days an open cart without an order is kept after its last change [default: 30].
+    #[arg(long, env = "AURELIO_CART_TTL_DAYS")]
+    pub cart_ttl_days: Option<u64>,
     /// Custom domains: DNS checks, routing targets, certificates.
     #[command(flatten)]
     pub domains: crate::cmd::domain::ServeArgs,
@@ -105,6 +112,12 @@ impl Args {
         }
         if let Some(n) = self.max_open_pools {
             c.max_open_pools = n;
+        }
+        if let Some(secs) = self.order_hold_secs {
+            c.order_hold = Duration::from_secs(secs);
+        }
+        if let Some(days) = self.cart_ttl_days {
+            c.cart_ttl = Duration::from_secs(days.saturating_mul(86_400));
         }
         self.domains.apply(&mut c.domains)?;
         if self.secret_key.is_some() {
