@@ -309,7 +309,8 @@ pub const SHOP: &[Migration] = &[
         ],
     ),
     (
-        4,
+        // 5, not 4: main's migration 4 (schema bounds) lands first.
+        5,
         &[
             // The hold and cleanup jobs (`commerce::holds`) find unpaid orders, idle carts
             // and old idempotency keys by time.
