@@ -120,6 +120,21 @@ impl Bucket {
         serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("`{key}` is not JSON: {e}"))
     }
 
+    /// Names of the files directly in a folder.
+    fn names(&self, dir: &str) -> BTreeSet<String> {
+        self.rt.block_on(async {
+            let listing =
+                object_store::ObjectStore::list_with_delimiter(&self.store, Some(&Key::from(dir)))
+                    .await
+                    .expect("list");
+            listing
+                .objects
+                .iter()
+                .filter_map(|m| m.location.filename().map(str::to_owned))
+                .collect()
+        })
+    }
+
     /// The live state of a prefix, if anything is published there.
     fn live(&self, prefix: &str) -> Option<Value> {
         self.get(&format!("{prefix}/_aurelio/manifest.json"))
@@ -480,6 +495,60 @@ fn a_rollback_restores_an_earlier_deploy_byte_for_byte() {
     let unknown = aurelio(&["publish", "--rollback", "1999", "--to", &url]).output().expect("run");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no deploy `1999`"));
+}
+
+#[test]
+fn publishes_beyond_keep_prune_old_deploys_and_their_copies_and_kept_ones_roll_back() {
+    let bucket = Bucket::new("keep");
+    let tmp = tempdir();
+    let (a, b, c) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("c"));
+    build(&demo_store(), &a, None);
+    let catalog = tmp.path().join("catalog");
+    demo_with_new_price(&catalog);
+    build(&catalog, &b, None);
+    build(&demo_store(), &c, Some("bold"));
+    let url = bucket.url("shop");
+    let records = || bucket.names("shop/_aurelio/deploys").len();
+
+    let mut ids = Vec::new();
+    for site in [&a, &b, &c, &a, &b] {
+        let report = publish(site, &url, &["--keep", "2", "--grace", "0"]);
+        assert_eq!(report["recorded"], true);
+        ids.push(report["deploy"]["id"].as_str().expect("id").to_owned());
+        assert!(records() <= 2, "{} deploy records, keeping 2", records());
+        assert_consistent(&bucket, "shop", DEMO_BASE, "after a publish");
+    }
+    let again = publish(&b, &url, &["--keep", "2"]);
+    assert_eq!(again["recorded"], false, "publishing the live site again records nothing");
+    assert_eq!(records(), 2);
+
+    let live = bucket.live("shop").expect("live");
+    let history: Vec<&str> = live["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert_eq!(history, [ids[3].as_str(), ids[4].as_str()]);
+    // The copies left are exactly those of the two kept deploys: the bold theme's are gone.
+    let mut needed = BTreeSet::new();
+    for id in &history {
+        let record: aurelio_engine::publish::state::DeployRecord =
+            serde_json::from_value(bucket.json(&format!("shop/_aurelio/deploys/{id}.json")))
+                .expect("record");
+        needed.extend(record.files.values().map(|e| e.object_name()));
+    }
+    assert_eq!(bucket.names("shop/_aurelio/objects"), needed);
+
+    // The oldest kept deploy rolls back byte for byte; a pruned one is unknown.
+    let out = run(&mut aurelio(&["publish", "--rollback", &ids[3], "--to", &url, "--keep", "2"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("rolled back to {}", ids[3])));
+    assert_published(&bucket, "shop", &a);
+    assert_consistent(&bucket, "shop", DEMO_BASE, "after the rollback");
+    assert!(records() <= 2);
+    let pruned = aurelio(&["publish", "--rollback", &ids[2], "--to", &url]).output().expect("run");
+    assert!(!pruned.status.success());
+    assert!(String::from_utf8_lossy(&pruned.stderr).contains(&format!("no deploy `{}`", ids[2])));
 }
 
 #[test]

@@ -105,7 +105,7 @@ pub struct Claimed {
     pub id: String,
     /// The shop.
     pub shop_id: String,
-    /// `build` or `webhooks`.
+    /// `build`, `webhooks`, `holds` (unpaid orders' stock) or `cleanup` (idle carts).
     pub kind: String,
 }
 
@@ -185,10 +185,29 @@ type SharedSession = Arc<ShopSession>;
 #[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, (SharedSession, Instant)>>,
+    /// When this process last queued a job of a kind for a shop (`first_in`).
+    queued: Mutex<HashMap<(String, &'static str), Instant>>,
 }
 
 impl Sessions {
     const MAX: usize = 32;
+
+    /// Whether this process queued no `kind` job for the shop within `every` (then it is
+    /// noted as queued now): spares the registry a write per cart.
+    pub fn first_in(&self, shop_id: &str, kind: &'static str, every: Duration) -> bool {
+        let mut queued = self.queued.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        if queued.len() >= 10_000 {
+            queued.retain(|_, at| now.duration_since(*at) < every);
+        }
+        match queued.get(&(shop_id.to_owned(), kind)) {
+            Some(at) if now.duration_since(*at) < every => false,
+            _ => {
+                queued.insert((shop_id.to_owned(), kind), now);
+                true
+            }
+        }
+    }
 
     fn get(&self, shop_id: &str) -> SharedSession {
         let mut map = self.map.lock().expect("sessions lock");
@@ -269,6 +288,8 @@ async fn run(platform: &Arc<Platform>, job: &Claimed) -> Result<Value, Value> {
     let _enter = span.enter();
     let outcome = match job.kind.as_str() {
         "webhooks" => crate::commerce::webhooks::deliver_due(platform, &job.shop_id).await,
+        "holds" => crate::commerce::holds::release_due(platform, &job.shop_id).await,
+        "cleanup" => crate::commerce::holds::clean(platform, &job.shop_id).await,
         _ => build_and_publish(platform, &job.shop_id).await,
     };
     let elapsed = started.elapsed();
@@ -350,7 +371,10 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
                 &aurelio_engine::Silent,
             )
             .map_err(|e| json!({ "message": format!("publish: {e}") }))?;
-            platform2.origin.forget(&shop);
+            // A publish that changed nothing records no deploy and leaves the live state.
+            if published.recorded {
+                platform2.origin.forget(&shop);
+            }
             Ok::<_, Value>(published)
         };
         let published = publish()?;
@@ -376,6 +400,8 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
             "removed": report.removed,
             "images_encoded": report.images.encoded,
             "build_ms": report.elapsed.as_millis(),
+            "deploy": published.summary.id,
+            "recorded": published.recorded,
             "uploaded": published.summary.uploaded,
             "deleted": published.summary.deleted,
             "publish_ms": published.elapsed.as_millis(),
@@ -386,7 +412,9 @@ async fn build_and_publish(platform: &Arc<Platform>, shop_id: &str) -> Result<Va
     .map_err(|e| fail(format!("the build panicked: {e}")))?;
     let mut result = blocking?;
     result["export_ms"] = json!(export_ms);
-    platform.origin.forget(shop_id);
+    if result["recorded"] == json!(true) || !result["feeds"].is_null() {
+        platform.origin.forget(shop_id);
+    }
     Ok(result)
 }
 

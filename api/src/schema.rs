@@ -365,4 +365,14 @@ pub const SHOP: &[Migration] = &[
             BEGIN SELECT RAISE(ABORT, 'orders: amounts out of bounds'); END",
         ],
     ),
+    (
+        5,
+        &[
+            // The hold and cleanup jobs (`commerce::holds`) find unpaid orders, idle carts
+            // and old idempotency keys by time.
+            "CREATE INDEX orders_status_created ON orders (status, created_at)",
+            "CREATE INDEX carts_status_updated ON carts (status, updated_at)",
+            "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at)",
+        ],
+    ),
 ];

@@ -71,6 +71,12 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// Rate limits, requests in flight, request time, connections (`limits`).
     pub limits: crate::limits::LimitsConfig,
+    /// How long an unpaid `manual` order holds its stock before it expires (0: forever).
+    #[serde(with = "millis")]
+    pub order_hold: Duration,
+    /// Open carts without an order untouched this long are deleted.
+    #[serde(with = "millis")]
+    pub cart_ttl: Duration,
 }
 
 mod millis {
@@ -105,6 +111,8 @@ impl Default for Config {
             pool_idle: Duration::from_secs(300),
             secret_key: None,
             limits: crate::limits::LimitsConfig::default(),
+            order_hold: Duration::from_secs(30 * 60),
+            cart_ttl: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

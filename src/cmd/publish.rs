@@ -48,6 +48,10 @@ pub struct Args {
     /// temporary directory, named after the deploy.
     #[arg(long, value_name = "FILE")]
     pub purge_list: Option<PathBuf>,
+    /// Deploys kept restorable: older ones leave `--list`, and their records and the copies
+    /// only they used are deleted.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
+    pub keep: u16,
     /// Print the result as one JSON object instead of a sentence.
     #[arg(long)]
     pub json: bool,
@@ -87,6 +91,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         grace: args.grace,
         concurrency: usize::from(args.concurrency),
         purge_webhook: args.purge_webhook.clone(),
+        keep: usize::from(args.keep),
     };
     let progress = CliProgress::new();
     let report = match (&args.rollback, &args.from) {
@@ -118,6 +123,9 @@ fn explain(error: PublishError, what: &str) -> anyhow::Error {
 
 fn write_purge_list(args: &Args, report: &PublishReport) -> anyhow::Result<Option<PathBuf>> {
     let json = serde_json::to_string_pretty(&report.purge)?;
+    if !report.recorded && args.purge_list.is_none() {
+        return Ok(None); // nothing changed: the live deploy's list stays as it was
+    }
     let path = match &args.purge_list {
         Some(p) if p.as_os_str() == "-" => {
             println!("{json}");
@@ -148,12 +156,16 @@ fn print_report(args: &Args, report: &PublishReport, purge_path: Option<&std::pa
             "purge_list": purge_path,
             "purge_urls": report.purge.urls.len(),
             "webhook": webhook,
+            "recorded": report.recorded,
+            "pruned_deploys": report.pruned_deploys,
+            "pruned_copies": report.pruned_copies,
         });
         println!("{value}");
         return;
     }
     let what = match &s.restores {
         Some(restored) => format!("rolled back to {restored} as deploy {}", s.id),
+        None if !report.recorded => format!("nothing changed: deploy {} stays live", s.id),
         None => format!("published deploy {}", s.id),
     };
     let kept = if report.kept > 0 {

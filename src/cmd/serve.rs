@@ -62,6 +62,13 @@ pub struct Args {
     /// (`x-forwarded-for`: its last value). Unset: the connection's address.
     #[arg(long, env = "AURELIO_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
+    /// Seconds an unpaid `manual` order holds its stock before it expires (0: forever)
+    /// [default: 1800].
+    #[arg(long, env = "AURELIO_ORDER_HOLD_SECS")]
+    pub order_hold_secs: Option<u64>,
+    /// Days an open cart without an order is kept after its last change [default: 30].
+    #[arg(long, env = "AURELIO_CART_TTL_DAYS")]
+    pub cart_ttl_days: Option<u64>,
     /// Custom domains: DNS checks, routing targets, certificates.
     #[command(flatten)]
     pub domains: crate::cmd::domain::ServeArgs,
@@ -120,6 +127,13 @@ impl Args {
         if self.client_ip_header.is_some() {
             c.limits.client_ip_header.clone_from(&self.client_ip_header);
         }
+        if let Some(secs) = self.order_hold_secs {
+            c.order_hold = Duration::from_secs(secs);
+        }
+        if let Some(days) = self.cart_ttl_days {
+            c.cart_ttl = Duration::from_secs(days.saturating_mul(86_400));
+        }
+        self.domains.apply(&mut c.domains)?;
         if self.secret_key.is_some() {
             c.secret_key.clone_from(&self.secret_key);
         }

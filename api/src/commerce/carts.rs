@@ -1087,6 +1087,7 @@ async fn create_cart(
         }
     }
     metrics::counter!("aurelio_carts_created_total").increment(1);
+    super::holds::schedule_cleanup(&tenant.platform, &tenant.shop.id).await;
     let cart = match written {
         Some(w) => shown(&tenant, &w).await?,
         None => show(&tenant, &token).await?,

@@ -204,7 +204,7 @@ async fn checkout(
     metrics::histogram!("aurelio_checkout_duration_seconds")
         .record(started.elapsed().as_secs_f64());
     match result {
-        Ok(order_id) => {
+        Ok((order_id, availability_changed)) => {
             metrics::counter!("aurelio_checkouts_total", "outcome" => "created").increment(1);
             let order = orders::load(&tenant.db, &order_id).await?;
             let provider = order.provider.clone();
@@ -212,8 +212,13 @@ async fn checkout(
             let backend = tenant.platform.pools.backend();
             payments::record(backend, &tenant.db, &order, &provider, &started).await?;
             webhooks::wake(&tenant.platform, &tenant.shop.id).await;
-            // Stock changed: storefront availability follows (debounced).
-            crate::builds::enqueue(&tenant.platform, &tenant.shop.id, "stock changed").await?;
+            // The storefront shows availability, never counts: it is built again only
+            // when a variant's availability changed (debounced). The stock is held for
+            // the hold of an unpaid order's provider (`holds`).
+            if availability_changed {
+                crate::builds::enqueue(&tenant.platform, &tenant.shop.id, "stock changed").await?;
+            }
+            super::holds::schedule_hold(&tenant.platform, &tenant.shop.id, &provider).await;
             Ok((
                 StatusCode::CREATED,
                 Json(OrderResponse { order: orders::load(&tenant.db, &order_id).await? }),
@@ -227,13 +232,14 @@ async fn checkout(
     }
 }
 
-/// Validates, prices and writes the order in one transaction; the order id.
+/// Validates, prices and writes the order in one transaction; the order id, and whether
+/// the stock it took changed a variant's availability.
 async fn place(
     tenant: &Tenant,
     token: &str,
     idem_key: &str,
     req: &CheckoutRequest,
-) -> ApiResult<String> {
+) -> ApiResult<(String, bool)> {
     if !is_email(&req.email) {
         return Err(ApiError::invalid("email", "not an email address"));
     }
@@ -406,6 +412,9 @@ async fn place(
             short,
         ));
     }
+    let taken: Vec<(String, i64)> =
+        order_lines.iter().map(|l| (l.variant_id.clone(), l.quantity)).collect();
+    let availability_changed = super::holds::availability_changed(&mut tx, &taken, true).await?;
     let order_id = new_id("ord");
     let customer = discounts::customer_key(&req.email);
     for d in &priced.applied {
@@ -501,7 +510,7 @@ async fn place(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    Ok(order_id)
+    Ok((order_id, availability_changed))
 }
 
 fn zone_required(facts: &carts::ShopFacts, row: &carts::CartRow) -> bool {

@@ -5,6 +5,7 @@
 pub mod carts;
 pub mod checkout;
 pub mod discounts;
+pub mod holds;
 pub mod orders;
 pub mod payments;
 pub mod settings;

@@ -58,6 +58,8 @@ pub enum Status {
     PartiallyRefunded,
     /// All of it refunded.
     Refunded,
+    /// Unpaid when its hold was over (stock restored; see `holds`).
+    Expired,
 }
 
 impl Status {
@@ -71,6 +73,7 @@ impl Status {
             Self::Cancelled => "cancelled",
             Self::PartiallyRefunded => "partially_refunded",
             Self::Refunded => "refunded",
+            Self::Expired => "expired",
         }
     }
 
@@ -84,6 +87,7 @@ impl Status {
             Self::Cancelled,
             Self::PartiallyRefunded,
             Self::Refunded,
+            Self::Expired,
         ]
         .into_iter()
         .find(|x| x.as_str() == s)
@@ -101,6 +105,8 @@ pub enum Action {
     Deliver,
     /// Cancelled.
     Cancel,
+    /// Unpaid when its hold was over.
+    Expire,
     /// Money returned: whether it is all of what is left.
     Refund {
         /// The refund brings the refunded amount to the total.
@@ -113,6 +119,7 @@ pub fn next(from: Status, action: Action) -> Option<Status> {
     use Status::*;
     match (from, action) {
         (Pending, Action::MarkPaid) => Some(Paid),
+        (Pending, Action::Expire) => Some(Expired),
         (Paid, Action::Fulfil) => Some(Fulfilled),
         (Fulfilled, Action::Deliver) => Some(Delivered),
         (Pending | Paid, Action::Cancel) => Some(Cancelled),
@@ -391,6 +398,7 @@ fn action_name(a: Action) -> &'static str {
         Action::Fulfil => "fulfilled",
         Action::Deliver => "delivered",
         Action::Cancel => "cancelled",
+        Action::Expire => "expired",
         Action::Refund { .. } => "refunded",
     }
 }
@@ -573,6 +581,84 @@ async fn refund(
     Ok(Json(OrderResponse { order: transition(&tenant, &id, action, amount).await? }))
 }
 
+/// Expires an unpaid order placed at or before `cutoff` (its hold is over): one
+/// conditional update from `pending`, so an order paid or cancelled meanwhile is left
+/// alone and two workers never release one twice; in the same transaction its units go
+/// back in stock, its discount redemptions are undone, its payment is marked `expired`,
+/// and `order.expired` goes to the outbox. `None` when it did not expire it; else whether
+/// a variant's availability changed with the stock put back.
+pub async fn expire(
+    platform: &Platform,
+    shop_id: &str,
+    db: &AnyPool,
+    order_id: &str,
+    cutoff: i64,
+) -> ApiResult<Option<bool>> {
+    let order = load(db, order_id).await?;
+    if next(order.status, Action::Expire).is_none() {
+        return Ok(None);
+    }
+    let mut tx = platform.pools.backend().begin_write(db).await?;
+    let now = now_ms();
+    let moved = sqlx::query(
+        "UPDATE orders SET status = 'expired', updated_at = $1 \
+         WHERE id = $2 AND status = 'pending' AND created_at <= $3",
+    )
+    .bind(now)
+    .bind(order_id)
+    .bind(cutoff)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !moved {
+        return Ok(None); // dropping the transaction rolls it back: nothing was written
+    }
+    restore_stock(&mut tx, &order).await?;
+    let lines: Vec<(String, i64)> = order
+        .details
+        .get("lines")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            Some((l.get("variant_id")?.as_str()?.to_owned(), l.get("quantity")?.as_i64()?))
+        })
+        .collect();
+    let restocked = super::holds::availability_changed(&mut tx, &lines, false).await?;
+    let codes = order.details.get("discount_codes").and_then(Value::as_array);
+    for code in codes.into_iter().flatten().filter(|c| c["applied"] == json!(true)) {
+        sqlx::query(
+            "UPDATE discounts SET usage_count = usage_count - 1 WHERE code = $1 AND usage_count > 0",
+        )
+        .bind(code["code"].as_str().unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query("DELETE FROM discount_redemptions WHERE order_id = $1")
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE payments SET status = 'expired', updated_at = $1 \
+         WHERE order_id = $2 AND status <> 'succeeded'",
+    )
+    .bind(now)
+    .bind(order_id)
+    .execute(&mut *tx)
+    .await?;
+    event(&mut tx, order_id, "expired", &json!({ "from": "pending" })).await?;
+    webhooks::enqueue_in(
+        &mut tx,
+        "order.expired",
+        &json!({ "order_id": order_id, "number": order.number, "status": "expired" }),
+    )
+    .await?;
+    tx.commit().await?;
+    webhooks::wake(platform, shop_id).await;
+    Ok(Some(restocked))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,7 +677,13 @@ mod tests {
         assert_eq!(next(PartiallyRefunded, Action::Refund { full: true }), Some(Refunded));
         assert_eq!(next(Refunded, Action::Refund { full: true }), None);
         assert_eq!(next(Pending, Action::Refund { full: true }), None);
-        for s in [Pending, Paid, Fulfilled, Delivered, Cancelled, PartiallyRefunded, Refunded] {
+        assert_eq!(next(Pending, Action::Expire), Some(Expired));
+        assert_eq!(next(Paid, Action::Expire), None);
+        assert_eq!(next(Cancelled, Action::Expire), None);
+        assert_eq!(next(Expired, Action::MarkPaid), None);
+        for s in
+            [Pending, Paid, Fulfilled, Delivered, Cancelled, PartiallyRefunded, Refunded, Expired]
+        {
             assert_eq!(Status::parse(s.as_str()), Some(s));
         }
     }

@@ -40,6 +40,7 @@ pub const EVENTS: &[&str] = &[
     "order.cancelled",
     "order.partially_refunded",
     "order.refunded",
+    "order.expired",
 ];
 
 /// A webhook endpoint.

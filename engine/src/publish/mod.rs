@@ -19,6 +19,7 @@
 
 mod error;
 pub mod plan;
+mod prune;
 pub mod purge;
 mod run;
 pub mod state;
@@ -48,6 +49,9 @@ pub struct PublishOptions {
     pub concurrency: usize,
     /// URL that receives the purge list as a JSON POST after a deploy that changed files.
     pub purge_webhook: Option<String>,
+    /// Deploys kept restorable (at least 1): older ones leave the history, their records
+    /// and the copies only they used are deleted.
+    pub keep: usize,
 }
 
 impl Default for PublishOptions {
@@ -57,6 +61,7 @@ impl Default for PublishOptions {
             grace: Duration::from_secs(24 * 3600),
             concurrency: 16,
             purge_webhook: None,
+            keep: state::KEEP_DEPLOYS,
         }
     }
 }
@@ -77,6 +82,13 @@ pub struct PublishReport {
     pub webhook: Option<Result<u16, String>>,
     /// Wall time.
     pub elapsed: Duration,
+    /// Whether a deploy was recorded: `false` when the site was already live exactly as
+    /// it is (the summary then names the live deploy, which stays).
+    pub recorded: bool,
+    /// Records of deploys that left the history, deleted by this deploy.
+    pub pruned_deploys: usize,
+    /// Content-addressed copies no deploy in the history uses, deleted by this deploy.
+    pub pruned_copies: usize,
 }
 
 /// The deploys of a destination.
@@ -84,7 +96,7 @@ pub struct PublishReport {
 pub struct Deploys {
     /// The live deploy, if anything is published.
     pub live: Option<String>,
-    /// Every deploy that went live, oldest first.
+    /// The deploys that can be restored (the last `PublishOptions::keep`), oldest first.
     pub history: Vec<DeploySummary>,
 }
 

@@ -138,6 +138,7 @@ mod tests {
             files,
             retired: BTreeMap::new(),
             history: Vec::new(),
+            dropped: BTreeMap::new(),
         }
     }
 

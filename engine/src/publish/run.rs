@@ -7,6 +7,7 @@
 //! whatever the killed one may have overwritten.
 
 use super::plan::{self, Plan};
+use super::prune;
 use super::purge::{self, PurgeList};
 use super::state::{
     self, DeployKind, DeployRecord, DeploySummary, Entry, FORMAT, Files, INFLIGHT, Inflight, LIVE,
@@ -66,6 +67,14 @@ pub(crate) async fn run(d: Deploy<'_>) -> Result<PublishReport, PublishError> {
     d.progress.finish_phase();
 
     let plan = plan::plan(&d.files, live.as_ref(), &inflight, started_at, d.opts.grace);
+    if let Some(live) = &live
+        && d.kind == DeployKind::Publish
+        && changes_nothing(&plan, live, &inflight, d.base_url.as_ref())
+    {
+        d.progress.phase("commit", 0);
+        d.progress.finish_phase();
+        return Ok(unchanged(&d, live, started_at, clock));
+    }
     if matches!(d.source, Source::Copies) {
         verify_copies(&d, &plan, &id, concurrency).await?;
     }
@@ -128,8 +137,10 @@ pub(crate) async fn run(d: Deploy<'_>) -> Result<PublishReport, PublishError> {
         files: d.files.clone(),
     };
     target.put_json(&state::record_key(&id), &record).await?;
-    let mut history = live.map(|l| l.history).unwrap_or_default();
+    let gone = prune::dropped(live.as_ref().map(|l| &l.files), &inflight, &d.files);
+    let (mut history, mut dropped) = live.map(|l| (l.history, l.dropped)).unwrap_or_default();
     history.push(summary.clone());
+    dropped.insert(id.clone(), gone);
     let mut next = Live {
         format: FORMAT,
         deploy: id.clone(),
@@ -138,7 +149,9 @@ pub(crate) async fn run(d: Deploy<'_>) -> Result<PublishReport, PublishError> {
         files: d.files,
         retired: plan.retired.clone(),
         history,
+        dropped,
     };
+    let pruned_ids = prune::trim(&mut next, d.opts.keep);
     target.put_json(LIVE, &next).await?;
     d.progress.finish_phase();
 
@@ -167,12 +180,16 @@ pub(crate) async fn run(d: Deploy<'_>) -> Result<PublishReport, PublishError> {
         }
         record.deploy = summary.clone();
         target.put_json(&state::record_key(&id), &record).await?;
-        target.put_json(LIVE, &next).await?;
     }
     if plan.upload_count() > 0 || !inflight.paths.is_empty() {
         target.delete(INFLIGHT).await?;
     }
     d.progress.finish_phase();
+    let stale_records = !pruned_ids.is_empty() || !inflight.deploys.is_empty();
+    let pruned = prune_after(target, d.progress, &mut next, stale_records, concurrency).await?;
+    if !plan.due.is_empty() || pruned.rewrite {
+        target.put_json(LIVE, &next).await?;
+    }
 
     let webhook = match &d.opts.purge_webhook {
         Some(url) if !purge.urls.is_empty() => {
@@ -190,7 +207,118 @@ pub(crate) async fn run(d: Deploy<'_>) -> Result<PublishReport, PublishError> {
         kept: next.retired.len(),
         webhook,
         elapsed: clock.elapsed(),
+        recorded: true,
+        pruned_deploys: pruned.records,
+        pruned_copies: pruned.copies,
     })
+}
+
+/// Whether a publish would change nothing: same files, nothing to delete, no interrupted
+/// publish to repair, same base URL. Such a publish records no deploy.
+fn changes_nothing(plan: &Plan, live: &Live, inflight: &Inflight, base: Option<&String>) -> bool {
+    plan.upload_count() == 0
+        && plan.removed.is_empty()
+        && plan.due.is_empty()
+        && inflight.paths.is_empty()
+        && inflight.deploys.is_empty()
+        && live.base_url.as_ref() == base
+}
+
+/// The report of a publish that changed nothing: the live deploy stays, none is recorded.
+fn unchanged(
+    d: &Deploy<'_>,
+    live: &Live,
+    started_at: DateTime<Utc>,
+    clock: Instant,
+) -> PublishReport {
+    let files = d.files.len();
+    PublishReport {
+        summary: DeploySummary {
+            id: live.deploy.clone(),
+            kind: d.kind,
+            restores: None,
+            started_at,
+            finished_at: Utc::now(),
+            files,
+            uploaded: 0,
+            unchanged: files,
+            removed: 0,
+            deleted: 0,
+            bytes_uploaded: 0,
+            bytes_deleted: 0,
+        },
+        url: d.target.url().to_owned(),
+        purge: PurgeList {
+            deploy: live.deploy.clone(),
+            base_url: d.base_url.clone(),
+            urls: vec![],
+        },
+        kept: live.retired.len(),
+        webhook: None,
+        elapsed: clock.elapsed(),
+        recorded: false,
+        pruned_deploys: 0,
+        pruned_copies: 0,
+    }
+}
+
+/// What pruning deleted, and whether the live state must be written again.
+#[derive(Default)]
+struct Pruned {
+    records: usize,
+    copies: usize,
+    rewrite: bool,
+}
+
+/// After the commit: deletes the copies no deploy of the history uses (then empties the
+/// oldest deploy's list, in the live state written next) and, when deploys left the
+/// history or an interrupted publish may have left its record, the records of deploys not
+/// in the history. Killed halfway, the next deploy does the rest.
+async fn prune_after(
+    target: &Target,
+    progress: &dyn Progress,
+    next: &mut Live,
+    stale_records: bool,
+    concurrency: usize,
+) -> Result<Pruned, PublishError> {
+    let mut pruned = Pruned::default();
+    let doomed = prune::deletable(next);
+    let stale: Vec<String> = if stale_records {
+        let kept: HashSet<String> = next.history.iter().map(|s| format!("{}.json", s.id)).collect();
+        let names = target.list_names(state::DEPLOYS).await?;
+        names.into_iter().filter(|n| n.ends_with(".json") && !kept.contains(n)).collect()
+    } else {
+        Vec::new()
+    };
+    let work = doomed.as_ref().map_or(0, Vec::len) + stale.len();
+    if work == 0 && doomed.is_none() {
+        return Ok(pruned);
+    }
+    progress.phase("prune", work as u64);
+    let keys: Vec<String> = doomed
+        .iter()
+        .flatten()
+        .map(|name| format!("{}/{name}", state::OBJECTS))
+        .chain(stale.iter().map(|n| format!("{}/{n}", state::DEPLOYS)))
+        .collect();
+    futures::stream::iter(keys.iter().map(Ok))
+        .try_for_each_concurrent(concurrency, |key| async move {
+            target.delete(key).await?;
+            progress.advance(1);
+            Ok::<(), PublishError>(())
+        })
+        .await?;
+    progress.finish_phase();
+    pruned.records = stale.len();
+    if let (Some(doomed), Some(oldest)) = (doomed, next.history.first()) {
+        pruned.copies = doomed.len();
+        let list = next.dropped.entry(oldest.id.clone()).or_default();
+        if !list.is_empty() {
+            list.clear();
+            pruned.rewrite = true;
+        }
+    }
+    Ok(pruned)
 }
 
 /// Writes one file to its live path: from the site directory (with its content-addressed

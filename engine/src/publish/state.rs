@@ -21,6 +21,9 @@ pub const DEPLOYS: &str = "_aurelio/deploys";
 pub const OBJECTS: &str = "_aurelio/objects";
 /// Format version of the files above.
 pub const FORMAT: u32 = 1;
+/// Deploys kept by default: their records, their place in the history and the copies
+/// they use, so that each of them can be restored.
+pub const KEEP_DEPLOYS: usize = 20;
 
 /// Cache policy as stored in manifests (mirrors `output::CachePolicy`, readable too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,9 +172,18 @@ pub struct Live {
     /// Files gone from the site, still in the bucket until they are due.
     #[serde(default)]
     pub retired: BTreeMap<String, Retired>,
-    /// Every deploy that went live, oldest first.
+    /// The deploys that can be restored, oldest first: the last `PublishOptions::keep`
+    /// that went live, each with its record under `_aurelio/deploys/`.
     #[serde(default)]
     pub history: Vec<DeploySummary>,
+    /// Per deploy of `history`: names of the content-addressed copies the deploy before it
+    /// used and it does not (plus those of an interrupted publish it cleaned up after).
+    /// With the live files, the lists of all deploys but the oldest name every copy a
+    /// deploy in `history` can need; the oldest deploy's list holds copies only deploys
+    /// that left the history used, deleted once no later deploy uses them. A deploy
+    /// without a list (made before lists were kept) stops copies from being deleted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dropped: BTreeMap<String, Vec<String>>,
 }
 
 /// The in-flight journal: live paths a publish that has not finished may have written.

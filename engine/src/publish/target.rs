@@ -330,6 +330,20 @@ impl Target {
         })
     }
 
+    /// Names of the files directly in a folder of the site (none when it does not exist).
+    pub(crate) async fn list_names(&self, dir: &str) -> Result<Vec<String>, PublishError> {
+        let key = self.key(dir);
+        match retry(|| self.store.list_with_delimiter(Some(&key))).await {
+            Ok(listing) => Ok(listing
+                .objects
+                .iter()
+                .filter_map(|o| o.location.filename().map(str::to_owned))
+                .collect()),
+            Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+            Err(e) => Err(self.error("list", dir, e)),
+        }
+    }
+
     /// Deletes a file; a file already gone is fine.
     pub(crate) async fn delete(&self, rel: &str) -> Result<(), PublishError> {
         self.writes.spend()?;

@@ -6,7 +6,7 @@ use crate::progress::Silent;
 use object_store::memory::InMemory;
 use object_store::path::Path as Key;
 use object_store::{Attribute, ObjectStore, ObjectStoreExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Writes a built site: the files plus a manifest (assets and images immutable).
@@ -115,6 +115,11 @@ impl Fixture {
         })
     }
 
+    /// Deploy records in the bucket.
+    fn records(&self) -> usize {
+        self.objects().keys().filter(|k| k.starts_with("_aurelio/deploys/")).count()
+    }
+
     fn live(&self) -> Option<Live> {
         live_state(&self.target).expect("live state")
     }
@@ -180,12 +185,67 @@ fn a_first_publish_uploads_every_file_with_its_headers() {
 fn publishing_the_same_site_again_uploads_nothing() {
     let f = Fixture::new();
     let dir = f.site("v1", V1);
-    f.publish(&dir, &opts()).expect("publish");
+    let first = f.publish(&dir, &opts()).expect("publish");
+    let live_before = f.objects()["_aurelio/manifest.json"].clone();
     let again = f.publish(&dir, &opts()).expect("publish again");
     assert_eq!(again.summary.uploaded, 0);
     assert_eq!(again.summary.unchanged, V1.len() + 1);
     assert!(again.purge.urls.is_empty());
-    assert_eq!(list(&f.target).expect("list").history.len(), 2);
+    assert!(!again.recorded, "nothing changed, so no deploy is recorded");
+    assert_eq!(again.summary.id, first.summary.id, "the live deploy stays");
+    assert_eq!(list(&f.target).expect("list").history.len(), 1);
+    assert_eq!(f.records(), 1, "no second deploy record");
+    assert_eq!(f.objects()["_aurelio/manifest.json"], live_before, "the live state is untouched");
+}
+
+#[test]
+fn deploys_beyond_keep_leave_with_their_records_and_the_copies_only_they_used() {
+    let f = Fixture::new();
+    let keep = PublishOptions { keep: 3, grace: Duration::ZERO, ..opts() };
+    let mut ids = Vec::new();
+    let page = |i: usize| format!("<link href=\"/assets/theme.{}.css\"><p>version {i}</p>", i / 2);
+    for i in 0..8 {
+        let (text, css) = (page(i), format!("assets/theme.{}.css", i / 2));
+        let body = format!("body{{order:{}}}", i / 2);
+        let files = [
+            ("index.html", "<p>home</p>"),
+            ("products/a/index.html", text.as_str()),
+            (css.as_str(), body.as_str()),
+            ("robots.txt", "Sitemap: https://shop.test/sitemap.xml\n"),
+        ];
+        let report = f.publish(&f.site(&format!("v{i}"), &files), &keep).expect("publish");
+        assert!(report.recorded);
+        ids.push(report.summary.id);
+        assert!(f.records() <= 3, "{} deploy records after {} publishes", f.records(), i + 1);
+        f.assert_consistent();
+    }
+    let live = f.live().expect("live");
+    let kept: Vec<&str> = live.history.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(kept, ids[5..].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(f.records(), 3);
+
+    // The copies left are exactly those the kept deploys use.
+    let copies: BTreeSet<String> =
+        f.objects().into_keys().filter(|k| k.starts_with("_aurelio/objects/")).collect();
+    let mut needed = BTreeSet::new();
+    for id in &ids[5..] {
+        let record: DeployRecord =
+            serde_json::from_slice(&f.objects()[&format!("_aurelio/deploys/{id}.json")])
+                .expect("record");
+        needed.extend(record.files.values().map(Entry::object_key));
+    }
+    assert_eq!(copies, needed, "copies of the pruned deploys are gone, none the kept ones use");
+
+    // Every kept deploy can be restored, byte for byte; a pruned one is unknown.
+    for (i, id) in ids.iter().enumerate().skip(5) {
+        rollback(&f.target, id, &keep, &Silent).expect("rollback to a kept deploy");
+        let served = f.served();
+        assert_eq!(served["products/a/index.html"], page(i).into_bytes());
+        f.assert_consistent();
+        assert!(f.records() <= 3);
+    }
+    let err = rollback(&f.target, &ids[0], &keep, &Silent).expect_err("pruned");
+    assert!(err.to_string().contains(&format!("no deploy `{}`", ids[0])), "{err}");
 }
 
 #[test]
