@@ -6,7 +6,7 @@
 //! mapping of product lines runs on the blocking pool (`off_async`), never on an async
 //! worker thread; lookups by SKU are hashed, so the work is linear in the variants.
 
-use crate::db::{Backend, Columns, now_ms, rfc3339};
+use crate::db::{Backend, Columns, now_ms};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use aurelio_engine::catalog::{self, Product};
 use aurelio_engine::money::{Currency, Money};
