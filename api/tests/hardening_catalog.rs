@@ -36,7 +36,9 @@ fn csv_product(out: &mut String, handle: &str, n: usize, row_bytes: usize) {
     for i in 0..n {
         let start = out.len();
         if i == 0 {
-            out.push_str(&format!("{handle},Product {handle},Size,S{i},{handle}-{i},10.00,active,"));
+            out.push_str(&format!(
+                "{handle},Product {handle},Size,S{i},{handle}-{i},10.00,active,"
+            ));
         } else {
             out.push_str(&format!("{handle},,,S{i},{handle}-{i},10.00,,"));
         }
@@ -68,7 +70,8 @@ async fn still_works(api: &Client, shop: &Shop) {
 
 /// 2,049 variants are refused with 422 naming `variants`, through a product write, a
 /// replacement and an import; 2,048 are taken, and read back whole with the publishable
-/// key; the shop lists and builds afterwards.
+/// key; a page of products holds at most 10,000 variants; the shop lists and builds
+/// afterwards.
 async fn variant_cap_is_enforced_everywhere(db: Db) {
     let server = Server::shared(db);
     let api = server.client();
@@ -106,6 +109,16 @@ async fn variant_cap_is_enforced_everywhere(db: Db) {
     assert_eq!(variants.len(), 2048, "unchanged by the refused replacement");
     assert_eq!(variants[2047]["options"], json!({"Size": "S2047"}));
     assert_eq!(variants[2047]["inventory"], json!(3));
+
+    // A page of products ends early once it holds 10,000 variants: four of these.
+    for n in 2..=5 {
+        let body = product_with_variants(&format!("most-{n}"), 2048);
+        api.post("/api/v1/products", sk, body).await.expect(201);
+    }
+    let page = api.get("/api/v1/products?limit=50", &shop.publishable).await.expect(200).json();
+    assert_eq!(page["products"].as_array().map(Vec::len), Some(4));
+    assert!(page["next_cursor"].is_string(), "more on the next page");
+    assert_eq!(api.all_products(&shop.publishable, 50).await.len(), 5);
 
     let mut csv = HEADER.to_owned();
     csv_product(&mut csv, "csv-too-many", 2049, 0);

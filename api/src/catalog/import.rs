@@ -20,8 +20,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::server::Platform;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Query};
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -406,10 +406,8 @@ fn check_import(
     }
     let failed_handles: HashSet<String> = errors.iter().map(|e| e.handle.clone()).collect();
     let mut report = ImportReport { warnings, errors, ..ImportReport::default() };
-    let rules = aurelio_engine::catalog::LineRules::new(
-        currency,
-        categories.iter().map(String::as_str),
-    );
+    let rules =
+        aurelio_engine::catalog::LineRules::new(currency, categories.iter().map(String::as_str));
     let mut checked = Vec::with_capacity(products.len());
     for mut p in products {
         if failed_handles.contains(&p.handle) {
@@ -557,6 +555,33 @@ mug,Mug,,,,,TRUE,Title,Default Title,MUG,0,,,,9.50,,,,draft\n";
         let (products, _, _) = parse_shopify(CSV).expect("parsed");
         assert_eq!(row_of(&products[0], Some("variants[1].price")), 3);
         assert_eq!(row_of(&products[0], Some("title")), 2);
+    }
+
+    #[test]
+    fn rows_are_capped() {
+        let mut csv = String::from("Handle,Variant SKU,Variant Price\n");
+        for i in 0..MAX_IMPORT_ROWS {
+            csv.push_str(&format!("h{i},S{i},1.00\n"));
+        }
+        assert!(parse_shopify(&csv).is_ok(), "exactly the cap");
+        csv.push_str("one,more,1.00\n");
+        let e = parse_shopify(&csv).expect_err("one row too many");
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.code, "too_large");
+    }
+
+    #[test]
+    fn option_values_are_each_listed_once() {
+        let variants: Vec<Value> =
+            (0..20_000).map(|i| json!({"options": {"Size": ["S", "M"][i % 2]}})).collect();
+        let mut doc = Map::new();
+        doc.insert("options".into(), json!([{"name": "Size"}, {"name": "Unused"}]));
+        doc.insert("variants".into(), Value::Array(variants));
+        fill_option_values(&mut doc);
+        assert_eq!(
+            doc["options"],
+            json!([{"name": "Size", "values": ["S", "M"]}, {"name": "Unused", "values": []}])
+        );
     }
 
     #[test]

@@ -251,8 +251,8 @@ pub async fn products(
     let mut chosen: Vec<(String, i64)> = Vec::new();
     for row in &sizes {
         let (n, size): (i64, i64) = (row.try_get("n")?, row.try_get("bytes")?);
-        let over = variants.saturating_add(n) > PAGE_VARIANTS
-            || bytes.saturating_add(size) > PAGE_BYTES;
+        let over =
+            variants.saturating_add(n) > PAGE_VARIANTS || bytes.saturating_add(size) > PAGE_BYTES;
         if chosen.len() == limit || (!chosen.is_empty() && over) {
             break;
         }

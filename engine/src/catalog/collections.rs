@@ -4,12 +4,12 @@
 
 use super::limits::MAX_RULE_CONDITIONS;
 use super::load::{COLLECTIONS, amount_message, handle_message, parse_json, plain, read_small};
+use super::locate;
 use super::raw::{Match, RawCollection, RawCondition, RawImage, SortOrder};
 use super::validate::{check_image_path, is_handle};
 use super::{Category, Collection, ImageRef, Product};
 use crate::diagnostics::Diagnostics;
 use crate::money::{Currency, Money};
-use super::locate;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 

@@ -7,6 +7,7 @@ mod collections;
 mod feed_settings;
 mod json_pos;
 pub mod limits;
+mod lines;
 mod load;
 mod pages;
 mod product;

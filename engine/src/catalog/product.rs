@@ -55,8 +55,11 @@ impl<'a> LineRules<'a> {
 
     /// Parses and checks one line, as `parse_product_line`.
     pub fn parse(&self, text: &str) -> Result<Product, Diagnostics> {
-        let ctx =
-            ProductContext { currency: self.currency, check_precision: true, categories: &self.categories };
+        let ctx = ProductContext {
+            currency: self.currency,
+            check_precision: true,
+            categories: &self.categories,
+        };
         let parsed = parse_product(1, text.as_bytes(), &ctx);
         match parsed.product {
             Some(product) if !parsed.diags.has_errors() => Ok(product),
@@ -119,10 +122,8 @@ pub(super) fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>)
         check_length(&text, at, || field.to_owned(), d);
         text
     };
-    let vendor = raw
-        .vendor
-        .map(|v| short_text(v, "vendor", &mut d))
-        .filter(|v| !v.trim().is_empty());
+    let vendor =
+        raw.vendor.map(|v| short_text(v, "vendor", &mut d)).filter(|v| !v.trim().is_empty());
     let product_type = raw
         .product_type
         .map(|v| short_text(v, "product_type", &mut d))
@@ -287,7 +288,10 @@ fn parse_variants(
                 d,
                 "duplicate-sku",
                 field("sku"),
-                format!("`{}` is already used by another variant of this product: variants[{first}]", rv.sku),
+                format!(
+                    "`{}` is already used by another variant of this product: variants[{first}]",
+                    rv.sku
+                ),
             );
         } else {
             own_skus.insert(rv.sku.clone(), i);
@@ -427,7 +431,12 @@ fn check_counts(raw: &RawProduct, at: Option<usize>, d: &mut Diagnostics) -> boo
 }
 
 /// Reports a short text (title, vendor, tag, option name or value) over `MAX_TEXT_CHARS`.
-fn check_length(text: &str, at: Option<usize>, field: impl FnOnce() -> String, d: &mut Diagnostics) {
+fn check_length(
+    text: &str,
+    at: Option<usize>,
+    field: impl FnOnce() -> String,
+    d: &mut Diagnostics,
+) {
     // A string of at most that many bytes has at most that many characters.
     if text.len() <= MAX_TEXT_CHARS {
         return;
@@ -584,7 +593,8 @@ mod tests {
 
     #[test]
     fn counts_and_lengths_are_capped() {
-        let base = json!({"handle": "a", "title": "A", "variants": [{"sku": "A", "price": "1.00"}]});
+        let base =
+            json!({"handle": "a", "title": "A", "variants": [{"sku": "A", "price": "1.00"}]});
         let with = |key: &str, value: serde_json::Value| {
             let mut v = base.clone();
             v[key] = value;
@@ -628,6 +638,9 @@ mod tests {
         line["variants"][0]["options"]["Size"] = json!("nope");
         let d = parse_product_line(&line.to_string(), eur(), &[]).expect_err("invalid");
         let message = &d.iter().next().expect("a problem").message;
-        assert!(message.ends_with("V0, V1, V2, V3, V4, V5, V6, V7, V8, V9 and 290 more"), "{message}");
+        assert!(
+            message.ends_with("V0, V1, V2, V3, V4, V5, V6, V7, V8, V9 and 290 more"),
+            "{message}"
+        );
     }
 }
