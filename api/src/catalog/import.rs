@@ -572,8 +572,9 @@ mug,Mug,,,,,TRUE,Title,Default Title,MUG,0,,,,9.50,,,,draft\n";
 
     #[test]
     fn option_values_are_each_listed_once() {
-        let variants: Vec<Value> =
-            (0..20_000).map(|i| json!({"options": {"Size": ["S", "M"][i % 2]}})).collect();
+        let variants: Vec<Value> = (0..20_000)
+            .map(|i| json!({"options": {"Size": if i % 2 == 0 { "S" } else { "M" }}}))
+            .collect();
         let mut doc = Map::new();
         doc.insert("options".into(), json!([{"name": "Size"}, {"name": "Unused"}]));
         doc.insert("variants".into(), Value::Array(variants));
