@@ -128,6 +128,16 @@ async fn variant_cap_is_enforced_everywhere(db: Db) {
     let errors = report["errors"].as_array().expect("errors");
     assert!(errors.iter().any(|e| e["field"] == json!("variants")), "{report}");
 
+    // A rule-based collection has at most 60 conditions.
+    let conditions: Vec<Value> = (0..61).map(|i| json!({"tag": format!("t{i}")})).collect();
+    let rules =
+        json!({"handle": "many-rules", "title": "Many", "rules": {"conditions": conditions}});
+    api.post("/api/v1/collections", sk, rules).await.error(
+        422,
+        "validation_failed",
+        Some("[0].rules.conditions"),
+    );
+
     api.wait_built(sk, made["build_id"].as_str().expect("a build")).await;
     still_works(&api, &shop).await;
 }
