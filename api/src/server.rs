@@ -69,6 +69,8 @@ pub struct Config {
     /// Key that seals secrets at rest (payment credentials, certificates): 64 hex digits
     /// (`AURELIO_SECRET_KEY`). Without it such secrets cannot be stored.
     pub secret_key: Option<String>,
+    /// Rate limits, requests in flight, request time, connections (`limits`).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 mod millis {
@@ -102,6 +104,7 @@ impl Default for Config {
             max_open_pools: 200,
             pool_idle: Duration::from_secs(300),
             secret_key: None,
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -145,6 +148,8 @@ pub struct Platform {
     pub keys: crate::cache::TtlCache<String, crate::auth::KeyHit>,
     /// Shop id → what cart totals need (currency, tax mode, checkout settings).
     pub facts: crate::cache::TtlCache<String, Arc<crate::commerce::carts::ShopFacts>>,
+    /// Rate limits and the requests in flight (`limits`).
+    pub limits: Arc<crate::limits::Limits>,
     /// Collection membership per shop, for discounts limited to collections.
     pub members: std::sync::Mutex<
         std::collections::HashMap<
@@ -198,7 +203,9 @@ impl Platform {
             config.max_open_pools,
             config.pool_idle,
         ));
+        let limits = Arc::new(crate::limits::Limits::new(config.limits.clone()));
         Ok(Arc::new(Self {
+            limits,
             config,
             registry,
             pools,
@@ -353,6 +360,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/api/{*rest}", axum::routing::any(no_route))
         .fallback(origin::serve)
+        .layer(axum::middleware::from_fn_with_state(platform.limits.clone(), crate::limits::limit))
         .layer(axum::middleware::from_fn(track))
         .layer(axum::middleware::from_fn(crate::cors::allow_any_origin))
         .layer(CompressionLayer::new())
@@ -480,7 +488,9 @@ pub async fn start(
                 _ = serve_stop.changed() => {}
             }
         };
-        let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        let limits = platform_for_task.config.limits.clone();
+        let drain = Duration::from_secs(30);
+        let served = crate::conn::serve(listener, app, &limits, signal, drain).await;
         for w in workers {
             let _ = w.await;
         }

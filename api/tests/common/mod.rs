@@ -198,6 +198,12 @@ impl Server {
             admin_token: Some(ADMIN.into()),
             demo_catalog: repo_path("fixtures/demo-store"),
             build_debounce: Duration::from_millis(20),
+            // Tests send far more from one address than a client may; the limits' own
+            // tests turn them on.
+            limits: aurelio_api::limits::LimitsConfig {
+                enabled: false,
+                ..aurelio_api::limits::LimitsConfig::default()
+            },
             ..Config::default()
         };
         tweak(&mut config);

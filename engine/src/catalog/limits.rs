@@ -24,3 +24,8 @@ pub const MAX_RULE_CONDITIONS: usize = 60;
 pub const MAX_HANDLE_CHARS: usize = 100;
 /// Characters of a SKU; see `is_sku`.
 pub const MAX_SKU_CHARS: usize = 64;
+/// Stock is counted within ± this (a billion units): far past any real count, and far
+/// from where a sum of checkouts could leave `i64`.
+pub const MAX_INVENTORY: i64 = 1_000_000_000;
+/// The heaviest variant, in grams (1,000 t): weights × quantities stay exact.
+pub const MAX_GRAMS: u64 = 1_000_000_000;

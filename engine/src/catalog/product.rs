@@ -3,8 +3,8 @@
 //! costs time linear in its size). Duplicates across lines are `load`'s.
 
 use super::limits::{
-    MAX_IMAGES, MAX_OPTION_VALUES, MAX_OPTIONS, MAX_PRODUCT_CATEGORIES, MAX_SKU_CHARS, MAX_TAGS,
-    MAX_TEXT_CHARS, MAX_VARIANTS,
+    MAX_GRAMS, MAX_IMAGES, MAX_INVENTORY, MAX_OPTION_VALUES, MAX_OPTIONS, MAX_PRODUCT_CATEGORIES,
+    MAX_SKU_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MAX_VARIANTS,
 };
 use super::load::{PRODUCTS, amount_message, handle_message, plain, serde_problem};
 use super::raw::{RawImage, RawProduct, RawVariant};
@@ -374,6 +374,21 @@ fn parse_variants(
                 format!("`{gtin}` is not a GTIN-8, 12, 13 or 14 with a valid check digit"),
             );
         }
+        if rv.inventory.is_some_and(|n| !(-MAX_INVENTORY..=MAX_INVENTORY).contains(&n)) {
+            err(
+                d,
+                "inventory",
+                field("inventory"),
+                format!("stock is counted from -{MAX_INVENTORY} to {MAX_INVENTORY}"),
+            );
+        }
+        let weight_grams = weight_grams.filter(|g| {
+            let ok = *g <= MAX_GRAMS;
+            if !ok {
+                d.error("weight", PRODUCTS, at, Some(field("weight")), "at most 1,000 t");
+            }
+            ok
+        });
         if let Some(price) = price {
             variants.push(Variant {
                 sku: rv.sku,
