@@ -5,6 +5,7 @@
 //! A change is checked by loading the shop's catalog with the change applied, with the
 //! engine's loader and theme validator: the API accepts what `aurelio build` accepts.
 
+use super::active_only;
 use super::store::{self, CATEGORIES_JSON, COLLECTIONS_JSON, STORE_JSON, THEME_JSON};
 use crate::auth::{Permission, Tenant};
 use crate::builds;
@@ -17,6 +18,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -160,12 +162,36 @@ fn handle_of(v: &Value) -> Option<&str> {
     v.get("handle").and_then(Value::as_str)
 }
 
-/// Collections, as in `collections.json`.
+/// Handles of the shop's products that are not published (`draft`, `archived`).
+async fn unpublished_products(tenant: &Tenant) -> ApiResult<HashSet<String>> {
+    let handles: Vec<String> =
+        sqlx::query_scalar("SELECT handle FROM products WHERE status <> 'active'")
+            .fetch_all(&tenant.db)
+            .await?;
+    Ok(handles.into_iter().collect())
+}
+
+/// A collection as a publishable key sees it: a manual list without the products that
+/// are not published, whose handles are not public.
+fn published_view(mut collection: Value, unpublished: &HashSet<String>) -> Value {
+    if let Some(Value::Array(products)) = collection.get_mut("products") {
+        products.retain(|p| p.as_str().is_none_or(|h| !unpublished.contains(h)));
+    }
+    collection
+}
+
+/// Collections, as in `collections.json`. For publishable keys, manual lists leave out
+/// products that are not published.
 #[utoipa::path(get, path = "/api/v1/collections", tag = "catalog",
     security(("secret_key" = []), ("publishable_key" = [])), responses((status = 200, body = Object)))]
 async fn list_collections(tenant: Tenant) -> ApiResult<Json<Value>> {
     tenant.require(Permission::PublicRead)?;
-    Ok(Json(json!({ "collections": collections(&tenant).await? })))
+    let mut all = collections(&tenant).await?;
+    if active_only(&tenant) {
+        let unpublished = unpublished_products(&tenant).await?;
+        all = all.into_iter().map(|c| published_view(c, &unpublished)).collect();
+    }
+    Ok(Json(json!({ "collections": all })))
 }
 
 /// Add a collection (manual `products` or `rules`).
@@ -191,19 +217,22 @@ async fn create_collection(
     Ok((StatusCode::CREATED, Json(Saved { document: body, build_id })))
 }
 
-/// One collection.
+/// One collection (for publishable keys, as `GET /api/v1/collections` shows it).
 #[utoipa::path(get, path = "/api/v1/collections/{handle}", tag = "catalog",
     params(("handle" = String, Path, description = "collection handle")),
     security(("secret_key" = []), ("publishable_key" = [])),
     responses((status = 200, body = Object), (status = 404, body = crate::error::ErrorBody)))]
 async fn get_collection(tenant: Tenant, Path(handle): Path<String>) -> ApiResult<Json<Value>> {
     tenant.require(Permission::PublicRead)?;
-    collections(&tenant)
+    let mut collection = collections(&tenant)
         .await?
         .into_iter()
         .find(|c| handle_of(c) == Some(handle.as_str()))
-        .map(|c| Json(json!({ "collection": c })))
-        .ok_or_else(|| ApiError::not_found("collection"))
+        .ok_or_else(|| ApiError::not_found("collection"))?;
+    if active_only(&tenant) {
+        collection = published_view(collection, &unpublished_products(&tenant).await?);
+    }
+    Ok(Json(json!({ "collection": collection })))
 }
 
 /// Replace a collection.
@@ -333,11 +362,12 @@ impl PageDoc {
     }
 }
 
-/// Every page.
+/// Every page; publishable keys see published pages only (no drafts).
 #[utoipa::path(get, path = "/api/v1/pages", tag = "catalog",
     security(("secret_key" = []), ("publishable_key" = [])), responses((status = 200, body = Object)))]
 async fn list_pages(tenant: Tenant) -> ApiResult<Json<Value>> {
     tenant.require(Permission::PublicRead)?;
+    let published_only = active_only(&tenant);
     let pages: Vec<PageDoc> = store::documents_under(&tenant.db, "pages/")
         .await?
         .iter()
@@ -348,6 +378,7 @@ async fn list_pages(tenant: Tenant) -> ApiResult<Json<Value>> {
             }
             Some(page)
         })
+        .filter(|page| !(published_only && page.draft))
         .collect();
     Ok(Json(json!({ "pages": pages })))
 }
@@ -371,7 +402,7 @@ async fn create_page(
     Ok((StatusCode::CREATED, Json(Saved { document, build_id })))
 }
 
-/// One page.
+/// One page; a draft is 404 to publishable keys.
 #[utoipa::path(get, path = "/api/v1/pages/{handle}", tag = "catalog",
     params(("handle" = String, Path, description = "page handle")),
     security(("secret_key" = []), ("publishable_key" = [])),
@@ -382,6 +413,9 @@ async fn get_page(tenant: Tenant, Path(handle): Path<String>) -> ApiResult<Json<
     let body =
         store::document(&tenant.db, &path).await?.ok_or_else(|| ApiError::not_found("page"))?;
     let mut page = PageDoc::from_file(&body).ok_or_else(|| ApiError::not_found("page"))?;
+    if page.draft && active_only(&tenant) {
+        return Err(ApiError::not_found("page"));
+    }
     page.handle = handle;
     Ok(Json(page))
 }

@@ -8,6 +8,10 @@
 //!
 //! Image URLs cannot be fetched by the server (storefronts are built from uploaded
 //! sources); they are listed as warnings so the merchant can upload them.
+//!
+//! A body is at most `MAX_IMPORT_BYTES` and `MAX_IMPORT_ROWS` rows (413 otherwise); it is
+//! read, grouped and validated on the blocking pool, in time linear in its size (each
+//! product is capped by the engine's `limits`), so an import never holds an async worker.
 
 use super::store;
 use crate::auth::{Permission, Tenant};
@@ -16,18 +20,32 @@ use crate::error::{ApiError, ApiResult};
 use crate::server::Platform;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::Query;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// Bytes of a CSV import body (Shopify's own import takes files of up to 15 MB).
+pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
+/// Rows of a CSV import, the header not counted.
+pub const MAX_IMPORT_ROWS: usize = 50_000;
+
 /// Import routes.
 pub fn router() -> OpenApiRouter<Arc<Platform>> {
-    OpenApiRouter::new().routes(routes!(import_shopify))
+    OpenApiRouter::new()
+        .routes(routes!(import_shopify))
+        .layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES))
+}
+
+/// 413 with the standard error body: the import is larger than an import may be.
+fn too_large(message: String) -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).with_field("body")
 }
 
 /// One problem of an import, with where it is.
@@ -96,8 +114,12 @@ impl<'a> Cells<'a> {
     }
 }
 
-/// Parses a Shopify product CSV into products plus problems found while reading it.
-pub fn parse_shopify(text: &str) -> (Vec<Assembled>, Vec<RowProblem>, Vec<RowProblem>) {
+/// Products grouped from a CSV, with the errors and warnings found while reading it.
+type Grouped = (Vec<Assembled>, Vec<RowProblem>, Vec<RowProblem>);
+
+/// Parses a Shopify product CSV into products plus problems found while reading it; 413
+/// when it has more than `MAX_IMPORT_ROWS` rows.
+pub fn parse_shopify(text: &str) -> ApiResult<Grouped> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
@@ -110,7 +132,7 @@ pub fn parse_shopify(text: &str) -> (Vec<Assembled>, Vec<RowProblem>, Vec<RowPro
                 field: None,
                 message: format!("the CSV cannot be read: {e}"),
             });
-            return (Vec::new(), errors, warnings);
+            return Ok((Vec::new(), errors, warnings));
         }
     };
     let col: HashMap<&str, usize> =
@@ -122,11 +144,16 @@ pub fn parse_shopify(text: &str) -> (Vec<Assembled>, Vec<RowProblem>, Vec<RowPro
             field: Some("Handle".into()),
             message: "the header has no `Handle` column: is this a Shopify product export?".into(),
         });
-        return (Vec::new(), errors, warnings);
+        return Ok((Vec::new(), errors, warnings));
     }
     let mut products: Vec<Assembled> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     for (i, record) in reader.records().enumerate() {
+        if i == MAX_IMPORT_ROWS {
+            return Err(too_large(format!(
+                "the CSV has more than {MAX_IMPORT_ROWS} rows: split it into several imports"
+            )));
+        }
         let row = i + 2;
         let record = match record {
             Ok(r) => r,
@@ -201,7 +228,7 @@ pub fn parse_shopify(text: &str) -> (Vec<Assembled>, Vec<RowProblem>, Vec<RowPro
             }
         }
     }
-    (products, errors, warnings)
+    Ok((products, errors, warnings))
 }
 
 fn product_fields(cells: &Cells<'_>, handle: &str) -> Map<String, Value> {
@@ -320,21 +347,32 @@ fn variant_fields(
     v
 }
 
-/// Fills each option's `values` from the variants, in order of first use.
+/// Fills each option's `values` from the variants, in order of first use (a hash set of
+/// the values seen, so linear in the variants).
 fn fill_option_values(doc: &mut Map<String, Value>) {
-    let variants = doc.get("variants").and_then(Value::as_array).cloned().unwrap_or_default();
-    if let Some(Value::Array(options)) = doc.get_mut("options") {
-        for option in options.iter_mut().filter_map(Value::as_object_mut) {
-            let name = option.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
-            let mut values: Vec<Value> = Vec::new();
-            for v in &variants {
-                if let Some(value) = v.get("options").and_then(|o| o.get(&name))
-                    && !values.contains(value)
-                {
-                    values.push(value.clone());
+    let names: Vec<String> = match doc.get("options") {
+        Some(Value::Array(options)) => options
+            .iter()
+            .map(|o| o.get("name").and_then(Value::as_str).unwrap_or_default().to_owned())
+            .collect(),
+        _ => return,
+    };
+    let mut filled: Vec<Vec<Value>> = vec![Vec::new(); names.len()];
+    if let Some(Value::Array(variants)) = doc.get("variants") {
+        for (name, values) in names.iter().zip(&mut filled) {
+            let mut seen: HashSet<&str> = HashSet::new();
+            for value in variants.iter().filter_map(|v| v.get("options")?.get(name)?.as_str()) {
+                if seen.insert(value) {
+                    values.push(Value::String(value.to_owned()));
                 }
             }
-            option.insert("values".into(), Value::Array(values));
+        }
+    }
+    if let Some(Value::Array(options)) = doc.get_mut("options") {
+        for (option, values) in options.iter_mut().zip(filled) {
+            if let Some(option) = option.as_object_mut() {
+                option.insert("values".into(), Value::Array(values));
+            }
         }
     }
 }
@@ -348,58 +386,95 @@ fn row_of(p: &Assembled, field: Option<&str>) -> usize {
     index.and_then(|i| p.variant_rows.get(i).copied()).unwrap_or(p.row)
 }
 
-/// Import products from a Shopify product CSV export (`text/csv` body). Each product with
-/// a problem is skipped and reported by CSV row; the others are created or replaced.
-#[utoipa::path(post, path = "/api/v1/import/shopify", tag = "catalog", params(ImportQuery),
-    request_body(content = String, content_type = "text/csv"), security(("secret_key" = [])),
-    responses((status = 200, body = ImportReport), (status = 422, body = crate::error::ErrorBody)))]
-async fn import_shopify(
-    tenant: Tenant,
-    Query(q): Query<ImportQuery>,
-    body: Bytes,
-) -> ApiResult<Json<ImportReport>> {
-    tenant.require(Permission::CatalogWrite)?;
+/// A product of an import, checked: its problems by row, or the product and its line.
+type Checked = (Assembled, Result<(aurelio_engine::catalog::Product, String), Vec<RowProblem>>);
+
+/// Reads, groups and validates a whole import (CPU only: run it off the async threads).
+fn check_import(
+    body: &[u8],
+    currency: aurelio_engine::money::Currency,
+    categories: &[String],
+) -> ApiResult<(Vec<Checked>, ImportReport)> {
     let text =
-        std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the CSV is not UTF-8"))?;
-    let (products, mut errors, warnings) = parse_shopify(text);
+        std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the CSV is not UTF-8"))?;
+    let (products, mut errors, warnings) = parse_shopify(text)?;
     if products.is_empty() && !errors.is_empty() {
         let first = errors.remove(0);
         let mut e = ApiError::invalid(first.field.clone().unwrap_or_default(), first.message);
         e.code = "import_failed";
         return Err(e);
     }
-    let mut report = ImportReport { warnings, ..ImportReport::default() };
-    let backend = tenant.platform.pools.backend();
-    let failed_handles: std::collections::HashSet<String> =
-        errors.iter().map(|e| e.handle.clone()).collect();
-    report.errors = errors;
+    let failed_handles: HashSet<String> = errors.iter().map(|e| e.handle.clone()).collect();
+    let mut report = ImportReport { warnings, errors, ..ImportReport::default() };
+    let rules =
+        aurelio_engine::catalog::LineRules::new(currency, categories.iter().map(String::as_str));
+    let mut checked = Vec::with_capacity(products.len());
     for mut p in products {
         if failed_handles.contains(&p.handle) {
             report.failed += 1;
             continue;
         }
         fill_option_values(&mut p.doc);
-        let (product, line) = match store::validate(&tenant.db, &p.doc).await {
+        let result = store::check_line(&p.doc, &rules).map_err(|e| {
+            let details = if e.details.is_empty() {
+                vec![crate::error::Detail {
+                    code: e.code.into(),
+                    message: e.message.clone(),
+                    field: e.field.clone(),
+                }]
+            } else {
+                e.details
+            };
+            details
+                .into_iter()
+                .map(|d| RowProblem {
+                    row: row_of(&p, d.field.as_deref()),
+                    handle: p.handle.clone(),
+                    field: d.field,
+                    message: d.message,
+                })
+                .collect()
+        });
+        checked.push((p, result));
+    }
+    Ok((checked, report))
+}
+
+/// Import products from a Shopify product CSV export (`text/csv` body). Each product with
+/// a problem is skipped and reported by CSV row; the others are created or replaced. The
+/// body is at most 16 MiB and 50,000 rows (413 `too_large` otherwise); each product is
+/// held to the limits of `POST /api/v1/products` (at most 2,048 variants).
+#[utoipa::path(post, path = "/api/v1/import/shopify", tag = "catalog", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv"), security(("secret_key" = [])),
+    responses((status = 200, body = ImportReport), (status = 413, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+async fn import_shopify(
+    tenant: Tenant,
+    Query(q): Query<ImportQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<ImportReport>> {
+    tenant.require(Permission::CatalogWrite)?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large(format!(
+                "the CSV is larger than {} MiB: split it into several imports",
+                MAX_IMPORT_BYTES / (1024 * 1024)
+            ))
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    })?;
+    let currency = store::currency(&tenant.db).await?;
+    let categories = store::category_handles(&tenant.db).await?;
+    let (checked, mut report) =
+        super::off_async(true, move || check_import(&body, currency, &categories)).await??;
+    let backend = tenant.platform.pools.backend();
+    for (p, result) in checked {
+        let (product, line) = match result {
             Ok(ok) => ok,
-            Err(e) => {
+            Err(problems) => {
                 report.failed += 1;
-                let details = if e.details.is_empty() {
-                    vec![crate::error::Detail {
-                        code: e.code.into(),
-                        message: e.message.clone(),
-                        field: e.field.clone(),
-                    }]
-                } else {
-                    e.details.clone()
-                };
-                for d in details {
-                    report.errors.push(RowProblem {
-                        row: row_of(&p, d.field.as_deref()),
-                        handle: p.handle.clone(),
-                        field: d.field,
-                        message: d.message,
-                    });
-                }
+                report.errors.extend(problems);
                 continue;
             }
         };
@@ -456,7 +531,7 @@ mug,Mug,,,,,TRUE,Title,Default Title,MUG,0,,,,9.50,,,,draft\n";
 
     #[test]
     fn groups_rows_by_handle_into_products() {
-        let (products, errors, warnings) = parse_shopify(CSV);
+        let (products, errors, warnings) = parse_shopify(CSV).expect("parsed");
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(products.len(), 2);
         let mut tee = products[0].doc.clone();
@@ -477,14 +552,42 @@ mug,Mug,,,,,TRUE,Title,Default Title,MUG,0,,,,9.50,,,,draft\n";
 
     #[test]
     fn variant_errors_point_at_their_row() {
-        let (products, _, _) = parse_shopify(CSV);
+        let (products, _, _) = parse_shopify(CSV).expect("parsed");
         assert_eq!(row_of(&products[0], Some("variants[1].price")), 3);
         assert_eq!(row_of(&products[0], Some("title")), 2);
     }
 
     #[test]
+    fn rows_are_capped() {
+        let mut csv = String::from("Handle,Variant SKU,Variant Price\n");
+        for i in 0..MAX_IMPORT_ROWS {
+            csv.push_str(&format!("h{i},S{i},1.00\n"));
+        }
+        assert!(parse_shopify(&csv).is_ok(), "exactly the cap");
+        csv.push_str("one,more,1.00\n");
+        let e = parse_shopify(&csv).expect_err("one row too many");
+        assert_eq!(e.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(e.code, "too_large");
+    }
+
+    #[test]
+    fn option_values_are_each_listed_once() {
+        let variants: Vec<Value> = (0..20_000)
+            .map(|i| json!({"options": {"Size": if i % 2 == 0 { "S" } else { "M" }}}))
+            .collect();
+        let mut doc = Map::new();
+        doc.insert("options".into(), json!([{"name": "Size"}, {"name": "Unused"}]));
+        doc.insert("variants".into(), Value::Array(variants));
+        fill_option_values(&mut doc);
+        assert_eq!(
+            doc["options"],
+            json!([{"name": "Size", "values": ["S", "M"]}, {"name": "Unused", "values": []}])
+        );
+    }
+
+    #[test]
     fn rejects_files_that_are_not_shopify_exports() {
-        let (products, errors, _) = parse_shopify("name,price\nx,1\n");
+        let (products, errors, _) = parse_shopify("name,price\nx,1\n").expect("parsed");
         assert!(products.is_empty());
         assert_eq!(errors[0].field.as_deref(), Some("Handle"));
     }

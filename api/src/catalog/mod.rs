@@ -7,6 +7,7 @@
 pub mod documents;
 pub mod images;
 pub mod import;
+mod read;
 pub mod store;
 
 use crate::auth::{Permission, Tenant};
@@ -87,11 +88,29 @@ pub struct ProductResponse {
     pub build_id: Option<String>,
 }
 
-fn active_only(tenant: &Tenant) -> bool {
+/// Whether the request is a publishable key's: it sees published things only (active
+/// products, pages that are not drafts), and anything else is 404 to it.
+pub(crate) fn active_only(tenant: &Tenant) -> bool {
     matches!(tenant.access, crate::auth::Access::Publishable)
 }
 
-/// List products in creation order. Publishable keys see active products only.
+/// Runs CPU work (parsing and validating products, mapping many variants, imports) on the
+/// blocking pool when `heavy`, so that the async worker threads keep answering every other
+/// request and shop meanwhile; small work runs inline.
+pub(crate) async fn off_async<T, F>(heavy: bool, work: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if !heavy {
+        return Ok(work());
+    }
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::internal(&e))
+}
+
+/// List products in creation order. Publishable keys see active products only. A page
+/// holds at most `limit` products and ends early (with a `next_cursor`) once its products
+/// hold 10,000 variants or 8 MiB of product data; a single product is always shown.
 #[utoipa::path(get, path = "/api/v1/products", tag = "catalog", params(PageQuery),
     security(("secret_key" = []), ("publishable_key" = [])),
     responses((status = 200, body = ProductList), (status = 401, body = crate::error::ErrorBody)))]
@@ -103,7 +122,9 @@ async fn list_products(tenant: Tenant, Query(q): Query<PageQuery>) -> ApiResult<
 }
 
 /// Create a product; the body is one line of `products.jsonl` (prices as decimal strings,
-/// or integers in minor units).
+/// or integers in minor units). A product has at most 2,048 variants, 3 options, 2,048
+/// values per option, 250 tags, images and categories; a title, vendor, product type, tag,
+/// option name or value at most 255 characters (422 naming the field otherwise).
 #[utoipa::path(post, path = "/api/v1/products", tag = "catalog",
     request_body(content = Object, description = "one line of products.jsonl"),
     security(("secret_key" = [])),
@@ -114,9 +135,7 @@ async fn create_product(
     Body(body): Body<Value>,
 ) -> ApiResult<(StatusCode, Json<ProductResponse>)> {
     tenant.require(Permission::CatalogWrite)?;
-    let currency = store::currency(&tenant.db).await?;
-    let doc = store::normalize(body, currency)?;
-    let (product, line) = store::validate(&tenant.db, &doc).await?;
+    let (product, line) = store::validate(&tenant.db, body).await?;
     let backend = tenant.platform.pools.backend();
     let id = store::insert_product(backend, &tenant.db, None, &product, &line).await?;
     let build = builds::enqueue(&tenant.platform, &tenant.shop.id, "product created").await?;
@@ -136,7 +155,7 @@ async fn get_product(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Json<P
     Ok(Json(ProductResponse { product, build_id: None }))
 }
 
-/// Replace a product with a new `products.jsonl` line.
+/// Replace a product with a new `products.jsonl` line (the limits of `POST` apply).
 #[utoipa::path(put, path = "/api/v1/products/{id}", tag = "catalog",
     params(("id" = String, Path, description = "product id")),
     request_body(content = Object, description = "one line of products.jsonl"),
@@ -149,9 +168,7 @@ async fn replace_product(
     Body(body): Body<Value>,
 ) -> ApiResult<Json<ProductResponse>> {
     tenant.require(Permission::CatalogWrite)?;
-    let currency = store::currency(&tenant.db).await?;
-    let doc = store::normalize(body, currency)?;
-    let (product, line) = store::validate(&tenant.db, &doc).await?;
+    let (product, line) = store::validate(&tenant.db, body).await?;
     let backend = tenant.platform.pools.backend();
     if !store::replace_product(backend, &tenant.db, &id, &product, &line).await? {
         return Err(ApiError::not_found("product"));

@@ -2,17 +2,20 @@
 //!
 //! Products are validated by the engine's own line parser (`parse_product_line`), so the
 //! API accepts exactly what `aurelio build` accepts and names the same fields; the small
-//! files are validated by loading the exported directory with the engine.
+//! files are validated by loading the exported directory with the engine. Parsing and
+//! mapping of product lines runs on the blocking pool (`off_async`), never on an async
+//! worker thread; lookups by SKU are hashed, so the work is linear in the variants.
 
-use crate::db::{Backend, Columns, now_ms, rfc3339};
+use crate::db::{Backend, Columns, now_ms};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
 use aurelio_engine::catalog::{self, Product};
 use aurelio_engine::money::{Currency, Money};
-use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sqlx::{AnyPool, Row};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+
+pub use super::read::{ProductOut, VariantOut, product, products};
 
 /// Paths of the catalog's small files, as stored in `documents`.
 pub const STORE_JSON: &str = "store.json";
@@ -22,51 +25,6 @@ pub const CATEGORIES_JSON: &str = "categories.json";
 pub const COLLECTIONS_JSON: &str = "collections.json";
 /// The shop's own theme.
 pub const THEME_JSON: &str = "theme.json";
-
-/// A variant as the API shows it: money in minor units.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct VariantOut {
-    /// Stable id (derived from the SKU).
-    pub id: String,
-    /// SKU.
-    pub sku: String,
-    /// Option values by option name.
-    pub options: Map<String, Value>,
-    /// Price in minor units of `currency`.
-    pub price: i64,
-    /// Price before a sale, minor units.
-    pub compare_at_price: Option<i64>,
-    /// Stock; `null` when not tracked.
-    pub inventory: Option<i64>,
-    /// `deny` or `continue` at zero stock.
-    pub inventory_policy: String,
-    /// `in_stock`, `out_of_stock` or `backorder`.
-    pub availability: String,
-}
-
-/// A product as the API shows it: the `products.jsonl` fields plus ids and minor units.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ProductOut {
-    /// Opaque id (`prod_...`).
-    pub id: String,
-    /// URL handle.
-    pub handle: String,
-    /// Title.
-    pub title: String,
-    /// `active`, `draft` or `archived`.
-    pub status: String,
-    /// ISO 4217 currency of every price.
-    pub currency: String,
-    /// Variants with ids, prices in minor units and stock.
-    pub variants: Vec<VariantOut>,
-    /// The product's other catalog fields (description, vendor, images, options, ...).
-    #[schema(value_type = Object)]
-    pub fields: Map<String, Value>,
-    /// Creation time.
-    pub created_at: String,
-    /// Last change.
-    pub updated_at: String,
-}
 
 /// Reads a document (`store.json`, ...).
 pub async fn document(db: &AnyPool, path: &str) -> ApiResult<Option<String>> {
@@ -175,13 +133,26 @@ pub fn normalize(body: Value, currency: Currency) -> ApiResult<Map<String, Value
     Ok(doc)
 }
 
-/// Validates a product line with the engine; the parsed product on success.
-pub async fn validate(db: &AnyPool, doc: &Map<String, Value>) -> ApiResult<(Product, String)> {
+/// Validates a product body (`normalize`d on the way) with the engine, on the blocking
+/// pool; the parsed product and its `products.jsonl` line on success.
+pub async fn validate(db: &AnyPool, body: Value) -> ApiResult<(Product, String)> {
     let currency = currency(db).await?;
     let categories = category_handles(db).await?;
-    let refs: Vec<&str> = categories.iter().map(String::as_str).collect();
+    super::off_async(true, move || {
+        let doc = normalize(body, currency)?;
+        check_line(&doc, &catalog::LineRules::new(currency, categories.iter().map(String::as_str)))
+    })
+    .await?
+}
+
+/// Checks a `products.jsonl` line with the engine (CPU only: call it off the async
+/// threads); the parsed product and the line.
+pub fn check_line(
+    doc: &Map<String, Value>,
+    rules: &catalog::LineRules<'_>,
+) -> ApiResult<(Product, String)> {
     let line = serde_json::to_string(doc).map_err(|e| ApiError::internal(&e))?;
-    match catalog::parse_product_line(&line, currency, &refs) {
+    match rules.parse(&line) {
         Ok(product) => Ok((product, line)),
         Err(d) => Err(ApiError::from_diagnostics(&d)),
     }
@@ -239,22 +210,31 @@ pub async fn next_counter(tx: &mut sqlx::AnyConnection, name: &str) -> ApiResult
 
 /// Writes a product's variants: updates the ones that stay (their ids come from SKUs),
 /// adds new ones and removes the rest. Stock is taken from the product only when
-/// `set_stock`: otherwise the counted stock (which checkouts change) is left alone.
+/// `set_stock`: otherwise the counted stock (which checkouts change) is left alone. With
+/// `only`, just the variant of that SKU is written (the others are known unchanged).
 async fn write_variants(
     tx: &mut sqlx::AnyConnection,
     product_id: &str,
     product: &Product,
     set_stock: bool,
+    only: Option<&str>,
 ) -> ApiResult<()> {
     let ids: Vec<String> = product.variants.iter().map(catalog::Variant::id).collect();
-    let existing: Vec<String> = sqlx::query_scalar("SELECT id FROM variants WHERE product_id = $1")
-        .bind(product_id)
-        .fetch_all(&mut *tx)
-        .await?;
-    for gone in existing.iter().filter(|id| !ids.contains(id)) {
+    let existing: HashSet<String> =
+        sqlx::query_scalar::<_, String>("SELECT id FROM variants WHERE product_id = $1")
+            .bind(product_id)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    let keep: HashSet<&str> = ids.iter().map(String::as_str).collect();
+    for gone in existing.iter().filter(|id| !keep.contains(id.as_str())) {
         sqlx::query("DELETE FROM variants WHERE id = $1").bind(gone).execute(&mut *tx).await?;
     }
     for (i, v) in product.variants.iter().enumerate() {
+        if only.is_some_and(|sku| sku != v.sku) {
+            continue;
+        }
         let position = i64::try_from(i).unwrap_or(i64::MAX);
         let weight = v.weight_grams.and_then(|g| i64::try_from(g).ok());
         let query = if set_stock || !existing.contains(&ids[i]) {
@@ -362,7 +342,7 @@ async fn insert_in(
             e.into()
         });
     }
-    write_variants(tx, id, product, true).await
+    write_variants(tx, id, product, true, None).await
 }
 
 /// Replaces a product; false when there is none with that id.
@@ -390,7 +370,7 @@ pub async fn replace_product(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    write_variants(&mut tx, id, product, true).await?;
+    write_variants(&mut tx, id, product, true, None).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -405,13 +385,17 @@ pub async fn delete_product(backend: &Backend, db: &AnyPool, id: &str) -> ApiRes
 }
 
 /// The stored line of a product, with stock from the variants table (the one place stock
-/// is counted) written into it.
-fn line_with_stock(doc: &str, stock: &[(String, Option<i64>)]) -> Map<String, Value> {
+/// is counted) written into it: one hash lookup per variant.
+pub(super) fn line_with_stock(doc: &str, stock: &[(String, Option<i64>)]) -> Map<String, Value> {
     let mut doc: Map<String, Value> = serde_json::from_str(doc).unwrap_or_default();
+    let mut by_sku: HashMap<&str, Option<i64>> = HashMap::with_capacity(stock.len());
+    for (sku, inventory) in stock {
+        by_sku.entry(sku.as_str()).or_insert(*inventory);
+    }
     if let Some(Value::Array(variants)) = doc.get_mut("variants") {
         for v in variants.iter_mut().filter_map(Value::as_object_mut) {
-            let sku = v.get("sku").and_then(Value::as_str).unwrap_or_default().to_owned();
-            if let Some((_, inventory)) = stock.iter().find(|(s, _)| *s == sku) {
+            let sku = v.get("sku").and_then(Value::as_str).unwrap_or_default();
+            if let Some(inventory) = by_sku.get(sku) {
                 match inventory {
                     Some(n) => v.insert("inventory".into(), json!(n)),
                     None => v.remove("inventory"),
@@ -422,157 +406,47 @@ fn line_with_stock(doc: &str, stock: &[(String, Option<i64>)]) -> Map<String, Va
     doc
 }
 
-#[derive(Debug)]
-struct VariantRow {
-    id: String,
+/// A change to one variant of a stored line, by SKU.
+struct VariantChange {
     sku: String,
-    price: i64,
-    compare_at_price: Option<i64>,
-    inventory: Option<i64>,
-    inventory_policy: String,
+    price: Option<i64>,
+    compare_at_price: Option<Option<i64>>,
+    inventory: Option<Option<i64>>,
 }
 
-async fn variant_rows(
-    db: &AnyPool,
-    product_ids: &[String],
-) -> ApiResult<Vec<(String, VariantRow)>> {
-    if product_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders: Vec<String> = (1..=product_ids.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "SELECT product_id, id, sku, price, compare_at_price, inventory, inventory_policy \
-         FROM variants WHERE product_id IN ({}) ORDER BY product_id, position",
-        placeholders.join(", ")
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for id in product_ids {
-        query = query.bind(id);
-    }
-    let rows = query.fetch_all(db).await?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get("product_id")?,
-                VariantRow {
-                    id: r.try_get("id")?,
-                    sku: r.try_get("sku")?,
-                    price: r.try_get("price")?,
-                    compare_at_price: r.try_get("compare_at_price")?,
-                    inventory: r.try_get("inventory")?,
-                    inventory_policy: r.try_get("inventory_policy")?,
-                },
-            ))
-        })
-        .collect()
-}
-
-fn product_out(
-    row: &sqlx::any::AnyRow,
-    variants: Vec<VariantRow>,
-    currency: Currency,
-) -> ApiResult<ProductOut> {
-    let doc: String = row.try_get("doc")?;
-    let stock: Vec<(String, Option<i64>)> =
-        variants.iter().map(|v| (v.sku.clone(), v.inventory)).collect();
-    let mut fields = line_with_stock(&doc, &stock);
-    let raw_variants = match fields.remove("variants") {
-        Some(Value::Array(v)) => v,
-        _ => Vec::new(),
-    };
-    for key in ["handle", "title", "status"] {
-        fields.remove(key);
-    }
-    let variants = variants
-        .into_iter()
-        .map(|v| {
-            let options = raw_variants
-                .iter()
-                .find(|r| r.get("sku").and_then(Value::as_str) == Some(v.sku.as_str()))
-                .and_then(|r| r.get("options").and_then(Value::as_object).cloned())
-                .unwrap_or_default();
-            let availability = match (v.inventory, v.inventory_policy.as_str()) {
-                (None, _) => "in_stock",
-                (Some(n), _) if n > 0 => "in_stock",
-                (Some(_), "continue") => "backorder",
-                _ => "out_of_stock",
-            };
-            VariantOut {
-                id: v.id,
-                sku: v.sku,
-                options,
-                price: v.price,
-                compare_at_price: v.compare_at_price,
-                inventory: v.inventory,
-                inventory_policy: v.inventory_policy,
-                availability: availability.into(),
+impl VariantChange {
+    /// The line with the change made to the variant of `sku`.
+    fn apply(&self, mut doc: Map<String, Value>, currency: Currency) -> Map<String, Value> {
+        let Some(Value::Array(variants)) = doc.get_mut("variants") else { return doc };
+        for v in variants.iter_mut().filter_map(Value::as_object_mut) {
+            if v.get("sku").and_then(Value::as_str) != Some(self.sku.as_str()) {
+                continue;
             }
-        })
-        .collect();
-    Ok(ProductOut {
-        id: row.try_get("id")?,
-        handle: row.try_get("handle")?,
-        title: row.try_get("title")?,
-        status: row.try_get("status")?,
-        currency: currency.code().to_owned(),
-        variants,
-        fields,
-        created_at: rfc3339(row.try_get("created_at")?),
-        updated_at: rfc3339(row.try_get("updated_at")?),
-    })
-}
-
-async fn products_out(db: &AnyPool, rows: &[sqlx::any::AnyRow]) -> ApiResult<Vec<ProductOut>> {
-    let currency = currency(db).await?;
-    let ids: Vec<String> = rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
-    let mut variants = variant_rows(db, &ids).await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (row, id) in rows.iter().zip(&ids) {
-        let (own, rest): (Vec<_>, Vec<_>) = variants.into_iter().partition(|(p, _)| p == id);
-        variants = rest;
-        out.push(product_out(row, own.into_iter().map(|(_, v)| v).collect(), currency)?);
+            if let Some(p) = self.price {
+                v.insert("price".into(), json!(Money { minor: p, currency }.decimal()));
+            }
+            match self.compare_at_price {
+                Some(Some(p)) => {
+                    let decimal = Money { minor: p, currency }.decimal();
+                    v.insert("compare_at_price".into(), json!(decimal));
+                }
+                Some(None) => {
+                    v.remove("compare_at_price");
+                }
+                None => {}
+            }
+            match self.inventory {
+                Some(Some(n)) => {
+                    v.insert("inventory".into(), json!(n));
+                }
+                Some(None) => {
+                    v.remove("inventory");
+                }
+                None => {}
+            }
+        }
+        doc
     }
-    Ok(out)
-}
-
-/// One product by id; `active_only` hides drafts and archived products (publishable keys).
-pub async fn product(db: &AnyPool, id: &str, active_only: bool) -> ApiResult<ProductOut> {
-    let row = sqlx::query(
-        "SELECT id, handle, title, status, doc, created_at, updated_at FROM products \
-         WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await?
-    .ok_or_else(|| ApiError::not_found("product"))?;
-    let status: String = row.try_get("status")?;
-    if active_only && status != "active" {
-        return Err(ApiError::not_found("product"));
-    }
-    products_out(db, &[row]).await?.pop().ok_or_else(|| ApiError::not_found("product"))
-}
-
-/// A page of products in creation order after the cursor (a sequence number).
-pub async fn products(
-    db: &AnyPool,
-    after: i64,
-    limit: i64,
-    active_only: bool,
-) -> ApiResult<(Vec<ProductOut>, Option<i64>)> {
-    let rows = sqlx::query(
-        "SELECT id, seq, handle, title, status, doc, created_at, updated_at FROM products \
-         WHERE seq > $1 AND ($2 = 0 OR status = 'active') ORDER BY seq LIMIT $3",
-    )
-    .bind(after)
-    .bind(i64::from(active_only))
-    .bind(limit + 1)
-    .fetch_all(db)
-    .await?;
-    let more = usize::try_from(limit).is_ok_and(|l| rows.len() > l);
-    let rows = &rows[..rows.len().min(usize::try_from(limit).unwrap_or(0))];
-    let next =
-        if more { rows.last().map(|r| r.try_get::<i64, _>("seq")).transpose()? } else { None };
-    Ok((products_out(db, rows).await?, next))
 }
 
 /// Sets a variant's price and/or stock (the fast path of a price or stock change): the
@@ -586,6 +460,7 @@ pub async fn patch_variant(
     inventory: Option<Option<i64>>,
 ) -> ApiResult<String> {
     let currency = currency(db).await?;
+    let categories = category_handles(db).await?;
     let mut tx = backend.begin_write(db).await?;
     let row = sqlx::query("SELECT product_id, sku FROM variants WHERE id = $1")
         .bind(variant)
@@ -607,51 +482,21 @@ pub async fn patch_variant(
         .iter()
         .map(|r| Ok((r.try_get("sku")?, r.try_get("inventory")?)))
         .collect::<Result<_, sqlx::Error>>()?;
-    let mut doc = line_with_stock(&doc, &stock);
-    if let Some(Value::Array(variants)) = doc.get_mut("variants") {
-        for v in variants.iter_mut().filter_map(Value::as_object_mut) {
-            if v.get("sku").and_then(Value::as_str) != Some(sku.as_str()) {
-                continue;
-            }
-            if let Some(p) = price {
-                v.insert("price".into(), json!(Money { minor: p, currency }.decimal()));
-            }
-            match compare_at_price {
-                Some(Some(p)) => {
-                    v.insert(
-                        "compare_at_price".into(),
-                        json!(Money { minor: p, currency }.decimal()),
-                    );
-                }
-                Some(None) => {
-                    v.remove("compare_at_price");
-                }
-                None => {}
-            }
-            match inventory {
-                Some(Some(n)) => {
-                    v.insert("inventory".into(), json!(n));
-                }
-                Some(None) => {
-                    v.remove("inventory");
-                }
-                None => {}
-            }
-        }
-    }
-    // The edited line goes through the same checks as a new one (e.g. compare_at > price).
-    let categories = category_handles(db).await?;
-    let refs: Vec<&str> = categories.iter().map(String::as_str).collect();
-    let line = serde_json::to_string(&doc).map_err(|e| ApiError::internal(&e))?;
-    let product = catalog::parse_product_line(&line, currency, &refs)
-        .map_err(|d| ApiError::from_diagnostics(&d))?;
+    let patch = VariantChange { sku, price, compare_at_price, inventory };
+    let (product, line, sku) = super::off_async(true, move || {
+        let doc = patch.apply(line_with_stock(&doc, &stock), currency);
+        // The edited line goes through the same checks as a new one (compare_at > price).
+        let rules = catalog::LineRules::new(currency, categories.iter().map(String::as_str));
+        check_line(&doc, &rules).map(|(product, line)| (product, line, patch.sku))
+    })
+    .await??;
     sqlx::query("UPDATE products SET doc = $1, updated_at = $2 WHERE id = $3")
         .bind(&line)
         .bind(now_ms())
         .bind(&product_id)
         .execute(&mut *tx)
         .await?;
-    write_variants(&mut tx, &product_id, &product, inventory.is_some()).await?;
+    write_variants(&mut tx, &product_id, &product, inventory.is_some(), Some(&sku)).await?;
     tx.commit().await?;
     Ok(product_id)
 }
@@ -678,35 +523,8 @@ pub async fn export_with(
     dir: &Path,
     memo: &mut ExportMemo,
 ) -> ApiResult<ExportStats> {
-    let io = |e: std::io::Error| ApiError::internal(&format!("export to {}: {e}", dir.display()));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut stats = ExportStats::default();
-    // Small files: every document, pages included; stale pages removed.
+    // Small files: every document, pages included.
     let docs = documents_under(db, "").await?;
-    let pages_dir = dir.join("pages");
-    if pages_dir.is_dir() {
-        for entry in std::fs::read_dir(&pages_dir).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let name = format!("pages/{}", entry.file_name().to_string_lossy());
-            if !docs.iter().any(|(p, _)| *p == name) {
-                std::fs::remove_file(entry.path()).map_err(io)?;
-            }
-        }
-    }
-    for (path, body) in &docs {
-        if path.contains("..") || path.starts_with('/') {
-            continue;
-        }
-        stats.files += usize::from(write_if_changed(&dir.join(path), body.as_bytes()).map_err(io)?);
-    }
-    for name in [CATEGORIES_JSON, COLLECTIONS_JSON] {
-        if !docs.iter().any(|(p, _)| p == name) {
-            write_if_changed(&dir.join(name), b"[]\n").map_err(io)?;
-        }
-    }
-    if !docs.iter().any(|(p, _)| p == THEME_JSON) {
-        let _ = std::fs::remove_file(dir.join(THEME_JSON));
-    }
     // Products in creation order, with stock from the variants table: one row a product,
     // read on SQLite without `sqlx`'s hand-off of every row.
     let read = |conn: &rusqlite::Connection| {
@@ -719,6 +537,54 @@ pub async fn export_with(
             rows.iter().map(product_row).collect::<ApiResult<_>>()?
         }
     };
+    // Mapping every line and writing the files is CPU and disk work: off the async threads.
+    let dir = dir.to_owned();
+    let mut taken = std::mem::take(memo);
+    let (stats, taken) = super::off_async(true, move || {
+        let stats = write_export(&dir, &docs, rows, &mut taken);
+        (stats, taken)
+    })
+    .await?;
+    *memo = taken;
+    stats
+}
+
+/// Writes the documents and `products.jsonl` of an export into `dir` (blocking).
+fn write_export(
+    dir: &Path,
+    docs: &[(String, String)],
+    rows: Vec<(String, String, String)>,
+    memo: &mut ExportMemo,
+) -> ApiResult<ExportStats> {
+    let io = |e: std::io::Error| ApiError::internal(&format!("export to {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut stats = ExportStats::default();
+    let paths: HashSet<&str> = docs.iter().map(|(p, _)| p.as_str()).collect();
+    // Stale pages removed.
+    let pages_dir = dir.join("pages");
+    if pages_dir.is_dir() {
+        for entry in std::fs::read_dir(&pages_dir).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = format!("pages/{}", entry.file_name().to_string_lossy());
+            if !paths.contains(name.as_str()) {
+                std::fs::remove_file(entry.path()).map_err(io)?;
+            }
+        }
+    }
+    for (path, body) in docs {
+        if path.contains("..") || path.starts_with('/') {
+            continue;
+        }
+        stats.files += usize::from(write_if_changed(&dir.join(path), body.as_bytes()).map_err(io)?);
+    }
+    for name in [CATEGORIES_JSON, COLLECTIONS_JSON] {
+        if !paths.contains(name) {
+            write_if_changed(&dir.join(name), b"[]\n").map_err(io)?;
+        }
+    }
+    if !paths.contains(THEME_JSON) {
+        let _ = std::fs::remove_file(dir.join(THEME_JSON));
+    }
     let mut lines = Vec::with_capacity(rows.len() * 512);
     let mut made = HashMap::with_capacity(rows.len());
     stats.products = rows.len();

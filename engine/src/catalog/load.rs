@@ -3,22 +3,18 @@
 //! `products.jsonl` is read line by line in chunks parsed in parallel, so the file is never
 //! held in memory as a whole. Renders nothing and touches no network; see `render` for that.
 
-use super::raw::{
-    Match, RawCategory, RawCollection, RawCondition, RawFrontMatter, RawImage, RawProduct,
-    RawStore, SortOrder,
-};
-use super::validate::{
-    check_image_path, did_you_mean, is_handle, is_sku, parse_weight, rfc3339_to_unix,
-};
-use super::{
-    Catalog, Category, Collection, ImageRef, Page, Product, ProductFeed, ProductOption, Store,
-    Variant, feed_settings, gtin_is_valid, locate,
-};
+use super::collections::{KeyedMembers, RuleInputs, load_collections};
+use super::lines::{Unchanged, line_spans};
+use super::pages::load_pages;
+use super::product::{Parsed, ProductContext, parse_product};
+use super::raw::{RawCategory, RawStore};
+use super::validate::{check_image_path, did_you_mean, is_handle};
+use super::{Catalog, Category, ImageRef, Product, Store, feed_settings, locate};
 use crate::diagnostics::Diagnostics;
-use crate::money::{AmountError, Currency, Locale, Money};
+use crate::money::{AmountError, Currency, Locale};
 use crate::text::strip_markup;
 use rayon::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -47,15 +43,10 @@ pub enum CatalogError {
     Invalid(Diagnostics),
 }
 
-const PRODUCTS: &str = "products.jsonl";
+pub(super) const PRODUCTS: &str = "products.jsonl";
 const STORE: &str = "store.json";
 const CATEGORIES: &str = "categories.json";
-const COLLECTIONS: &str = "collections.json";
-/// Stock is counted within ± this (a billion units): far past any real count, and far
-/// from where a sum of checkouts could leave `i64`.
-pub const MAX_INVENTORY: i64 = 1_000_000_000;
-/// The heaviest variant, in grams (1,000 t): weights × quantities stay exact.
-const MAX_GRAMS: u64 = 1_000_000_000;
+pub(super) const COLLECTIONS: &str = "collections.json";
 
 /// Products parsed by earlier loads, reused while their line and everything a product
 /// parse reads (the currency, the category handles) are unchanged. A long-lived process
@@ -151,7 +142,12 @@ pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, Catalog
 }
 
 /// Reads a whole small file, reporting a missing or unreadable one as a diagnostic.
-fn read_small(dir: &Path, name: &str, required: bool, diags: &mut Diagnostics) -> Option<String> {
+pub(super) fn read_small(
+    dir: &Path,
+    name: &str,
+    required: bool,
+    diags: &mut Diagnostics,
+) -> Option<String> {
     match std::fs::read(dir.join(name)) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Some(text),
@@ -173,7 +169,7 @@ fn read_small(dir: &Path, name: &str, required: bool, diags: &mut Diagnostics) -
 }
 
 /// Turns a serde error with its path into a diagnostic message naming the field.
-fn serde_problem(
+pub(super) fn serde_problem(
     err: &serde_path_to_error::Error<serde_json::Error>,
 ) -> (Option<usize>, Option<String>, String) {
     let inner = err.inner();
@@ -207,7 +203,7 @@ pub(crate) fn describe_serde_message(message: &str) -> String {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &str,
     diags: &mut Diagnostics,
@@ -224,7 +220,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Strips markup from a plain-text field, warning when something was removed.
-fn plain(
+pub(super) fn plain(
     text: String,
     file: &str,
     line: Option<usize>,
@@ -246,7 +242,7 @@ fn plain(
     }
 }
 
-fn amount_message(text: &str, err: &AmountError, currency: Currency) -> String {
+pub(super) fn amount_message(text: &str, err: &AmountError, currency: Currency) -> String {
     match err {
         AmountError::TooManyDecimals { given } => {
             format!("`{text}` has {given} decimals, {currency} allows {}", currency.exponent())
@@ -362,7 +358,7 @@ pub fn check_base_url(url: &str) -> Result<(), String> {
     }
 }
 
-fn handle_message(handle: &str) -> String {
+pub(super) fn handle_message(handle: &str) -> String {
     format!("`{handle}` is not a valid handle (1 to 100 of a-z, 0-9 and `-`, not at either end)")
 }
 
@@ -441,13 +437,6 @@ fn pointer_to_path(pointer: &str) -> String {
         }
     }
     out
-}
-
-/// What a product parse needs from the rest of the catalog (read-only, shared by threads).
-struct ProductContext<'a> {
-    currency: Currency,
-    check_precision: bool,
-    categories: &'a HashMap<&'a str, usize>,
 }
 
 /// Loads `products.jsonl`, reusing what `cache` has from the last load. With the products,
@@ -554,112 +543,6 @@ fn load_products(
     Ok((products, edited))
 }
 
-/// Parses and checks one `products.jsonl` line on its own, with the rules `load` applies to
-/// every line: what the API does with a product sent as JSON. Checks that need the other
-/// lines (duplicate handles and SKUs) are the caller's; `categories` are the handles that
-/// exist. Diagnostics name the field (`variants[0].price`).
-pub fn parse_product_line(
-    text: &str,
-    currency: Currency,
-    categories: &[&str],
-) -> Result<Product, Diagnostics> {
-    let categories: HashMap<&str, usize> =
-        categories.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-    let ctx = ProductContext { currency, check_precision: true, categories: &categories };
-    let parsed = parse_product(1, text.as_bytes(), &ctx);
-    match parsed.product {
-        Some(product) if !parsed.diags.has_errors() => Ok(product),
-        _ => Err(parsed.diags),
-    }
-}
-
-/// A parsed line: the product if it is valid, and its identity (handle, SKUs) even when
-/// it is not, so that duplicates are found across broken lines too.
-struct Parsed {
-    product: Option<Product>,
-    line: usize,
-    handle: Option<String>,
-    skus: Vec<String>,
-    diags: Diagnostics,
-}
-
-/// Checks each parsed line's handle and SKUs against earlier lines and keeps the valid
-/// products. The identity of a valid line is its product's; a broken line's is what its
-/// parse found.
-/// How many leading positions of `len` are equal, given `same(i, n)`: whether the `n`
-/// positions from `i` are. Compares blocks (one `memcmp` each), then narrows down.
-fn common_len(len: usize, same: impl Fn(usize, usize) -> bool) -> usize {
-    let mut at = 0;
-    let mut step = 4096;
-    while step > 0 {
-        while at + step <= len && same(at, step) {
-            at += step;
-        }
-        step /= 2;
-    }
-    at
-}
-
-/// Which lines of a new `products.jsonl` the last load had, with their hashes: a line
-/// inside the common prefix of the two files has the same span in both, one inside the
-/// common suffix the same distance from the end.
-struct Unchanged<'a> {
-    /// The old file's lines: start, end (after the `\n`), blake3.
-    old_lines: &'a [(usize, usize, [u8; 32])],
-    prefix: usize,
-    /// Where the common suffix starts in the new file.
-    suffix_from: usize,
-    /// Old offset minus new offset, within the suffix.
-    shift: isize,
-}
-
-impl<'a> Unchanged<'a> {
-    fn new(old: &[u8], old_lines: &'a [(usize, usize, [u8; 32])], new: &[u8]) -> Self {
-        let prefix = common_len(old.len().min(new.len()), |i, n| old[i..i + n] == new[i..i + n]);
-        // The suffix may not overlap the prefix in either file.
-        let room = old.len().min(new.len()) - prefix;
-        let (o, w) = (old.len(), new.len());
-        let suffix = common_len(room, |i, n| old[o - i - n..o - i] == new[w - i - n..w - i]);
-        Self {
-            old_lines,
-            prefix,
-            suffix_from: new.len() - suffix,
-            shift: old.len().cast_signed() - new.len().cast_signed(),
-        }
-    }
-
-    /// The index among the old file's lines and the hash of the new file's line
-    /// `start..end`, when the old file had a line with the same bytes at the matching span.
-    fn find(&self, start: usize, end: usize) -> Option<(usize, [u8; 32])> {
-        let (old_start, old_end) = if end <= self.prefix {
-            (start, end)
-        } else if start >= self.suffix_from {
-            (start.checked_add_signed(self.shift)?, end.checked_add_signed(self.shift)?)
-        } else {
-            return None;
-        };
-        let at = self.old_lines.binary_search_by_key(&old_start, |(s, ..)| *s).ok()?;
-        let (_, end, hash) = self.old_lines[at];
-        (end == old_end).then_some((at, hash))
-    }
-}
-
-/// The non-blank lines of `bytes` as (number from 1, start, end with the `\n`); blank
-/// lines are skipped but counted, and a last line without `\n` counts too.
-fn line_spans(bytes: &[u8], expected: usize) -> Vec<(usize, usize, usize)> {
-    let mut spans = Vec::with_capacity(expected);
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).map(|i| i + 1);
-    let last = (!bytes.is_empty() && !bytes.ends_with(b"\n")).then_some(bytes.len());
-    for (k, end) in ends.chain(last).enumerate() {
-        if bytes[start..end].iter().any(|b| !b.is_ascii_whitespace()) {
-            spans.push((k + 1, start, end));
-        }
-        start = end;
-    }
-    spans
-}
-
 /// A product's identity for the duplicate checks: the blake3 of its handle and SKUs.
 fn identity(product: &Product) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
@@ -749,8 +632,9 @@ fn check_duplicates(parsed: &[Parsed], diags: &mut Diagnostics) -> Vec<bool> {
         let owner_name = handle.unwrap_or_default();
         for (i, sku) in own_skus.iter().enumerate() {
             let owner = match skus.get(sku) {
+                // Twice in one line: the line's own parse has reported it.
+                Some((_, owner_line)) if *owner_line == p.line => continue,
                 Some((owner, owner_line)) => format!("`{owner}` (line {owner_line})"),
-                None if own_skus[..i].contains(sku) => "another variant of this product".to_owned(),
                 None => {
                     skus.insert(sku, (owner_name, p.line));
                     continue;
@@ -770,812 +654,9 @@ fn check_duplicates(parsed: &[Parsed], diags: &mut Diagnostics) -> Vec<bool> {
     keep
 }
 
-fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed {
-    let mut d = Diagnostics::default();
-    let at = Some(line);
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        d.error("encoding", PRODUCTS, at, None, "the line is not valid UTF-8");
-        return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
-    };
-    // The fast path parses directly; only a broken line is parsed again to find the field.
-    let raw: RawProduct = match serde_json::from_str(text) {
-        Ok(raw) => raw,
-        Err(_) => {
-            let de = &mut serde_json::Deserializer::from_str(text);
-            let message = match serde_path_to_error::deserialize::<_, RawProduct>(de) {
-                Ok(_) => (None, "the line could not be parsed".to_owned()),
-                Err(e) => {
-                    let (_, field, message) = serde_problem(&e);
-                    (field, message)
-                }
-            };
-            d.error("syntax", PRODUCTS, at, message.0, message.1);
-            return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
-        }
-    };
-    let errors_before = d.error_count();
-    let handle = raw.handle.clone();
-    let skus: Vec<String> = raw.variants.iter().map(|v| v.sku.clone()).collect();
-    let err = |d: &mut Diagnostics, code, field: String, message: String| {
-        d.error(code, PRODUCTS, at, Some(field), message);
-    };
-    if !is_handle(&raw.handle) {
-        err(&mut d, "handle", "handle".into(), handle_message(&raw.handle));
-    }
-    let title = plain(raw.title, PRODUCTS, at, "title", &mut d);
-    if title.trim().is_empty() {
-        err(&mut d, "required", "title".into(), "the title is empty".into());
-    }
-    let vendor = raw
-        .vendor
-        .map(|v| plain(v, PRODUCTS, at, "vendor", &mut d))
-        .filter(|v| !v.trim().is_empty());
-    let product_type = raw
-        .product_type
-        .map(|v| plain(v, PRODUCTS, at, "product_type", &mut d))
-        .filter(|v| !v.trim().is_empty());
-    let tags: Vec<String> = raw
-        .tags
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| plain(t, PRODUCTS, at, &format!("tags[{i}]"), &mut d))
-        .filter(|t| !t.trim().is_empty())
-        .collect();
-    let mut categories = Vec::with_capacity(raw.categories.len());
-    for (i, handle) in raw.categories.iter().enumerate() {
-        match ctx.categories.get(handle.as_str()) {
-            Some(index) => categories.push(*index),
-            None => {
-                let hint = did_you_mean(handle, ctx.categories.keys().copied())
-                    .map(|s| format!(", did you mean `{s}`?"))
-                    .unwrap_or_default();
-                err(
-                    &mut d,
-                    "unknown-category",
-                    format!("categories[{i}]"),
-                    format!("unknown category `{handle}`{hint}"),
-                );
-            }
-        }
-    }
-    let images = raw
-        .images
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, RawImage { src, alt })| match check_image_path(&src) {
-            Ok(()) => Some(ImageRef {
-                src,
-                alt: plain(alt, PRODUCTS, at, &format!("images[{i}].alt"), &mut d),
-            }),
-            Err(message) => {
-                d.error("image-path", PRODUCTS, at, Some(format!("images[{i}].src")), message);
-                None
-            }
-        })
-        .collect();
-    let options = check_options(raw.options, at, &mut d);
-    let mut variants = Vec::with_capacity(raw.variants.len());
-    let mut combinations: HashMap<Vec<String>, usize> = HashMap::new();
-    if raw.variants.is_empty() {
-        err(&mut d, "required", "variants".into(), "a product needs at least one variant".into());
-    }
-    if options.is_empty() && raw.variants.len() > 1 {
-        err(
-            &mut d,
-            "options",
-            "options".into(),
-            format!(
-                "{} variants need options (such as Size) to tell them apart",
-                raw.variants.len()
-            ),
-        );
-    }
-    for (i, rv) in raw.variants.into_iter().enumerate() {
-        let field = |name: &str| format!("variants[{i}].{name}");
-        if !is_sku(&rv.sku) {
-            err(
-                &mut d,
-                "sku",
-                field("sku"),
-                format!("`{}` is not a valid SKU (1 to 64 characters, no spaces)", rv.sku),
-            );
-        }
-        let mut values = Vec::with_capacity(options.len());
-        for key in rv.options.keys() {
-            if !options.iter().any(|o| o.name == *key) {
-                let hint = did_you_mean(key, options.iter().map(|o| o.name.as_str()))
-                    .map(|s| format!(", did you mean `{s}`?"))
-                    .unwrap_or_default();
-                err(
-                    &mut d,
-                    "options",
-                    field(&format!("options.{key}")),
-                    format!("the product has no option `{key}`{hint}"),
-                );
-            }
-        }
-        for option in &options {
-            match rv.options.get(&option.name) {
-                Some(value) if option.values.contains(value) => values.push(value.clone()),
-                Some(value) => err(
-                    &mut d,
-                    "options",
-                    field(&format!("options.{}", option.name)),
-                    format!(
-                        "`{value}` is not one of the values of `{}`: {}",
-                        option.name,
-                        option.values.join(", ")
-                    ),
-                ),
-                None => err(
-                    &mut d,
-                    "options",
-                    field("options"),
-                    format!("no value for option `{}`", option.name),
-                ),
-            }
-        }
-        if values.len() == options.len()
-            && !options.is_empty()
-            && let Some(first) = combinations.insert(values.clone(), i)
-        {
-            err(
-                &mut d,
-                "duplicate-variant",
-                field("options"),
-                format!("`{}` is the same combination as variants[{first}]", values.join(" / ")),
-            );
-        }
-        let price = parse_price(&rv.price, &field("price"), ctx, at, &mut d);
-        let compare_at_price = rv
-            .compare_at_price
-            .as_deref()
-            .and_then(|p| parse_price(p, &field("compare_at_price"), ctx, at, &mut d));
-        if let (Some(p), Some(c)) = (price, compare_at_price)
-            && c.minor <= p.minor
-        {
-            err(
-                &mut d,
-                "compare-at-price",
-                field("compare_at_price"),
-                format!("`{}` must be greater than the price `{}`", c.decimal(), p.decimal()),
-            );
-        }
-        let weight_grams = rv.weight.as_deref().and_then(|w| match parse_weight(w) {
-            Ok(g) => Some(g),
-            Err(message) => {
-                d.error("weight", PRODUCTS, at, Some(field("weight")), message);
-                None
-            }
-        });
-        if let Some(gtin) = &rv.gtin
-            && !gtin_is_valid(gtin)
-        {
-            err(
-                &mut d,
-                "gtin",
-                field("gtin"),
-                format!("`{gtin}` is not a GTIN-8, 12, 13 or 14 with a valid check digit"),
-            );
-        }
-        if rv.inventory.is_some_and(|n| !(-MAX_INVENTORY..=MAX_INVENTORY).contains(&n)) {
-            err(
-                &mut d,
-                "inventory",
-                field("inventory"),
-                format!("stock is counted from -{MAX_INVENTORY} to {MAX_INVENTORY}"),
-            );
-        }
-        let weight_grams = weight_grams.filter(|g| {
-            let ok = *g <= MAX_GRAMS;
-            if !ok {
-                d.error("weight", PRODUCTS, at, Some(field("weight")), "at most 1,000 t");
-            }
-            ok
-        });
-        if let Some(price) = price {
-            variants.push(Variant {
-                sku: rv.sku,
-                options: values,
-                price,
-                compare_at_price,
-                inventory: rv.inventory,
-                inventory_policy: rv.inventory_policy,
-                weight_grams,
-                gtin: rv.gtin,
-                mpn: rv.mpn.filter(|m| !m.trim().is_empty()),
-                barcode: rv.barcode.filter(|b| !b.trim().is_empty()),
-            });
-        }
-    }
-    let created_unix = raw.created_at.as_deref().and_then(rfc3339_to_unix);
-    if let Some(created) = &raw.created_at
-        && created_unix.is_none()
-    {
-        err(
-            &mut d,
-            "date",
-            "created_at".into(),
-            format!("`{created}` is not an RFC 3339 date-time like `2026-03-01T10:00:00Z`"),
-        );
-    }
-    let (seo_title, seo_description) = match raw.seo {
-        Some(seo) => (
-            seo.title.map(|t| plain(t, PRODUCTS, at, "seo.title", &mut d)),
-            seo.description.map(|t| plain(t, PRODUCTS, at, "seo.description", &mut d)),
-        ),
-        None => (None, None),
-    };
-    let feed = match raw.feed {
-        Some(f) => {
-            let title = f.title.map(|t| plain(t, PRODUCTS, at, "feed.title", &mut d));
-            if title.as_ref().is_some_and(|t| t.trim().is_empty()) {
-                err(&mut d, "required", "feed.title".into(), "the feed title is empty".into());
-            }
-            if let Some(Err(message)) =
-                f.google_product_category.as_deref().map(feed_settings::check_google_category)
-            {
-                err(&mut d, "feed-category", "feed.google_product_category".into(), message);
-            }
-            ProductFeed {
-                title: title.map(|t| t.trim().to_owned()),
-                google_product_category: f.google_product_category.map(|c| c.trim().to_owned()),
-            }
-        }
-        None => ProductFeed::default(),
-    };
-    if d.error_count() > errors_before {
-        return Parsed { product: None, line, handle: Some(handle), skus, diags: d };
-    }
-    let product = Product {
-        handle: raw.handle,
-        title,
-        description: raw.description,
-        vendor,
-        product_type,
-        tags,
-        categories,
-        images,
-        options,
-        variants,
-        status: raw.status,
-        seo_title,
-        seo_description,
-        created_at: raw.created_at,
-        created_unix,
-        feed,
-        line,
-        fingerprint: *blake3::hash(bytes).as_bytes(),
-    };
-    Parsed { product: Some(product), line, handle: Some(handle), skus, diags: d }
-}
-
-fn check_options(
-    raw: Vec<super::raw::RawOption>,
-    at: Option<usize>,
-    d: &mut Diagnostics,
-) -> Vec<ProductOption> {
-    if raw.len() > 3 {
-        d.error(
-            "options",
-            PRODUCTS,
-            at,
-            Some("options".into()),
-            format!("{} options given, at most 3 are allowed", raw.len()),
-        );
-    }
-    let mut names = HashSet::new();
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, option) in raw.into_iter().enumerate() {
-        let field = format!("options[{i}]");
-        let name = option.name.trim().to_owned();
-        if name.is_empty() || !names.insert(name.clone()) {
-            d.error(
-                "options",
-                PRODUCTS,
-                at,
-                Some(format!("{field}.name")),
-                format!("option name `{name}` is empty or repeated"),
-            );
-            continue;
-        }
-        let mut seen = HashSet::new();
-        for (j, value) in option.values.iter().enumerate() {
-            if value.trim().is_empty() || !seen.insert(value) {
-                d.error(
-                    "options",
-                    PRODUCTS,
-                    at,
-                    Some(format!("{field}.values[{j}]")),
-                    format!("value `{value}` is empty or repeated"),
-                );
-            }
-        }
-        if option.values.is_empty() {
-            d.error(
-                "options",
-                PRODUCTS,
-                at,
-                Some(format!("{field}.values")),
-                "an option needs at least one value",
-            );
-        }
-        out.push(ProductOption { name, values: option.values });
-    }
-    out
-}
-
-fn parse_price(
-    text: &str,
-    field: &str,
-    ctx: &ProductContext<'_>,
-    at: Option<usize>,
-    d: &mut Diagnostics,
-) -> Option<Money> {
-    match Money::parse(text, ctx.currency) {
-        Ok(m) if ctx.check_precision => Some(m),
-        Ok(_) => None,
-        Err(AmountError::TooManyDecimals { .. }) if !ctx.check_precision => None,
-        Err(e) => {
-            d.error(
-                "price-precision",
-                PRODUCTS,
-                at,
-                Some(field.to_owned()),
-                amount_message(text, &e, ctx.currency),
-            );
-            None
-        }
-    }
-}
-
-/// What collections are made from besides `collections.json`.
-struct RuleInputs<'a> {
-    currency: Option<Currency>,
-    categories: &'a [Category],
-    products: &'a [Product],
-}
-
-/// Members of rule-based collections by handle, as a load made them.
-type RuleMembers = HashMap<String, Vec<usize>>;
-
-/// Rule-based members with the `collections_key` of what they were made from.
-type KeyedMembers = ([u8; 32], RuleMembers);
-
-/// What rule-based collections depend on besides the products: the file, the currency
-/// (price bounds) and the category tree.
-fn collections_key(text: &str, inputs: &RuleInputs<'_>) -> [u8; 32] {
-    let mut h = blake3::Hasher::new();
-    if let Some(currency) = inputs.currency {
-        h.update(currency.code().as_bytes());
-    }
-    for c in inputs.categories {
-        h.update(&(c.handle.len() as u64).to_le_bytes());
-        h.update(c.handle.as_bytes());
-        h.update(&c.parent.map_or(u64::MAX, |p| p as u64).to_le_bytes());
-    }
-    h.update(text.as_bytes());
-    *h.finalize().as_bytes()
-}
-
-/// Loads `collections.json`. With `prior`, the products changed since the last load
-/// (every other one unchanged at its index) and that load's rule-based members: a rule
-/// collection then re-checks only the changed products. Also returns this load's members,
-/// for the next.
-fn load_collections(
-    dir: &Path,
-    inputs: &RuleInputs<'_>,
-    prior: Option<(&[usize], KeyedMembers)>,
-    diags: &mut Diagnostics,
-) -> (Vec<Collection>, Option<KeyedMembers>) {
-    let (currency, categories, products) = (inputs.currency, inputs.categories, inputs.products);
-    let Some(text) = read_small(dir, COLLECTIONS, false, diags) else { return (Vec::new(), None) };
-    let Some(raw): Option<Vec<RawCollection>> = parse_json(&text, COLLECTIONS, diags) else {
-        return (Vec::new(), None);
-    };
-    let key = collections_key(&text, inputs);
-    let mut reuse = prior.filter(|(_, (k, _))| *k == key).map(|(changed, (_, old))| (changed, old));
-    let mut made = RuleMembers::new();
-    // Only manual lists look products up by handle.
-    let mut by_handle: Option<HashMap<&str, usize>> = None;
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(raw.len());
-    for (i, rc) in raw.into_iter().enumerate() {
-        let line_of = |pointer: &str| locate(&text, &format!("/{i}{pointer}")).map(|(l, _)| l);
-        let field = |name: &str| Some(format!("[{i}].{name}"));
-        let line = line_of("");
-        let errors_before = diags.error_count();
-        if !is_handle(&rc.handle) {
-            diags.error(
-                "handle",
-                COLLECTIONS,
-                line_of("/handle"),
-                field("handle"),
-                handle_message(&rc.handle),
-            );
-        } else if let Some(first) = seen.insert(rc.handle.clone(), i) {
-            diags.error(
-                "duplicate-handle",
-                COLLECTIONS,
-                line_of("/handle"),
-                field("handle"),
-                format!("collection `{}` is already defined at `[{first}]`", rc.handle),
-            );
-        }
-        let image = rc.image.and_then(|RawImage { src, alt }| match check_image_path(&src) {
-            Ok(()) => Some(ImageRef { src, alt }),
-            Err(message) => {
-                diags.error(
-                    "image-path",
-                    COLLECTIONS,
-                    line_of("/image/src"),
-                    field("image.src"),
-                    message,
-                );
-                None
-            }
-        });
-        let members = match (rc.products, rc.rules) {
-            (Some(list), None) => {
-                let by_handle = by_handle.get_or_insert_with(|| {
-                    products.iter().enumerate().map(|(i, p)| (p.handle.as_str(), i)).collect()
-                });
-                let mut members = Vec::with_capacity(list.len());
-                for (j, handle) in list.iter().enumerate() {
-                    match by_handle.get(handle.as_str()) {
-                        Some(&p) if products[p].is_active() => members.push(p),
-                        Some(_) => {}
-                        None => diags.error(
-                            "unknown-product",
-                            COLLECTIONS,
-                            line_of(&format!("/products/{j}")),
-                            field(&format!("products[{j}]")),
-                            format!("unknown product `{handle}`"),
-                        ),
-                    }
-                }
-                let mut seen_members = HashSet::new();
-                members.retain(|p| seen_members.insert(*p));
-                sort_members(&mut members, rc.sort.unwrap_or(SortOrder::Manual), products);
-                members
-            }
-            (None, Some(rules)) => {
-                let Some(rule) = compile_rules(
-                    &rules.conditions,
-                    currency,
-                    categories,
-                    &mut |j, name, message| {
-                        diags.error(
-                            "rule",
-                            COLLECTIONS,
-                            line_of(&format!("/rules/conditions/{j}")),
-                            field(&format!("rules.conditions[{j}].{name}")),
-                            message,
-                        );
-                    },
-                ) else {
-                    continue;
-                };
-                let sort = rc.sort.unwrap_or(SortOrder::Title);
-                let member = |p: &Product| p.is_active() && rule.matches(p, rules.match_);
-                let old = reuse.as_mut().and_then(|(changed, old)| {
-                    old.remove(&rc.handle).map(|members| (*changed, members))
-                });
-                let members = match old {
-                    Some((changed, old)) => update_members(old, changed, member, sort, products),
-                    None => {
-                        let mut members: Vec<usize> =
-                            (0..products.len()).filter(|&i| member(&products[i])).collect();
-                        sort_members(&mut members, sort, products);
-                        members
-                    }
-                };
-                made.insert(rc.handle.clone(), members.clone());
-                members
-            }
-            _ => {
-                diags.error(
-                    "collection-kind",
-                    COLLECTIONS,
-                    line,
-                    Some(format!("[{i}]")),
-                    "a collection needs either `products` (a manual list) or `rules`, not both or neither",
-                );
-                continue;
-            }
-        };
-        if diags.error_count() > errors_before {
-            made.remove(&rc.handle);
-            continue;
-        }
-        let title = plain(rc.title, COLLECTIONS, line_of("/title"), &format!("[{i}].title"), diags);
-        out.push(Collection {
-            handle: rc.handle,
-            title,
-            description: rc.description,
-            image,
-            products: members,
-        });
-    }
-    (out, Some((key, made)))
-}
-
-/// What a sorted list of members is ordered by. Each key ends in something unique to the
-/// product (its handle, or its index for a rule-based list in catalog order), so the order
-/// is total and one product's place can be found in a list sorted earlier.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum MemberKey<'a> {
-    Index(usize),
-    Title(String, &'a str),
-    Price(i64, &'a str),
-    PriceDescending(std::cmp::Reverse<i64>, &'a str),
-    Newest(std::cmp::Reverse<Option<i64>>, &'a str),
-}
-
-fn member_key(sort: SortOrder, i: usize, products: &[Product]) -> MemberKey<'_> {
-    let p = &products[i];
-    let handle = p.handle.as_str();
-    match sort {
-        SortOrder::Manual => MemberKey::Index(i),
-        SortOrder::Title => MemberKey::Title(p.title.to_lowercase(), handle),
-        SortOrder::PriceAscending => MemberKey::Price(p.min_price().minor, handle),
-        SortOrder::PriceDescending => {
-            MemberKey::PriceDescending(std::cmp::Reverse(p.min_price().minor), handle)
-        }
-        SortOrder::Newest => MemberKey::Newest(std::cmp::Reverse(p.created_unix), handle),
-    }
-}
-
-/// Sorts members; a manual sort keeps the order they are in.
-fn sort_members(members: &mut [usize], sort: SortOrder, products: &[Product]) {
-    if sort != SortOrder::Manual {
-        // Keys (a lowercased title, the lowest price over the variants) made once each.
-        members.sort_by_cached_key(|&i| member_key(sort, i, products));
-    }
-}
-
-/// A rule-based collection's sorted members `old` brought up to date for the products at
-/// `changed` (ascending; every other product unchanged at its index): those leave the
-/// list and go back in at their place if `member` still holds.
-fn update_members(
-    mut members: Vec<usize>,
-    changed: &[usize],
-    member: impl Fn(&Product) -> bool,
-    sort: SortOrder,
-    products: &[Product],
-) -> Vec<usize> {
-    members.retain(|m| changed.binary_search(m).is_err());
-    for &c in changed.iter().filter(|&&c| member(&products[c])) {
-        let key = member_key(sort, c, products);
-        let at = members.partition_point(|&m| member_key(sort, m, products) < key);
-        members.insert(at, c);
-    }
-    members
-}
-
-/// A compiled collection rule: conditions with text lowered and prices parsed.
-struct Rule {
-    conditions: Vec<Condition>,
-}
-
-enum Condition {
-    Tag(String),
-    Vendor(String),
-    ProductType(String),
-    /// The category and all its descendants.
-    Category(HashSet<usize>),
-    Price(Option<i64>, Option<i64>),
-}
-
-fn compile_rules(
-    raw: &[RawCondition],
-    currency: Option<Currency>,
-    categories: &[Category],
-    report: &mut dyn FnMut(usize, &str, String),
-) -> Option<Rule> {
-    let mut conditions = Vec::with_capacity(raw.len());
-    let mut ok = true;
-    if raw.is_empty() {
-        report(0, "", "a rule-based collection needs at least one condition".into());
-        return None;
-    }
-    for (j, c) in raw.iter().enumerate() {
-        conditions.push(match c {
-            RawCondition::Tag(t) => Condition::Tag(t.to_lowercase()),
-            RawCondition::Vendor(v) => Condition::Vendor(v.to_lowercase()),
-            RawCondition::ProductType(t) => Condition::ProductType(t.to_lowercase()),
-            RawCondition::Category(handle) => {
-                let Some(root) = categories.iter().position(|c| c.handle == *handle) else {
-                    report(j, "category", format!("unknown category `{handle}`"));
-                    ok = false;
-                    continue;
-                };
-                let mut set = HashSet::from([root]);
-                for (i, c) in categories.iter().enumerate() {
-                    // parents come before children, so one pass finds all descendants
-                    if c.parent.is_some_and(|p| set.contains(&p)) {
-                        set.insert(i);
-                    }
-                }
-                Condition::Category(set)
-            }
-            RawCondition::Price(range) => {
-                let currency = currency?;
-                let mut bound = |name: &str, text: &Option<String>| match text
-                    .as_deref()
-                    .map(|t| (t, Money::parse(t, currency)))
-                {
-                    None => None,
-                    Some((_, Ok(m))) => Some(m.minor),
-                    Some((t, Err(e))) => {
-                        report(j, &format!("price.{name}"), amount_message(t, &e, currency));
-                        ok = false;
-                        None
-                    }
-                };
-                Condition::Price(bound("min", &range.min), bound("max", &range.max))
-            }
-        });
-    }
-    ok.then_some(Rule { conditions })
-}
-
-/// Whether `a.to_lowercase() == lower` (`lower` is lowercase already), without allocating
-/// for ASCII text, which is what tags, vendors and types nearly always are.
-fn lower_eq(a: &str, lower: &str) -> bool {
-    if a.is_ascii() { a.eq_ignore_ascii_case(lower) } else { a.to_lowercase() == lower }
-}
-
-impl Rule {
-    fn matches(&self, p: &Product, how: Match) -> bool {
-        let eq = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| lower_eq(a, b));
-        let test = |c: &Condition| match c {
-            Condition::Tag(t) => p.tags.iter().any(|x| lower_eq(x, t)),
-            Condition::Vendor(v) => eq(&p.vendor, v),
-            Condition::ProductType(t) => eq(&p.product_type, t),
-            Condition::Category(set) => p.categories.iter().any(|c| set.contains(c)),
-            Condition::Price(min, max) => {
-                let price = p.min_price().minor;
-                min.is_none_or(|m| price >= m) && max.is_none_or(|m| price <= m)
-            }
-        };
-        match how {
-            Match::All => self.conditions.iter().all(test),
-            Match::Any => self.conditions.iter().any(test),
-        }
-    }
-}
-
-fn load_pages(dir: &Path, diags: &mut Diagnostics) -> Vec<Page> {
-    let pages_dir = dir.join("pages");
-    let Ok(entries) = std::fs::read_dir(&pages_dir) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        .collect();
-    files.sort();
-    let mut pages: Vec<Page> = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
-    for path in files {
-        let name =
-            format!("pages/{}", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default());
-        let Some(text) = read_small(dir, &name, true, diags) else { continue };
-        let Some(page) = parse_page(&path, &name, &text, diags) else { continue };
-        if let Some(first) = seen.get(&page.handle) {
-            diags.error(
-                "duplicate-handle",
-                &name,
-                Some(2),
-                Some("handle".into()),
-                format!("`{}` is already used by `{first}`", page.handle),
-            );
-            continue;
-        }
-        seen.insert(page.handle.clone(), name.clone());
-        if !page.draft {
-            pages.push(page.page);
-        }
-    }
-    pages.sort_by(|a, b| a.handle.cmp(&b.handle));
-    pages
-}
-
-struct ParsedPage {
-    handle: String,
-    draft: bool,
-    page: Page,
-}
-
-fn parse_page(path: &Path, name: &str, text: &str, diags: &mut Diagnostics) -> Option<ParsedPage> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let Some(rest) = text.strip_prefix("+++\n").or_else(|| text.strip_prefix("+++\r\n")) else {
-        diags.error(
-            "front-matter",
-            name,
-            Some(1),
-            None,
-            "a page starts with TOML front matter between `+++` lines",
-        );
-        return None;
-    };
-    let Some(end) = rest.find("\n+++") else {
-        diags.error(
-            "front-matter",
-            name,
-            Some(1),
-            None,
-            "the front matter has no closing `+++` line",
-        );
-        return None;
-    };
-    let (front, body) = (&rest[..=end], &rest[end + 4..]);
-    let body = body.trim_start_matches(['\r', '\n']);
-    let meta: RawFrontMatter = match toml::from_str(front) {
-        Ok(m) => m,
-        Err(e) => {
-            let line = e.span().map(|s| super::json_pos::line_col(front, s.start).0 + 1);
-            let message = e.message().to_owned();
-            let message = describe_serde_message(&message);
-            diags.error("front-matter", name, line, None, message);
-            return None;
-        }
-    };
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let handle = meta.handle.unwrap_or(stem);
-    if !is_handle(&handle) {
-        diags.error("handle", name, Some(2), Some("handle".into()), handle_message(&handle));
-        return None;
-    }
-    let title = plain(meta.title, name, Some(2), "title", diags);
-    Some(ParsedPage {
-        handle: handle.clone(),
-        draft: meta.draft,
-        page: Page {
-            handle,
-            title,
-            body: body.to_owned(),
-            seo_description: meta.seo_description,
-            footer: meta.footer,
-            order: meta.order,
-            file: name.to_owned(),
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    /// Lines of a file as `load_products` records them: start, end, blake3.
-    fn lines_of(file: &[u8]) -> Vec<(usize, usize, [u8; 32])> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        for line in file.split_inclusive(|b| *b == b'\n') {
-            out.push((start, start + line.len(), *blake3::hash(line).as_bytes()));
-            start += line.len();
-        }
-        out
-    }
-
-    /// How many of `new`'s lines are known, checking that every hash given is right.
-    fn known(old: &[u8], new: &[u8]) -> usize {
-        let old_lines = lines_of(old);
-        let unchanged = Unchanged::new(old, &old_lines, new);
-        let mut count = 0;
-        for (start, end, hash) in lines_of(new) {
-            if let Some((_, h)) = unchanged.find(start, end) {
-                assert_eq!(
-                    h,
-                    hash,
-                    "wrong hash for {:?}",
-                    String::from_utf8_lossy(&new[start..end])
-                );
-                count += 1;
-            }
-        }
-        count
-    }
 
     /// Rewrites line `n` (from 0) of `products.jsonl` with `edit`.
     fn edit_line(dir: &Path, n: usize, edit: impl FnOnce(&mut serde_json::Value)) {
@@ -1662,46 +743,6 @@ mod tests {
     }
 
     #[test]
-    fn lines_are_numbered_with_blank_ones_counted() {
-        assert_eq!(line_spans(b"", 0), vec![]);
-        assert_eq!(line_spans(b"a\n", 0), vec![(1, 0, 2)]);
-        assert_eq!(line_spans(b"a\n\n  \nb", 0), vec![(1, 0, 2), (4, 6, 7)], "no final newline");
-        assert_eq!(line_spans(b"\na\r\n \t\n", 0), vec![(2, 1, 4)]);
-    }
-
-    #[test]
-    fn unchanged_lines_are_found_around_an_edit() {
-        let old = b"a1\nb22\nc333\nd4\n";
-        assert_eq!(known(old, old), 4);
-        assert_eq!(known(old, b"a1\nb23\nc333\nd4\n"), 3, "one line edited");
-        assert_eq!(known(old, b"a1\nb22\nX\nc333\nd4\n"), 4, "one line inserted");
-        assert_eq!(known(old, b"a1\nc333\nd4\n"), 3, "one line deleted");
-        assert_eq!(known(old, b"a1\nb22\nc333\nd4"), 3, "last newline dropped");
-        assert_eq!(known(old, b"a1\nb22\nc3"), 2, "cut in a line");
-        assert_eq!(known(b"", old), 0);
-        assert_eq!(known(old, b""), 0);
-    }
-
-    proptest! {
-        /// Whatever the edit (bytes cut out of the old file and others put in their
-        /// place), a line is never given another line's hash.
-        #[test]
-        fn unchanged_never_gives_a_wrong_hash(
-            old in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n']), 0..60),
-            at in 0usize..60,
-            cut in 0usize..10,
-            put in proptest::collection::vec(proptest::sample::select(vec![b'a', b'b', b'\n']), 0..10),
-        ) {
-            let at = at.min(old.len());
-            let cut = cut.min(old.len() - at);
-            let mut new = old[..at].to_vec();
-            new.extend(&put);
-            new.extend(&old[at + cut..]);
-            known(&old, &new);
-        }
-    }
-
-    #[test]
     fn converts_pointers_to_paths() {
         assert_eq!(pointer_to_path("/0/children/1"), "[0].children[1]");
     }
@@ -1712,18 +753,6 @@ mod tests {
             "unknown field `prise`, expected one of `sku`, `price`, `options` at line 1 column 5",
         );
         assert_eq!(m, "unknown field `prise`, did you mean `price`?");
-    }
-
-    #[test]
-    fn missing_fields_are_named() {
-        let field = |line: &str| {
-            let d = parse_product_line(line, Currency::from_code("EUR").expect("EUR"), &[])
-                .expect_err("invalid");
-            d.iter().find_map(|d| d.field.clone())
-        };
-        assert_eq!(field(r#"{"handle": "a", "variants": []}"#).as_deref(), Some("title"));
-        let line = r#"{"handle": "a", "title": "A", "variants": [{"price": "1.00"}]}"#;
-        assert_eq!(field(line).as_deref(), Some("variants[0].sku"));
     }
 
     #[test]

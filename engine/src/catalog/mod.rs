@@ -3,18 +3,22 @@
 //!
 //! `load` builds it from a catalog directory; nothing here renders or touches the network.
 
+mod collections;
 mod feed_settings;
 mod json_pos;
+pub mod limits;
+mod lines;
 mod load;
+mod pages;
+mod product;
 mod raw;
 mod validate;
 
 pub use feed_settings::{FeedChannel, FeedSettings, GoogleCategory, ProductFeed, ShippingRate};
 pub use json_pos::{line_col, locate, locate_offset, position_in_string};
 pub(crate) use load::describe_serde_message;
-pub use load::{
-    CatalogError, Loaded, ParseCache, check_base_url, load, load_cached, parse_product_line,
-};
+pub use load::{CatalogError, Loaded, ParseCache, check_base_url, load, load_cached};
+pub use product::{LineRules, parse_product_line};
 pub use validate::{check_image_path, did_you_mean, gtin_is_valid, is_handle};
 
 use crate::money::{Currency, Locale, Money};

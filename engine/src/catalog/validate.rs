@@ -1,8 +1,10 @@
 //! Field-level checks shared by the loader: handles, SKUs, GTINs, weights, image paths, dates.
 
+use super::limits::{MAX_HANDLE_CHARS, MAX_SKU_CHARS};
+
 /// A handle is 1–100 of `a-z0-9-`, not starting or ending with `-`.
 pub fn is_handle(s: &str) -> bool {
-    (1..=100).contains(&s.len())
+    (1..=MAX_HANDLE_CHARS).contains(&s.len())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
@@ -10,7 +12,7 @@ pub fn is_handle(s: &str) -> bool {
 
 /// A SKU is 1–64 printable characters without whitespace.
 pub(super) fn is_sku(s: &str) -> bool {
-    (1..=64).contains(&s.chars().count())
+    (1..=MAX_SKU_CHARS).contains(&s.chars().count())
         && s.chars().all(|c| !c.is_whitespace() && !c.is_control())
 }
 
@@ -142,13 +144,20 @@ pub(super) fn rfc3339_to_unix(s: &str) -> Option<i64> {
 }
 
 /// Suggests the closest of `candidates` to a misspelt `word`, if one is close.
+///
+/// The distance is at least the difference in length, so a candidate whose length is too
+/// far off is never compared: a long `word` costs nothing against short candidates.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let chars = word.chars().count();
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
+        .filter_map(|c| {
+            let allowed = (c.len() / 3).max(2);
+            (chars.abs_diff(c.chars().count()) <= allowed).then(|| (edit_distance(word, c), c))
+        })
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -228,5 +237,9 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(did_you_mean("prise", ["price", "sku", "options"]), Some("price"));
         assert_eq!(did_you_mean("zzz", ["price", "sku"]), None);
+        let long = "p".repeat(1_000_000);
+        let started = std::time::Instant::now();
+        assert_eq!(did_you_mean(&long, ["price"; 10_000]), None);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "no comparison made");
     }
 }
