@@ -183,6 +183,7 @@ async fn claims_never_remove_another_shops(db: Db) {
 
     // The griefer claims first this time: the owner's later claim stands beside it and
     // wins with its own value; the griefer's claim goes.
+    let first = host;
     let host = format!("www.{}.test", unique("first"));
     claim(&c, &griefer.secret, &host).await;
     let d = claim(&c, &owner.secret, &host).await;
@@ -193,8 +194,11 @@ async fn claims_never_remove_another_shops(db: Db) {
     assert_eq!(d["takeover"], json!(false), "{d}");
     assert_eq!(d["status"], json!("active"), "{d}");
     c.get(&format!("/api/v1/domains/{host}"), &griefer.secret).await.expect(404);
-    // The storefront answers on it for the owner's shop.
-    let served = host_get(&c, &host, "/").await.expect(200);
+    // It routes to the owner's shop: a redirect to its primary hostname, the first one,
+    // which serves the owner's storefront.
+    let r = host_get(&c, &host, "/").await.expect(308);
+    assert_eq!(r.header("location"), Some(format!("http://{first}/")));
+    let served = host_get(&c, &first, "/").await.expect(200);
     assert_eq!(served.body, c.storefront(&owner.handle, "/").await.expect(200).body);
 }
 
