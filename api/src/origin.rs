@@ -227,10 +227,8 @@ pub fn content_security_policy(public_url: &str, media_url: Option<&str>) -> Str
 }
 
 fn page_policy(platform: &Platform) -> Option<HeaderValue> {
-    let csp = content_security_policy(
-        &platform.config.public_url,
-        platform.config.media_url.as_deref(),
-    );
+    let csp =
+        content_security_policy(&platform.config.public_url, platform.config.media_url.as_deref());
     HeaderValue::from_str(&csp).ok()
 }
 

@@ -4,10 +4,11 @@
 //! removes another shop's, and the first shop to prove ownership with its own TXT value
 //! gets the hostname.
 
+use super::dns::Check;
 use super::status::{self, Detail, States, Status};
 use super::{
-    DomainRow, boxed_resolver, check, holder, insert, name, set_primary, shop_domain, takeover,
-    SELECT_COLUMNS, TAKEOVER_COLUMNS, from_row,
+    DomainRow, SELECT_COLUMNS, TAKEOVER_COLUMNS, boxed_resolver, check, from_row, holder, insert,
+    name, set_primary, shop_domain, takeover,
 };
 use crate::auth::{Permission, Tenant};
 use crate::db::{now_ms, rfc3339};
@@ -20,7 +21,6 @@ use axum::http::StatusCode;
 use name::{Hostname, Record};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use super::dns::Check;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -232,7 +232,9 @@ async fn claim(
         .execute(&platform.registry)
         .await
         .map_err(raced)?;
-        takeover(platform, &host.ascii, shop_id).await?.ok_or_else(|| ApiError::not_found("domain"))?
+        takeover(platform, &host.ascii, shop_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("domain"))?
     } else {
         let r = DomainRow {
             hostname: host.ascii.clone(),

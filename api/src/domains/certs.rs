@@ -186,14 +186,16 @@ async fn order_one(
     let lookup = boxed_resolver(cfg);
     let routing = match name::normalize(host) {
         Ok(h) => {
-            dns::check_routing(lookup.as_ref(), &h.ascii, h.is_apex(), &cfg.cname_target, &cfg.addresses)
-                .await
+            dns::check_routing(
+                lookup.as_ref(),
+                &h.ascii,
+                h.is_apex(),
+                &cfg.cname_target,
+                &cfg.addresses,
+            )
+            .await
         }
-        Err(e) => dns::Check {
-            outcome: Outcome::Wrong,
-            reason: e.0,
-            seen: Vec::new(),
-        },
+        Err(e) => dns::Check { outcome: Outcome::Wrong, reason: e.0, seen: Vec::new() },
     };
     let Some(mut r) = holder(platform, host).await? else { return Ok(()) };
     if routing.outcome != Outcome::Ok {
@@ -210,12 +212,14 @@ async fn order_one(
             .await?;
         return Ok(());
     }
-    sqlx::query("INSERT INTO certificate_orders (hostname, shop_id, started_at) VALUES ($1, $2, $3)")
-        .bind(host)
-        .bind(&c.shop_id)
-        .bind(now_ms())
-        .execute(&platform.registry)
-        .await?;
+    sqlx::query(
+        "INSERT INTO certificate_orders (hostname, shop_id, started_at) VALUES ($1, $2, $3)",
+    )
+    .bind(host)
+    .bind(&c.shop_id)
+    .bind(now_ms())
+    .execute(&platform.registry)
+    .await?;
     let limit = cfg.order_timeout();
     let outcome = tokio::select! {
         o = tokio::time::timeout(limit, acme::issue(platform, host)) => match o {

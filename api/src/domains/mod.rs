@@ -143,13 +143,12 @@ impl DomainConfig {
     }
 }
 
-/// Where a custom hostname sends a request.
-
 // ---------------------------------------------------------------------------------------
 // Stored rows
 // ---------------------------------------------------------------------------------------
 
-/// A domain as stored: a `domains` row, or a pending takeover of another shop's hostname.
+/// A domain as stored: a `domains` row, or another shop's competing claim of a hostname
+/// (`domain_takeovers`).
 #[derive(Debug, Clone)]
 pub struct DomainRow {
     /// Canonical hostname.

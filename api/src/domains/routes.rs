@@ -40,7 +40,8 @@ pub fn parse_host(raw: &str) -> Result<RequestHost, &'static str> {
         return Err("the Host header is longer than a hostname can be");
     }
     let (name, port) = if let Some(rest) = raw.strip_prefix('[') {
-        let (literal, after) = rest.split_once(']').ok_or("the Host header's IPv6 literal is not closed")?;
+        let (literal, after) =
+            rest.split_once(']').ok_or("the Host header's IPv6 literal is not closed")?;
         literal.parse::<Ipv6Addr>().map_err(|_| "the Host header's IPv6 literal is invalid")?;
         let port = match after {
             "" => None,
@@ -161,7 +162,9 @@ async fn lookup_route(platform: &Platform, host: &str) -> Result<Option<Route>, 
     .bind(&counterpart)
     .fetch_all(&platform.registry)
     .await?;
-    let pick = |name: &str| rows.iter().find(|r| r.try_get::<String, _>("hostname").ok().as_deref() == Some(name));
+    let pick = |name: &str| {
+        rows.iter().find(|r| r.try_get::<String, _>("hostname").ok().as_deref() == Some(name))
+    };
     let (row, direct) = match (pick(host), pick(&counterpart)) {
         (Some(r), _) => (r, true),
         (None, Some(r)) => (r, false),
@@ -195,10 +198,10 @@ mod tests {
     fn hosts_are_checked_and_normalized() {
         let ok = |raw: &str| parse_host(raw).expect(raw);
         assert_eq!(ok("ACME.LOCALHOST"), RequestHost { name: "acme.localhost".into(), port: None });
-        assert_eq!(ok("Shop.Example.com.:8080"), RequestHost {
-            name: "shop.example.com".into(),
-            port: Some(8080)
-        });
+        assert_eq!(
+            ok("Shop.Example.com.:8080"),
+            RequestHost { name: "shop.example.com".into(), port: Some(8080) }
+        );
         assert_eq!(ok("127.0.0.1:3000").name, "127.0.0.1");
         assert_eq!(ok("[::1]:8080"), RequestHost { name: "[::1]".into(), port: Some(8080) });
         assert_eq!(ok("xn--caf-dma.example").name, "xn--caf-dma.example");
