@@ -159,12 +159,18 @@ pub async fn serve(State(platform): State<Arc<Platform>>, req: Request<Body>) ->
     };
     let name = host.name.as_str();
     // Custom domains: ACME HTTP-01 answers, verified hostnames, redirects to the primary.
-    if let Some(token) = req.uri().path().strip_prefix("/.well-known/acme-challenge/")
+    let route = crate::domains::route(&platform, name).await;
+    // Challenge answers are looked up only for hostnames a shop verified (the route
+    // cache knows them), and only for tokens that can be ACME tokens (base64url).
+    if route.is_some()
+        && let Some(token) = req.uri().path().strip_prefix("/.well-known/acme-challenge/")
+        && (1..=256).contains(&token.len())
+        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         && let Some(answer) = crate::domains::acme::challenge_answer(&platform, name, token).await
     {
         return ([(header::CONTENT_TYPE, "text/plain")], answer).into_response();
     }
-    let resolved = match crate::domains::route(&platform, name).await {
+    let resolved = match route {
         Some(crate::domains::Route::Redirect(to)) => {
             return redirect_to_primary(&req, host.port, &to);
         }

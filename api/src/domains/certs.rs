@@ -5,7 +5,8 @@
 //! then the shops by that due time (`plan_orders`); a shop that started
 //! `orders_per_shop_hour` orders in the last hour waits; a failed order doubles the wait
 //! before the next one for that hostname (`backoff_ms`), and a merchant's verify does not
-//! undo it. Routing is checked again just before an order (a hostname that stopped
+//! undo it; whatever happens to the domain's row, a hostname whose last order did not
+//! issue gets no other for `HOSTNAME_GAP_MS` (from the log of orders). Routing is checked again just before an order (a hostname that stopped
 //! pointing here gets none), and every order runs under `order_timeout_ms`. The orders of
 //! a round run side by side, a few at a time.
 
@@ -23,6 +24,10 @@ const HOUR: i64 = 60 * MINUTE;
 pub const MAX_BACKOFF_MS: i64 = 24 * HOUR;
 /// Orders of one round running at once (each for another shop).
 const PARALLEL: usize = 4;
+/// The least time after an order of a hostname that did not issue before its next one,
+/// whatever happened to its row in between (removed and claimed again, moved to another
+/// shop): the log decides.
+pub const HOSTNAME_GAP_MS: i64 = 15 * MINUTE;
 /// How long an order waits after the routing re-check found the hostname elsewhere.
 const REROUTE_WAIT_MS: i64 = 15 * MINUTE;
 
@@ -123,6 +128,8 @@ pub(super) async fn certificates(
              OR (d.certificate = 'failed' AND d.cert_retry_at <= $1)) \
            AND d.shop_id NOT IN (SELECT shop_id FROM certificate_orders WHERE started_at > $3 \
              GROUP BY shop_id HAVING COUNT(*) >= $4) \
+           AND d.hostname NOT IN (SELECT hostname FROM certificate_orders \
+             WHERE started_at > $5 AND issued = 0) \
          ) t WHERE n = 1 ORDER BY due, hostname LIMIT 1000"
     );
     let candidates: Vec<Candidate> = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -130,6 +137,7 @@ pub(super) async fn certificates(
         .bind(renew_before)
         .bind(now - HOUR)
         .bind(i64::from(per_hour))
+        .bind(now - HOSTNAME_GAP_MS)
         .fetch_all(&platform.registry)
         .await?
         .iter()
@@ -212,12 +220,13 @@ async fn order_one(
             .await?;
         return Ok(());
     }
+    let started = now_ms();
     sqlx::query(
         "INSERT INTO certificate_orders (hostname, shop_id, started_at) VALUES ($1, $2, $3)",
     )
     .bind(host)
     .bind(&c.shop_id)
-    .bind(now_ms())
+    .bind(started)
     .execute(&platform.registry)
     .await?;
     let limit = cfg.order_timeout();
@@ -259,6 +268,13 @@ async fn order_one(
     let now = now_ms();
     let (retry_at, failures) = match &outcome {
         Ok(issued) => {
+            sqlx::query(
+                "UPDATE certificate_orders SET issued = 1 WHERE hostname = $1 AND started_at = $2",
+            )
+            .bind(host)
+            .bind(started)
+            .execute(&platform.registry)
+            .await?;
             r.certificate = status::CERT_ACTIVE.into();
             r.cert_not_after = Some(issued.not_after);
             r.detail.certificate = None;
