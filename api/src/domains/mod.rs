@@ -583,11 +583,15 @@ pub async fn worker(platform: Arc<Platform>, mut shutdown: tokio::sync::watch::R
     if let Some(problem) = platform.config.domains.problem(platform.config.secret_key.as_deref()) {
         tracing::error!("{problem}; certificates will not be issued");
     }
-    // Orders a crashed process left in progress are retried.
-    let _ = sqlx::query("UPDATE domains SET certificate = 'pending' WHERE certificate = 'issuing' AND cert_retry_at < $1")
-        .bind(now_ms() - 600_000)
-        .execute(&platform.registry)
-        .await;
+    // Orders a crashed process left in progress are retried (renewals keep the
+    // certificate they had). Every order ends within `order_timeout_ms`.
+    let stale = now_ms() - 600_000;
+    for sql in [
+        "UPDATE domains SET certificate = 'pending' WHERE certificate = 'issuing' AND cert_retry_at < $1",
+        "UPDATE domains SET certificate = 'active' WHERE certificate = 'renewing' AND cert_retry_at < $1",
+    ] {
+        let _ = sqlx::query(sql).bind(stale).execute(&platform.registry).await;
+    }
     loop {
         if *shutdown.borrow() {
             break;
