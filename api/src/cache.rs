@@ -49,6 +49,21 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn clear(&self) {
         self.map.lock().expect("cache lock").clear();
     }
+
+    /// Keeps only the entries `keep` accepts.
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) {
+        self.map.lock().expect("cache lock").retain(|k, (_, v)| keep(k, v));
+    }
+
+    /// Entries held, expired ones included (never more than the bound).
+    pub fn len(&self) -> usize {
+        self.map.lock().expect("cache lock").len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +83,11 @@ mod tests {
         assert_eq!(c.get(&"d"), Some(4));
         c.remove(&"d");
         assert_eq!(c.get(&"d"), None);
+        for i in 0..100 {
+            c.insert("k", i);
+            assert!(c.len() <= 2);
+        }
+        c.retain(|_, v| *v != 99);
+        assert!(c.is_empty());
     }
 }

@@ -127,6 +127,23 @@ pub const REGISTRY: &[Migration] = &[
             "CREATE UNIQUE INDEX jobs_one_queued ON jobs (shop_id, kind) WHERE status = 'queued'",
         ],
     ),
+    (
+        4,
+        &[
+            // Certificate orders: failed ones in a row per hostname (the backoff doubles),
+            // and a log of orders started (and whether they issued), so a shop's orders per
+            // hour can be limited and a hostname's failed ones spaced out.
+            "ALTER TABLE domains ADD COLUMN cert_failures BIGINT NOT NULL DEFAULT 0",
+            "CREATE TABLE certificate_orders (
+            hostname TEXT NOT NULL,
+            shop_id TEXT NOT NULL REFERENCES shops(id) ON DELETE CASCADE,
+            started_at BIGINT NOT NULL,
+            issued BIGINT NOT NULL DEFAULT 0
+        )",
+            "CREATE INDEX certificate_orders_shop ON certificate_orders (shop_id, started_at)",
+            "CREATE INDEX domain_takeovers_shop ON domain_takeovers (shop_id)",
+        ],
+    ),
 ];
 
 /// A shop's own database: its catalog now; carts and orders join with their issue.

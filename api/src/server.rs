@@ -368,6 +368,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/api/{*rest}", axum::routing::any(no_route))
         .fallback(origin::serve)
+        // `/metrics` and the OpenAPI document on the API's hosts only, not storefronts'.
+        .layer(axum::middleware::from_fn_with_state(platform.clone(), origin::api_host_only))
         .layer(axum::middleware::from_fn_with_state(platform.limits.clone(), crate::limits::limit))
         .layer(axum::middleware::from_fn(track))
         .layer(axum::middleware::from_fn(crate::cors::allow_any_origin))

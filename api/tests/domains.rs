@@ -355,20 +355,18 @@ async fn takeover_needs_proof(db: Db) {
     let b = c.provision(&unique("taker"), false).await;
     let host = format!("shop.{}.test", unique("contested"));
 
-    // An unverified claim does not block another shop.
-    claim(&c, &a.secret, &host).await;
-    let d = claim(&c, &b.secret, &host).await;
-    assert_eq!(d["takeover"], json!(false));
-    c.get(&format!("/api/v1/domains/{host}"), &a.secret).await.expect(404);
-
-    // Once A proves ownership, B's claim is a takeover that needs its own proof.
+    // An unverified claim does not block another shop, nor does the other claim remove
+    // it: both stand, each with its own token.
     let d = claim(&c, &a.secret, &host).await;
+    let t = claim(&c, &b.secret, &host).await;
+    assert_eq!(t["takeover"], json!(true), "{t}");
+    c.get(&format!("/api/v1/domains/{host}"), &a.secret).await.expect(200);
+
+    // A proves ownership first; B's claim still needs its own proof.
     let a_txt = txt_value(&d);
     records.txt(&host, &a_txt).await;
     records.cname(&host, TARGET).await;
     assert_eq!(verify(&c, &a.secret, &host).await["status"], json!("active"));
-    let t = claim(&c, &b.secret, &host).await;
-    assert_eq!(t["takeover"], json!(true), "{t}");
     assert_eq!(t["status"], json!("pending"));
     assert!(t["reason"].as_str().is_some_and(|r| r.contains("connected to another shop")), "{t}");
     let b_txt = txt_value(&t);

@@ -7,37 +7,43 @@
 //! * `status`: the ownership / routing / certificate states, the one derived status, and
 //!   the background re-check schedule.
 //! * `acme`: certificates through HTTP-01, sealed at rest (`crypto::Sealer`).
+//! * `certs`: which certificate orders the worker places, fairly across shops, with a
+//!   per-shop hourly limit and exponential backoff.
+//! * `routes`: the request's `Host`, checked, and where it goes (bounded caches).
+//! * `api`: the HTTP API.
 //!
-//! The registry's `domains` table holds one row per hostname: the shop it serves. A
-//! hostname verified by one shop can be claimed by another only as a takeover
-//! (`domain_takeovers`): the other shop gets its own token and takes the hostname over
-//! only when its TXT record is found; until then the first shop keeps serving it.
+//! The registry's `domains` table holds one row per hostname: the shop it serves (or
+//! claimed it first). Every other shop's claim of the same hostname is a row of
+//! `domain_takeovers` (one per hostname and shop), whether the holder verified it or not:
+//! a claim never removes another shop's, and a shop takes the hostname over only when its
+//! own TXT value is found; until then the holder keeps it.
 
 pub mod acme;
+mod api;
+mod certs;
 pub mod dns;
 pub mod name;
+mod routes;
 pub mod status;
 
-use crate::auth::{Permission, Tenant};
-use crate::db::{now_ms, rfc3339};
-use crate::error::{ApiError, ApiResult, is_unique_violation};
+pub use api::{ClaimIn, DomainList, DomainOut, MAX_PER_SHOP, router};
+pub use certs::{Candidate, plan_orders};
+pub use routes::{
+    Domains, MAX_HOST_LEN, MISS_CACHE_MAX, ROUTE_CACHE_MAX, ROUTE_TTL, RequestHost, Route,
+    parse_host, primary, route,
+};
+
+use crate::db::now_ms;
 use crate::registry;
-use crate::server::{Body, Platform};
-use axum::Json;
-use axum::extract::Path;
-use axum::http::StatusCode;
+use crate::server::Platform;
 use dns::{Check, Dns, Lookup, Outcome};
-use name::{Hostname, Record};
-use serde::{Deserialize, Serialize};
+use name::Hostname;
+use serde::Deserialize;
 use sqlx::Row;
-use status::{Detail, States, Status};
-use std::collections::HashMap;
+use status::Detail;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Settings of custom domains (the `[domains]` table of the configuration file; flags and
 /// `AURELIO_*` variables of `aurelio serve`).
@@ -67,6 +73,12 @@ pub struct DomainConfig {
     pub renew_before_days: u64,
     /// How often the background checker looks for due work, in milliseconds.
     pub poll_ms: u64,
+    /// Certificate orders one shop may start per hour (new, renewals and retries).
+    pub orders_per_shop_hour: u32,
+    /// Certificate orders started in one round of the worker (at most one per shop).
+    pub orders_per_round: u32,
+    /// How long one certificate order may take in all, in milliseconds.
+    pub order_timeout_ms: u64,
 }
 
 impl Default for DomainConfig {
@@ -82,6 +94,9 @@ impl Default for DomainConfig {
             caa_issuers: vec!["letsencrypt.org".into()],
             renew_before_days: 30,
             poll_ms: 10_000,
+            orders_per_shop_hour: 10,
+            orders_per_round: 10,
+            order_timeout_ms: 120_000,
         }
     }
 }
@@ -90,6 +105,11 @@ impl DomainConfig {
     /// The per-query DNS timeout.
     pub fn dns_timeout(&self) -> Duration {
         Duration::from_millis(self.dns_timeout_ms.max(1))
+    }
+
+    /// The limit on one certificate order, start to finish.
+    pub fn order_timeout(&self) -> Duration {
+        Duration::from_millis(self.order_timeout_ms.max(1))
     }
 
     /// Whether certificates are managed (an ACME directory is configured).
@@ -123,125 +143,12 @@ impl DomainConfig {
     }
 }
 
-/// Where a custom hostname sends a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// Serve this shop (id, handle).
-    Shop(String, String),
-    /// Redirect to the shop's primary hostname.
-    Redirect(String),
-}
-
-/// The domains' in-process state: a short-lived cache of routes for the origin.
-#[derive(Default)]
-pub struct Domains {
-    routes: Mutex<HashMap<String, (Instant, Option<Route>)>>,
-}
-
-impl std::fmt::Debug for Domains {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Domains")
-    }
-}
-
-const ROUTE_TTL: Duration = Duration::from_secs(5);
-
-impl Domains {
-    /// Forgets cached routes (after any change to domains).
-    pub fn forget(&self) {
-        self.routes.lock().expect("domain routes").clear();
-    }
-}
-
-/// The host of a `Host` header: port and final dot removed, lowercase.
-pub fn bare_host(host: &str) -> String {
-    let host = host
-        .rsplit_once(':')
-        .filter(|(h, p)| !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()))
-        .map_or(host, |(h, _)| h);
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
-/// Where a request for `host` goes: the verified shop, a redirect to the shop's primary
-/// hostname (other hostnames of the shop, and the `www`/apex counterpart of a verified
-/// one), or `None` for hostnames no shop has verified.
-pub async fn route(platform: &Platform, host: &str) -> Option<Route> {
-    let host = bare_host(host);
-    if let Some((at, hit)) = platform.domains.routes.lock().expect("domain routes").get(&host)
-        && at.elapsed() < ROUTE_TTL
-    {
-        return hit.clone();
-    }
-    let found = lookup_route(platform, &host).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "domain route lookup failed");
-        None
-    });
-    platform
-        .domains
-        .routes
-        .lock()
-        .expect("domain routes")
-        .insert(host, (Instant::now(), found.clone()));
-    found
-}
-
-async fn lookup_route(platform: &Platform, host: &str) -> Result<Option<Route>, sqlx::Error> {
-    let verified = |h: String| async move {
-        sqlx::query(
-            "SELECT d.shop_id, s.handle FROM domains d JOIN shops s ON s.id = d.shop_id \
-             WHERE d.hostname = $1 AND d.ownership = 'verified' AND s.status = 'active'",
-        )
-        .bind(h)
-        .fetch_optional(&platform.registry)
-        .await
-    };
-    let (row, direct) = match verified(host.to_owned()).await? {
-        Some(row) => (row, true),
-        None => {
-            let counterpart = match host.strip_prefix("www.") {
-                Some(apex) => apex.to_owned(),
-                None => format!("www.{host}"),
-            };
-            match verified(counterpart).await? {
-                Some(row) => (row, false),
-                None => return Ok(None),
-            }
-        }
-    };
-    let shop_id: String = row.try_get("shop_id")?;
-    let handle: String = row.try_get("handle")?;
-    Ok(match primary(platform, &shop_id).await? {
-        Some(p) if p != host => Some(Route::Redirect(p)),
-        Some(_) => Some(Route::Shop(shop_id, handle)),
-        None if direct => Some(Route::Shop(shop_id, handle)),
-        None => None,
-    })
-}
-
-/// The shop's primary hostname, when one is verified: storefronts are built for it.
-pub async fn primary(platform: &Platform, shop_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
-    )
-    .bind(shop_id)
-    .fetch_optional(&platform.registry)
-    .await
-}
-
-/// Domain routes.
-pub fn router() -> OpenApiRouter<Arc<Platform>> {
-    OpenApiRouter::new()
-        .routes(routes!(claim, list))
-        .routes(routes!(get_domain, remove))
-        .routes(routes!(verify))
-        .routes(routes!(make_primary))
-}
-
 // ---------------------------------------------------------------------------------------
 // Stored rows
 // ---------------------------------------------------------------------------------------
 
-/// A domain as stored: a `domains` row, or a pending takeover of another shop's hostname.
+/// A domain as stored: a `domains` row, or another shop's competing claim of a hostname
+/// (`domain_takeovers`).
 #[derive(Debug, Clone)]
 pub struct DomainRow {
     /// Canonical hostname.
@@ -276,6 +183,11 @@ pub struct DomainRow {
     pub next_check_at: Option<i64>,
     /// Certificate validity end.
     pub cert_not_after: Option<i64>,
+    /// Not before this time is a certificate ordered (backoff after failures; the start
+    /// of the order in progress while issuing).
+    pub cert_retry_at: Option<i64>,
+    /// Certificate orders that failed in a row.
+    pub cert_failures: i64,
     /// A takeover of a hostname another shop holds.
     pub takeover: bool,
 }
@@ -283,10 +195,14 @@ pub struct DomainRow {
 const COLUMNS: &str = "hostname, shop_id, token, is_primary, ownership, routing, certificate, \
     detail, created_at, verified_at, checks, failures, window_start, last_checked_at, \
     next_check_at, cert_not_after";
+/// `COLUMNS` and the certificate schedule, which only the certificate worker writes.
+const SELECT_COLUMNS: &str = "hostname, shop_id, token, is_primary, ownership, routing, \
+    certificate, detail, created_at, verified_at, checks, failures, window_start, \
+    last_checked_at, next_check_at, cert_not_after, cert_retry_at, cert_failures";
 const TAKEOVER_COLUMNS: &str = "hostname, shop_id, token, 0 AS is_primary, \
     'pending_verification' AS ownership, 'pending_dns' AS routing, 'none' AS certificate, detail, \
     created_at, NULL AS verified_at, checks, 0 AS failures, window_start, last_checked_at, \
-    next_check_at, NULL AS cert_not_after";
+    next_check_at, NULL AS cert_not_after, NULL AS cert_retry_at, 0 AS cert_failures";
 
 fn from_row(r: &sqlx::any::AnyRow, takeover: bool) -> Result<DomainRow, sqlx::Error> {
     let detail: String = r.try_get("detail")?;
@@ -307,12 +223,14 @@ fn from_row(r: &sqlx::any::AnyRow, takeover: bool) -> Result<DomainRow, sqlx::Er
         last_checked_at: r.try_get("last_checked_at")?,
         next_check_at: r.try_get("next_check_at")?,
         cert_not_after: r.try_get("cert_not_after")?,
+        cert_retry_at: r.try_get("cert_retry_at")?,
+        cert_failures: r.try_get("cert_failures")?,
         takeover,
     })
 }
 
 async fn holder(platform: &Platform, host: &str) -> Result<Option<DomainRow>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM domains WHERE hostname = $1");
+    let sql = format!("SELECT {SELECT_COLUMNS} FROM domains WHERE hostname = $1");
     let row =
         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host).fetch_optional(&platform.registry).await?;
     row.as_ref().map(|r| from_row(r, false)).transpose()
@@ -422,7 +340,8 @@ impl Lookup for Unavailable {
 }
 
 /// Checks a domain now and applies the result to its states and schedule. `manual` is a
-/// merchant's "verify": it reopens a closed window and retries a failed certificate.
+/// merchant's "verify": it reopens a closed window, and shows a failed certificate as
+/// pending again once its backoff is over (never sooner: the worker's schedule stands).
 pub async fn check(
     platform: &Platform,
     lookup: &dyn Lookup,
@@ -444,7 +363,9 @@ pub async fn check(
         if r.ownership == status::FAILED {
             r.ownership = status::PENDING_VERIFICATION.into();
         }
-        if r.certificate == status::CERT_FAILED || r.certificate == status::CERT_EXPIRED {
+        if (r.certificate == status::CERT_FAILED || r.certificate == status::CERT_EXPIRED)
+            && r.cert_retry_at.is_none_or(|t| t <= now)
+        {
             r.certificate = status::CERT_PENDING.into();
             r.detail.certificate = None;
         }
@@ -662,11 +583,15 @@ pub async fn worker(platform: Arc<Platform>, mut shutdown: tokio::sync::watch::R
     if let Some(problem) = platform.config.domains.problem(platform.config.secret_key.as_deref()) {
         tracing::error!("{problem}; certificates will not be issued");
     }
-    // Orders a crashed process left in progress are retried.
-    let _ = sqlx::query("UPDATE domains SET certificate = 'pending' WHERE certificate = 'issuing' AND cert_retry_at < $1")
-        .bind(now_ms() - 600_000)
-        .execute(&platform.registry)
-        .await;
+    // Orders a crashed process left in progress are retried (renewals keep the
+    // certificate they had). Every order ends within `order_timeout_ms`.
+    let stale = now_ms() - 600_000;
+    for sql in [
+        "UPDATE domains SET certificate = 'pending' WHERE certificate = 'issuing' AND cert_retry_at < $1",
+        "UPDATE domains SET certificate = 'active' WHERE certificate = 'renewing' AND cert_retry_at < $1",
+    ] {
+        let _ = sqlx::query(sql).bind(stale).execute(&platform.registry).await;
+    }
     loop {
         if *shutdown.borrow() {
             break;
@@ -691,7 +616,7 @@ pub async fn run_due(
     // Built on the first due domain: an idle round reads no resolver configuration.
     let mut lookup: Option<Box<dyn Lookup>> = None;
     for (table, columns, takeover) in
-        [("domains", COLUMNS, false), ("domain_takeovers", TAKEOVER_COLUMNS, true)]
+        [("domains", SELECT_COLUMNS, false), ("domain_takeovers", TAKEOVER_COLUMNS, true)]
     {
         let sql = format!(
             "SELECT {columns} FROM {table} WHERE next_check_at IS NOT NULL AND next_check_at <= $1 \
@@ -722,441 +647,7 @@ pub async fn run_due(
         }
     }
     if platform.config.domains.certificates_managed() {
-        certificates(platform, shutdown).await?;
+        certs::certificates(platform, shutdown).await?;
     }
     Ok(())
-}
-
-/// Orders certificates that are due: new ones, renewals, and failed ones to retry.
-async fn certificates(
-    platform: &Platform,
-    shutdown: &mut tokio::sync::watch::Receiver<bool>,
-) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let renew_at = now
-        + i64::try_from(platform.config.domains.renew_before_days).unwrap_or(30)
-            * status::ACTIVE_MS;
-    sqlx::query("UPDATE domains SET certificate = 'expired' WHERE certificate IN ('active', 'renewing') AND cert_not_after < $1")
-        .bind(now)
-        .execute(&platform.registry)
-        .await?;
-    let due: Vec<(String, String)> = sqlx::query_as(
-        "SELECT hostname, certificate FROM domains WHERE ownership = 'verified' AND routing = 'configured' \
-         AND ((certificate = 'pending' AND (cert_retry_at IS NULL OR cert_retry_at <= $1)) \
-           OR (certificate IN ('active', 'expired') AND cert_not_after < $2 AND (cert_retry_at IS NULL OR cert_retry_at <= $1)) \
-           OR (certificate = 'failed' AND cert_retry_at <= $1)) \
-         ORDER BY hostname LIMIT 10",
-    )
-    .bind(now)
-    .bind(renew_at)
-    .fetch_all(&platform.registry)
-    .await?;
-    for (host, state) in due {
-        if *shutdown.borrow() {
-            break;
-        }
-        let renewing = state == status::CERT_ACTIVE;
-        let next = if renewing { status::CERT_RENEWING } else { status::CERT_ISSUING };
-        let claimed = sqlx::query(
-            "UPDATE domains SET certificate = $1, cert_retry_at = $2 WHERE hostname = $3 AND certificate = $4",
-        )
-        .bind(next)
-        .bind(now_ms())
-        .bind(&host)
-        .bind(&state)
-        .execute(&platform.registry)
-        .await?;
-        if claimed.rows_affected() != 1 {
-            continue;
-        }
-        let outcome = acme::issue(platform, &host).await;
-        let result = if outcome.is_ok() { "issued" } else { "failed" };
-        metrics::counter!("aurelio_certificates_total", "result" => result).increment(1);
-        let Some(mut r) = holder(platform, &host).await? else { continue };
-        let now = now_ms();
-        let retry_at = match &outcome {
-            Ok(issued) => {
-                r.certificate = status::CERT_ACTIVE.into();
-                r.cert_not_after = Some(issued.not_after);
-                r.detail.certificate = None;
-                tracing::info!(host, "certificate issued");
-                None
-            }
-            Err(e) => {
-                tracing::warn!(host, error = %e, "certificate not issued");
-                let still_valid = r.cert_not_after.is_some_and(|t| t > now);
-                let (state, wait) = match e {
-                    acme::IssueError::Retry(_) => (status::CERT_PENDING, status::BACKOFF_MS[2]),
-                    acme::IssueError::Fatal(_) => (status::CERT_FAILED, status::SLOW_MS),
-                };
-                r.certificate = if still_valid { status::CERT_ACTIVE } else { state }.into();
-                r.detail.certificate = Some(e.to_string());
-                Some(now + wait)
-            }
-        };
-        save(platform, &r).await?;
-        sqlx::query("UPDATE domains SET cert_retry_at = $1 WHERE hostname = $2")
-            .bind(retry_at)
-            .bind(&host)
-            .execute(&platform.registry)
-            .await?;
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP API
-// ---------------------------------------------------------------------------------------
-
-/// The body of a claim.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimIn {
-    /// The hostname, as typed: `Shop.Example.com`, `café.example.com` and a final dot are
-    /// fine; it is normalized.
-    pub hostname: String,
-}
-
-/// One state and the last check behind it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StateOut {
-    /// The state: ownership `pending_verification|verified|failed`; routing
-    /// `pending_dns|configured|misconfigured`.
-    pub state: String,
-    /// The last check: its outcome (`ok|missing|wrong|unknown`), reason and what was seen.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<Check>,
-}
-
-/// The certificate of a domain.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CertificateOut {
-    /// `none|pending|issuing|active|renewing|expired|failed`.
-    pub state: String,
-    /// Why it is in this state (the authority's problem, CAA, configuration).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// End of validity (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub not_after: Option<String>,
-    /// The last CAA check.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub caa: Option<Check>,
-}
-
-/// A custom domain as the API shows it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DomainOut {
-    /// Canonical hostname (punycode).
-    pub hostname: String,
-    /// The same hostname in Unicode, for display.
-    pub display_name: String,
-    /// `pending`, `action_needed`, `active` or `failed`.
-    pub status: Status,
-    /// What the status means for this domain, and what to do.
-    pub reason: String,
-    /// Whether this is the shop's primary hostname (the others redirect to it).
-    pub primary: bool,
-    /// Claimed while another shop holds the hostname: it moves here once the TXT record
-    /// with this claim's value is found.
-    pub takeover: bool,
-    /// Ownership.
-    pub ownership: StateOut,
-    /// Routing.
-    pub routing: StateOut,
-    /// The certificate.
-    pub certificate: CertificateOut,
-    /// The records to create at the DNS provider.
-    pub records: Vec<Record>,
-    /// Claimed at (RFC 3339).
-    pub created_at: String,
-    /// Ownership proven at.
-    pub verified_at: Option<String>,
-    /// Last checked at.
-    pub last_checked_at: Option<String>,
-    /// Next background check.
-    pub next_check_at: Option<String>,
-}
-
-fn out(platform: &Platform, r: &DomainRow) -> DomainOut {
-    let cfg = &platform.config.domains;
-    let host = name::normalize(&r.hostname)
-        .unwrap_or(Hostname { ascii: r.hostname.clone(), zone: r.hostname.clone() });
-    let states = States {
-        ownership: &r.ownership,
-        routing: &r.routing,
-        certificate: &r.certificate,
-        certificates_managed: cfg.certificates_managed(),
-        failures: r.failures,
-    };
-    let (status, mut reason) = status::derive(states, &r.detail);
-    if r.takeover && status != Status::Failed {
-        reason = format!(
-            "this hostname is connected to another shop: create the TXT record below (it replaces \
-             theirs) to prove it is yours; {reason}"
-        );
-    }
-    DomainOut {
-        display_name: idna::domain_to_unicode(&r.hostname).0,
-        hostname: r.hostname.clone(),
-        status,
-        reason,
-        primary: r.is_primary,
-        takeover: r.takeover,
-        ownership: StateOut { state: r.ownership.clone(), check: r.detail.ownership.clone() },
-        routing: StateOut { state: r.routing.clone(), check: r.detail.routing.clone() },
-        certificate: CertificateOut {
-            state: r.certificate.clone(),
-            reason: r.detail.certificate.clone().or_else(|| {
-                (!cfg.certificates_managed()).then(|| {
-                    "certificates are not managed by this server (no ACME directory)".to_owned()
-                })
-            }),
-            not_after: r.cert_not_after.map(rfc3339),
-            caa: r.detail.caa.clone(),
-        },
-        records: name::records(&host, &r.token, &cfg.cname_target, &cfg.addresses),
-        created_at: rfc3339(r.created_at),
-        verified_at: r.verified_at.map(rfc3339),
-        last_checked_at: r.last_checked_at.map(rfc3339),
-        next_check_at: r.next_check_at.map(rfc3339),
-    }
-}
-
-/// The shop's domains.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DomainList {
-    /// Domains, by hostname.
-    pub domains: Vec<DomainOut>,
-}
-
-/// Most hostnames one shop may have.
-pub const MAX_PER_SHOP: i64 = 50;
-
-fn path_host(raw: &str) -> ApiResult<String> {
-    name::normalize(raw).map(|h| h.ascii).map_err(|e| ApiError::invalid("hostname", e.0))
-}
-
-/// Claim a hostname for the shop: answers the DNS records to create.
-#[utoipa::path(post, path = "/api/v1/domains", tag = "domains", request_body = ClaimIn,
-    security(("secret_key" = [])),
-    responses((status = 201, body = DomainOut, description = "claimed (or a takeover of a hostname another shop verified)"),
-        (status = 200, body = DomainOut, description = "already claimed by this shop"),
-        (status = 422, body = crate::error::ErrorBody)))]
-async fn claim(
-    tenant: Tenant,
-    Body(input): Body<ClaimIn>,
-) -> ApiResult<(StatusCode, Json<DomainOut>)> {
-    tenant.require(Permission::Settings)?;
-    let platform = &tenant.platform;
-    let host = name::normalize(&input.hostname).map_err(|e| ApiError::invalid("hostname", e.0))?;
-    let shop_id = &tenant.shop.id;
-    if let Some(existing) = shop_domain(platform, shop_id, &host.ascii).await? {
-        return Ok((StatusCode::OK, Json(out(platform, &existing))));
-    }
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM domains WHERE shop_id = $1")
-        .bind(shop_id)
-        .fetch_one(&platform.registry)
-        .await?;
-    if count >= MAX_PER_SHOP {
-        return Err(ApiError::invalid(
-            "hostname",
-            format!("a shop can have at most {MAX_PER_SHOP} domains"),
-        ));
-    }
-    let now = now_ms();
-    let token = registry::random_hex(16);
-    let next = now + status::BACKOFF_MS[0];
-    let row = match holder(platform, &host.ascii).await? {
-        Some(other) if other.ownership == status::VERIFIED => {
-            sqlx::query(
-                "INSERT INTO domain_takeovers (hostname, shop_id, token, detail, created_at, window_start, \
-                 checks, next_check_at) VALUES ($1, $2, $3, '{}', $4, $4, 0, $5)",
-            )
-            .bind(&host.ascii)
-            .bind(shop_id)
-            .bind(&token)
-            .bind(now)
-            .bind(next)
-            .execute(&platform.registry)
-            .await
-            .map_err(|e| if is_unique_violation(&e) { ApiError::conflict("hostname", "claimed at the same time; try again") } else { e.into() })?;
-            takeover(platform, &host.ascii, shop_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("domain"))?
-        }
-        other => {
-            let r = DomainRow {
-                hostname: host.ascii.clone(),
-                shop_id: shop_id.clone(),
-                token,
-                is_primary: false,
-                ownership: status::PENDING_VERIFICATION.into(),
-                routing: status::PENDING_DNS.into(),
-                certificate: status::CERT_NONE.into(),
-                detail: Detail::default(),
-                created_at: now,
-                verified_at: None,
-                checks: 0,
-                failures: 0,
-                window_start: now,
-                last_checked_at: None,
-                next_check_at: Some(next),
-                cert_not_after: None,
-                takeover: false,
-            };
-            let mut tx = platform.registry.begin().await?;
-            // Another shop's unverified claim does not block: only proof does.
-            if let Some(o) = &other {
-                sqlx::query("DELETE FROM domains WHERE hostname = $1 AND ownership <> 'verified'")
-                    .bind(&o.hostname)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            insert(&mut tx, &r).await.map_err(|e| {
-                if is_unique_violation(&e) {
-                    ApiError::conflict("hostname", "claimed at the same time; try again")
-                } else {
-                    e.into()
-                }
-            })?;
-            tx.commit().await?;
-            r
-        }
-    };
-    tenant
-        .audit(
-            "domain.claimed",
-            serde_json::json!({ "hostname": row.hostname, "takeover": row.takeover }),
-        )
-        .await;
-    platform.domains.forget();
-    Ok((StatusCode::CREATED, Json(out(platform, &row))))
-}
-
-/// The shop's domains, with their states and records.
-#[utoipa::path(get, path = "/api/v1/domains", tag = "domains", security(("secret_key" = [])),
-    responses((status = 200, body = DomainList)))]
-async fn list(tenant: Tenant) -> ApiResult<Json<DomainList>> {
-    tenant.require(Permission::Read)?;
-    let platform = &tenant.platform;
-    let mut rows = Vec::new();
-    for (sql, takeover) in [
-        (format!("SELECT {COLUMNS} FROM domains WHERE shop_id = $1"), false),
-        (format!("SELECT {TAKEOVER_COLUMNS} FROM domain_takeovers WHERE shop_id = $1"), true),
-    ] {
-        for r in sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&tenant.shop.id)
-            .fetch_all(&platform.registry)
-            .await?
-        {
-            rows.push(from_row(&r, takeover)?);
-        }
-    }
-    rows.sort_by(|a, b| a.hostname.cmp(&b.hostname));
-    Ok(Json(DomainList { domains: rows.iter().map(|r| out(platform, r)).collect() }))
-}
-
-/// One domain of the shop.
-#[utoipa::path(get, path = "/api/v1/domains/{hostname}", tag = "domains",
-    params(("hostname" = String, Path, description = "the hostname")), security(("secret_key" = [])),
-    responses((status = 200, body = DomainOut), (status = 404, body = crate::error::ErrorBody)))]
-async fn get_domain(tenant: Tenant, Path(hostname): Path<String>) -> ApiResult<Json<DomainOut>> {
-    tenant.require(Permission::Read)?;
-    let host = path_host(&hostname)?;
-    let r = shop_domain(&tenant.platform, &tenant.shop.id, &host)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
-    Ok(Json(out(&tenant.platform, &r)))
-}
-
-/// Check the DNS records now (the merchant's "verify"): also reopens checking after it
-/// stopped and retries a failed certificate.
-#[utoipa::path(post, path = "/api/v1/domains/{hostname}/verify", tag = "domains",
-    params(("hostname" = String, Path, description = "the hostname")), security(("secret_key" = [])),
-    responses((status = 200, body = DomainOut), (status = 404, body = crate::error::ErrorBody)))]
-async fn verify(tenant: Tenant, Path(hostname): Path<String>) -> ApiResult<Json<DomainOut>> {
-    tenant.require(Permission::Settings)?;
-    let platform = &tenant.platform;
-    let host = path_host(&hostname)?;
-    let r = shop_domain(platform, &tenant.shop.id, &host)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
-    // At most one check per domain every 2 seconds; the last result answers in between.
-    if r.last_checked_at.is_some_and(|t| now_ms() - t < 2000) {
-        return Ok(Json(out(platform, &r)));
-    }
-    let lookup = boxed_resolver(&platform.config.domains);
-    let r = check(platform, lookup.as_ref(), r, true).await?;
-    if r.certificate == status::CERT_PENDING {
-        // Wake the background worker soon: the certificate is due now.
-        let _ = sqlx::query("UPDATE domains SET cert_retry_at = NULL WHERE hostname = $1")
-            .bind(&r.hostname)
-            .execute(&platform.registry)
-            .await;
-    }
-    Ok(Json(out(platform, &r)))
-}
-
-/// Make a verified hostname the shop's primary one: the shop's other hostnames redirect to it.
-#[utoipa::path(post, path = "/api/v1/domains/{hostname}/primary", tag = "domains",
-    params(("hostname" = String, Path, description = "the hostname")), security(("secret_key" = [])),
-    responses((status = 200, body = DomainOut), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, body = crate::error::ErrorBody)))]
-async fn make_primary(tenant: Tenant, Path(hostname): Path<String>) -> ApiResult<Json<DomainOut>> {
-    tenant.require(Permission::Settings)?;
-    let platform = &tenant.platform;
-    let host = path_host(&hostname)?;
-    let r = shop_domain(platform, &tenant.shop.id, &host)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
-    if r.takeover || r.ownership != status::VERIFIED {
-        return Err(ApiError::conflict(
-            "hostname",
-            "only a verified hostname can be the primary one: verify it first",
-        ));
-    }
-    set_primary(platform, &tenant.shop.id, &host).await?;
-    tenant.audit("domain.primary", serde_json::json!({ "hostname": host })).await;
-    let r = shop_domain(platform, &tenant.shop.id, &host)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
-    Ok(Json(out(platform, &r)))
-}
-
-/// Remove a hostname from the shop (its certificate goes too).
-#[utoipa::path(delete, path = "/api/v1/domains/{hostname}", tag = "domains",
-    params(("hostname" = String, Path, description = "the hostname")), security(("secret_key" = [])),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
-async fn remove(tenant: Tenant, Path(hostname): Path<String>) -> ApiResult<StatusCode> {
-    tenant.require(Permission::Settings)?;
-    let platform = &tenant.platform;
-    let host = path_host(&hostname)?;
-    let r = shop_domain(platform, &tenant.shop.id, &host)
-        .await?
-        .ok_or_else(|| ApiError::not_found("domain"))?;
-    let mut tx = platform.registry.begin().await?;
-    if r.takeover {
-        sqlx::query("DELETE FROM domain_takeovers WHERE hostname = $1 AND shop_id = $2")
-            .bind(&host)
-            .bind(&tenant.shop.id)
-            .execute(&mut *tx)
-            .await?;
-    } else {
-        for sql in [
-            "DELETE FROM domain_certificates WHERE hostname = $1",
-            "DELETE FROM acme_challenges WHERE hostname = $1",
-        ] {
-            sqlx::query(sql).bind(&host).execute(&mut *tx).await?;
-        }
-        sqlx::query("DELETE FROM domains WHERE hostname = $1 AND shop_id = $2")
-            .bind(&host)
-            .bind(&tenant.shop.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    tenant.audit("domain.removed", serde_json::json!({ "hostname": host })).await;
-    platform.domains.forget();
-    Ok(StatusCode::NO_CONTENT)
 }
