@@ -136,7 +136,11 @@ impl Api {
         aurelio_engine::publish::install_crypto_provider();
         let rt =
             tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        Self { base, rt, http: reqwest::Client::new() }
+        // No idle connections kept: this runtime only runs inside `block_on`, so a
+        // connection the server closed while the browser worked would be noticed only when
+        // reused (the server closes idle keep-alive connections after its header timeout).
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client");
+        Self { base, rt, http }
     }
 
     /// `(status, body)`; a body that is not JSON becomes a string.

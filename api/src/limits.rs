@@ -95,7 +95,7 @@ impl Default for LimitsConfig {
             max_tracked: 100_000,
             max_connections: 4_096,
             max_connections_per_ip: 256,
-            header_timeout_ms: 10_000,
+            header_timeout_ms: 30_000,
         }
     }
 }
