@@ -123,7 +123,20 @@ pub fn theme_css(theme: &ThemeModel) -> String {
         ".brand img {{ width: {}px; height: auto; max-height: none; }}",
         c.header.logo_width
     );
+    if header_is_dark(theme) {
+        // Logos are drawn for light paper: on a dark header the logo becomes a light
+        // silhouette, which contrasts with any background dark enough to land here.
+        css.push_str(".brand img { filter: brightness(0) invert(1); }\n");
+    }
     css
+}
+
+/// Whether the header (the palette's `background`) is dark: white text would contrast
+/// with it more than black.
+pub fn header_is_dark(theme: &ThemeModel) -> bool {
+    theme.color("background").is_some_and(|bg| {
+        contrast_ratio("#ffffff", bg).unwrap_or(0.0) > contrast_ratio("#000000", bg).unwrap_or(0.0)
+    })
 }
 
 /// Compiles the storefront stylesheet, the theme and its custom CSS into one minified,
@@ -191,6 +204,25 @@ fn luminance(hex: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logos_turn_light_on_dark_headers_only() {
+        let preset = |name: &str| {
+            let (theme, _) = crate::theme::load(&crate::theme::ThemeSource::Preset(name))
+                .unwrap_or_else(|d| panic!("preset {name}: {d:?}"));
+            theme.model
+        };
+        let dark = preset("dark");
+        assert!(header_is_dark(&dark));
+        assert!(theme_css(&dark).contains("filter: brightness(0) invert(1)"));
+        let bg = dark.color("background").expect("a background");
+        assert!(contrast_ratio("#ffffff", bg).unwrap_or(0.0) >= 3.0, "a light logo is legible");
+        for name in ["minimal", "classic", "bold", "boutique"] {
+            let light = preset(name);
+            assert!(!header_is_dark(&light), "{name}");
+            assert!(!theme_css(&light).contains("invert(1)"), "{name}");
+        }
+    }
 
     #[test]
     fn contrast_matches_wcag_examples() {
