@@ -69,6 +69,9 @@ pub struct Config {
     /// Key that seals secrets at rest (payment credentials, certificates): 64 hex digits
     /// (`AURELIO_SECRET_KEY`). Without it such secrets cannot be stored.
     pub secret_key: Option<String>,
+    /// Bytes of uploaded images a shop may keep (all its images together); an upload past
+    /// it is refused with 413 `media_quota_exceeded`. Default 2 GiB.
+    pub media_quota_bytes: u64,
 }
 
 mod millis {
@@ -102,6 +105,7 @@ impl Default for Config {
             max_open_pools: 200,
             pool_idle: Duration::from_secs(300),
             secret_key: None,
+            media_quota_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }
