@@ -245,6 +245,23 @@ fn templates_cannot_read_the_environment() {
 }
 
 #[test]
+fn template_recursion_and_deep_nesting_are_refused() {
+    // Each would overflow the rendering (or parsing) thread's stack and abort the build.
+    for (template, message) in [
+        ("{% include \"page.html\" %}", "templates recurse without end"),
+        (
+            "{% macro f() %}{{ self::f() }}{% endmacro %}{{ self::f() }}",
+            "macro `f` of `page.html`",
+        ),
+        (&format!("{{{{ {}1 }}}}", "(".repeat(50_000)), "nesting limit is 64"),
+    ] {
+        let (_dir, run, _) = build_with_page_template(template);
+        assert!(!crashed(&run) && !run.success, "{}: {}", &template[..20], run.stderr);
+        assert!(run.stderr.contains(message), "{}: {}", &template[..20], run.stderr);
+    }
+}
+
+#[test]
 fn template_loops_are_bounded() {
     // A range of a billion items (32 GB of values) and a loop writing 1.6 GB of output.
     for (template, message) in [

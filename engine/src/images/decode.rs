@@ -116,8 +116,14 @@ pub fn decode(bytes: &[u8], format: Option<ImageFormat>) -> Result<Decoded, Stri
 /// for the whole process on purpose: it bounds memory, which is the process's.
 static BUDGET: (Mutex<u64>, Condvar) = (Mutex::new(0), Condvar::new());
 
-/// A share of `DECODE_BUDGET`, given back when dropped.
-pub struct DecodePermit(u64);
+std::thread_local! {
+    /// Shares of the budget this thread holds.
+    static HELD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A share of `DECODE_BUDGET`, given back when dropped (on the thread that took it: it is
+/// not `Send`).
+pub struct DecodePermit(u64, std::marker::PhantomData<*const ()>);
 
 impl DecodePermit {
     /// Waits until `bytes` fit in the budget (a source larger than the whole budget, which
@@ -125,11 +131,15 @@ impl DecodePermit {
     fn acquire(bytes: u64) -> Self {
         let (lock, freed) = &BUDGET;
         let mut used = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        while *used > 0 && used.saturating_add(bytes) > DECODE_BUDGET {
+        // A thread holding a share already never waits for another (a rayon worker may
+        // pick up a second image while it waits inside the first): it could wait forever.
+        let nested = HELD.with(|held| held.get() > 0);
+        while !nested && *used > 0 && used.saturating_add(bytes) > DECODE_BUDGET {
             used = freed.wait(used).unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *used = used.saturating_add(bytes);
-        Self(bytes)
+        HELD.with(|held| held.set(held.get() + 1));
+        Self(bytes, std::marker::PhantomData)
     }
 }
 
@@ -138,6 +148,7 @@ impl Drop for DecodePermit {
         let (lock, freed) = &BUDGET;
         let mut used = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *used = used.saturating_sub(self.0);
+        HELD.with(|held| held.set(held.get().saturating_sub(1)));
         freed.notify_all();
     }
 }

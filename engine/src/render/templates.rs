@@ -46,6 +46,7 @@ pub fn template_sources(overrides: Option<&Path>) -> Result<Vec<(String, String)
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+                check_shape(&text).map_err(|e| format!("`{}`: {e}", path.display()))?;
                 sources.insert(name, text);
             }
         }
@@ -100,6 +101,86 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     message
 }
 
+
+/// Largest template file of a catalog's `templates/` (the built-in ones are below 10 KB).
+pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
+/// Deepest nesting of a template's block tags (`if`, `for`, `block`, `macro`, `filter`)
+/// plus parentheses and brackets inside its tags: Tera's parser and renderer recurse once
+/// per level, and thousands of levels overflow the stack.
+pub const MAX_TEMPLATE_NESTING: usize = 64;
+
+/// Checks a template's size and nesting (`MAX_TEMPLATE_BYTES`, `MAX_TEMPLATE_NESTING`)
+/// before Tera parses it.
+fn check_shape(text: &str) -> Result<(), String> {
+    if text.len() > MAX_TEMPLATE_BYTES {
+        return Err(format!(
+            "the template is {} bytes, the limit is {MAX_TEMPLATE_BYTES}",
+            text.len()
+        ));
+    }
+    let bytes = text.as_bytes();
+    let (mut blocks, mut brackets, mut i) = (0usize, 0usize, 0usize);
+    let line_of = |at: usize| text[..at].matches('\n').count() + 1;
+    let too_deep = |at: usize| {
+        format!(
+            "blocks, parentheses and brackets nest more than {MAX_TEMPLATE_NESTING} levels deep \
+             at line {} (the nesting limit is {MAX_TEMPLATE_NESTING})",
+            line_of(at)
+        )
+    };
+    while i + 1 < bytes.len() {
+        let open = &bytes[i..i + 2];
+        let close: &[u8] = match open {
+            b"{{" => b"}}",
+            b"{%" => b"%}",
+            b"{#" => b"#}",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let start = i + 2;
+        let end = text[start..].find(std::str::from_utf8(close).unwrap_or("}}")).map_or(bytes.len(), |e| start + e);
+        let tag = &text[start..end];
+        i = end + 2;
+        if open == b"{#" {
+            continue;
+        }
+        let word = tag.trim_start_matches('-').split_whitespace().next().unwrap_or_default();
+        if open == b"{%" {
+            if word == "raw" {
+                // Raw content is text up to `endraw`, whatever it holds.
+                let after = text[i.min(text.len())..].find("endraw").map_or(bytes.len(), |e| i + e);
+                i = after;
+                continue;
+            }
+            if ["if", "for", "block", "macro", "filter"].contains(&word) {
+                blocks += 1;
+            } else if word.starts_with("end") {
+                blocks = blocks.saturating_sub(1);
+            }
+        }
+        let mut quote = None;
+        for c in tag.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'' | '`') => quote = Some(c),
+                (None, '(' | '[') => brackets += 1,
+                (None, ')' | ']') => brackets = brackets.saturating_sub(1),
+                _ => {}
+            }
+            if blocks + brackets > MAX_TEMPLATE_NESTING {
+                return Err(too_deep(start));
+            }
+        }
+        brackets = 0;
+        if blocks > MAX_TEMPLATE_NESTING {
+            return Err(too_deep(start));
+        }
+    }
+    Ok(())
+}
 
 /// `range(end, start=0, step_by=1)` as Tera's, refusing more than `MAX_RANGE` items.
 fn bounded_range(args: &HashMap<String, tera::Value>) -> tera::Result<tera::Value> {
@@ -209,6 +290,49 @@ mod tests {
         check("{% for i in range(end=1000000000) %}{% endfor %}", Err("the limit is 10000"));
         check("{{ range(end=3, step_by=0) }}", Err("`step_by` above 0"));
         check("{{ range(end=-3) }}", Err("whole number"));
+    }
+
+    /// A template nested `depth` levels in blocks and in brackets.
+    fn nested(depth: usize) -> [String; 2] {
+        let ifs = format!("{}x{}", "{% if true %}".repeat(depth), "{% endif %}".repeat(depth));
+        let parens = format!("{{{{ {}1{} }}}}", "(".repeat(depth), ")".repeat(depth));
+        [ifs, parens]
+    }
+
+    #[test]
+    fn deep_or_large_templates_are_refused_before_parsing() {
+        for text in nested(MAX_TEMPLATE_NESTING + 1) {
+            let err = check_shape(&text).err().unwrap_or_default();
+            assert!(err.contains("nesting limit is 64") && err.contains("line 1"), "{err}");
+        }
+        let big = "x".repeat(MAX_TEMPLATE_BYTES + 1);
+        assert!(check_shape(&big).is_err_and(|e| e.contains("limit is 262144")));
+        // Brackets in text, strings, comments and raw sections are not nesting.
+        let text = format!(
+            "{}{{{{ \"{}\" }}}}{{# {} #}}{{% raw %}}{}{{% endraw %}}",
+            "(".repeat(99),
+            "(".repeat(99),
+            "(".repeat(99),
+            "{% if x %}".repeat(99)
+        );
+        assert_eq!(check_shape(&text), Ok(()));
+        for (_, source) in BUILTIN_TEMPLATES {
+            assert_eq!(check_shape(source), Ok(()));
+        }
+    }
+
+    /// The deepest templates allowed compile and render on a 2 MiB stack (rayon's).
+    #[test]
+    fn deepest_allowed_templates_are_safe_on_a_small_stack() {
+        let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(|| {
+            for text in nested(MAX_TEMPLATE_NESTING) {
+                assert_eq!(check_shape(&text), Ok(()));
+                let tera = compile_sources(&[("t.html".to_owned(), text)]).expect("compiles");
+                let html = render_bounded(&tera, "t.html", &tera::Context::new());
+                assert!(html.is_ok_and(|h| h.contains(['x', '1'])));
+            }
+        });
+        worker.expect("spawn").join().expect("no overflow");
     }
 
     #[test]
