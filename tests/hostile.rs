@@ -235,7 +235,8 @@ fn templates_cannot_read_the_environment() {
         r#"{{ get_env(name="AURELIO_SECRET_KEY") }}"#,
         r#"{{ get_env(name="AWS_SECRET_ACCESS_KEY", default="none") }}"#,
     ] {
-        let template = format!("{{% extends \"base.html\" %}}{{% block content %}}{call}{{% endblock %}}");
+        let template =
+            format!("{{% extends \"base.html\" %}}{{% block content %}}{call}{{% endblock %}}");
         let (_dir, run, out) = build_with_page_template(&template);
         assert!(!run.success, "{call}: built");
         assert!(run.stderr.contains("`get_env` is not available in templates"), "{}", run.stderr);
@@ -249,10 +250,7 @@ fn template_recursion_and_deep_nesting_are_refused() {
     // Each would overflow the rendering (or parsing) thread's stack and abort the build.
     for (template, message) in [
         ("{% include \"page.html\" %}", "templates recurse without end"),
-        (
-            "{% macro f() %}{{ self::f() }}{% endmacro %}{{ self::f() }}",
-            "macro `f` of `page.html`",
-        ),
+        ("{% macro f() %}{{ self::f() }}{% endmacro %}{{ self::f() }}", "macro `f` of `page.html`"),
         (&format!("{{{{ {}1 }}}}", "(".repeat(50_000)), "nesting limit is 64"),
     ] {
         let (_dir, run, _) = build_with_page_template(template);

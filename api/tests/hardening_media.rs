@@ -158,8 +158,7 @@ async fn image_bombs_are_refused_from_their_header(db: Db) {
     // server from 37 MB to 2.48 GB, all answered 201.
     let bomb = png_bomb(7070, 7070);
     let before = rss();
-    let answers =
-        futures::future::join_all((0..6).map(|_| upload(&api, sk, &bomb))).await;
+    let answers = futures::future::join_all((0..6).map(|_| upload(&api, sk, &bomb))).await;
     let grown = rss().saturating_sub(before);
     for answer in &answers {
         let e = answer.error(422, "validation_failed", Some("file"));

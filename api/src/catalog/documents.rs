@@ -471,9 +471,11 @@ async fn export_catalog(tenant: Tenant) -> ApiResult<impl IntoResponse> {
         }
         drop(dir);
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
+        );
     let disposition = format!("attachment; filename=\"{}.tar\"", tenant.shop.handle);
     Ok((
         [

@@ -178,10 +178,13 @@ async fn check_quota(db: &sqlx::AnyPool, path: &str, len: i64, quota: u64) -> Ap
     if stored.is_some() {
         return Ok(());
     }
-    let used: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM images")
-        .fetch_one(db)
-        .await?;
-    let after = u64::try_from(used.max(0)).unwrap_or(0).saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
+    let used: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM images")
+            .fetch_one(db)
+            .await?;
+    let after = u64::try_from(used.max(0))
+        .unwrap_or(0)
+        .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
     if after > quota {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -158,7 +158,6 @@ pub fn decoding_bytes() -> u64 {
     *BUDGET.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,8 @@ mod sections;
 mod templates;
 
 pub use templates::{
-    BUILTIN_TEMPLATES, MAX_PAGE_BYTES, MAX_RANGE, compile_sources, compile_templates,
-    error_chain, escape_html, template_sources,
+    BUILTIN_TEMPLATES, MAX_PAGE_BYTES, MAX_RANGE, compile_sources, compile_templates, error_chain,
+    escape_html, template_sources,
 };
 
 pub use cards::{Card, CardCache, ProductCards};

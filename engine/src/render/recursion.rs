@@ -258,9 +258,10 @@ mod tests {
             Some("macro `f` of `m.html`"),
         );
         check_sources(
-            &[
-                ("m.html", "{% macro f() %}{{ self::g() }}{% endmacro %}{% macro g() %}{% if true %}{{ self::f() }}{% endif %}{% endmacro %}"),
-            ],
+            &[(
+                "m.html",
+                "{% macro f() %}{{ self::g() }}{% endmacro %}{% macro g() %}{% if true %}{{ self::f() }}{% endif %}{% endmacro %}",
+            )],
             Some("macro `f`"),
         );
         // An included template's block renders the page's block of that name.
@@ -268,7 +269,10 @@ mod tests {
             &[
                 ("base.html", "{% block main %}{% endblock %}"),
                 ("x.html", "{% block main %}{% endblock %}"),
-                ("page.html", "{% extends \"base.html\" %}{% block main %}{% include \"x.html\" %}{% endblock %}"),
+                (
+                    "page.html",
+                    "{% extends \"base.html\" %}{% block main %}{% include \"x.html\" %}{% endblock %}",
+                ),
             ],
             Some("block `main`"),
         );
@@ -278,10 +282,19 @@ mod tests {
     fn ordinary_templates_pass() {
         check_sources(
             &[
-                ("macros.html", "{% macro card(p) %}{{ self::price(p=p) }}{% endmacro %}{% macro price(p) %}{{ p }}{% endmacro %}"),
-                ("base.html", "{% import \"macros.html\" as m %}{% block main %}{% endblock %}{% include \"foot.html\" %}"),
+                (
+                    "macros.html",
+                    "{% macro card(p) %}{{ self::price(p=p) }}{% endmacro %}{% macro price(p) %}{{ p }}{% endmacro %}",
+                ),
+                (
+                    "base.html",
+                    "{% import \"macros.html\" as m %}{% block main %}{% endblock %}{% include \"foot.html\" %}",
+                ),
                 ("foot.html", "footer"),
-                ("page.html", "{% extends \"base.html\" %}{% block main %}{{ super() }}{% endblock %}"),
+                (
+                    "page.html",
+                    "{% extends \"base.html\" %}{% block main %}{{ super() }}{% endblock %}",
+                ),
             ],
             None,
         );

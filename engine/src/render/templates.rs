@@ -101,7 +101,6 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     message
 }
 
-
 /// Largest template file of a catalog's `templates/` (the built-in ones are below 10 KB).
 pub const MAX_TEMPLATE_BYTES: usize = 256 * 1024;
 /// Deepest nesting of a template's block tags (`if`, `for`, `block`, `macro`, `filter`)
@@ -140,7 +139,9 @@ fn check_shape(text: &str) -> Result<(), String> {
             }
         };
         let start = i + 2;
-        let end = text[start..].find(std::str::from_utf8(close).unwrap_or("}}")).map_or(bytes.len(), |e| start + e);
+        let end = text[start..]
+            .find(std::str::from_utf8(close).unwrap_or("}}"))
+            .map_or(bytes.len(), |e| start + e);
         let tag = &text[start..end];
         i = end + 2;
         if open == b"{#" {
@@ -187,14 +188,13 @@ fn bounded_range(args: &HashMap<String, tera::Value>) -> tera::Result<tera::Valu
     let number = |name: &str, default: Option<u64>| -> tera::Result<u64> {
         match args.get(name) {
             Some(v) => v.as_u64().ok_or_else(|| {
-                tera::Error::msg(format!(
-                    "`range` takes a whole number ≥ 0 as `{name}`, not `{v}`"
-                ))
+                tera::Error::msg(format!("`range` takes a whole number ≥ 0 as `{name}`, not `{v}`"))
             }),
             None => default.ok_or_else(|| tera::Error::msg("`range` needs an `end` argument")),
         }
     };
-    let (start, end, step) = (number("start", Some(0))?, number("end", None)?, number("step_by", Some(1))?);
+    let (start, end, step) =
+        (number("start", Some(0))?, number("end", None)?, number("step_by", Some(1))?);
     if step == 0 {
         return Err(tera::Error::msg("`range` needs a `step_by` above 0"));
     }

@@ -334,7 +334,12 @@ mod tests {
             ),
             (
                 "mixed",
-                ["@supports (x:y){", ".a{", ":is(", "calc(", "["].iter().cycle().take(depth).copied().collect(),
+                ["@supports (x:y){", ".a{", ":is(", "calc(", "["]
+                    .iter()
+                    .cycle()
+                    .take(depth)
+                    .copied()
+                    .collect(),
             ),
         ]
     }
