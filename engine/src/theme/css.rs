@@ -196,10 +196,8 @@ pub fn check_nesting(css: &str) -> Result<(), (usize, usize, String)> {
                     ));
                 }
             }
-            (None, '}' | ')' | ']') => {
-                if open.last().is_some_and(|&close| char::from(close) == c) {
-                    open.pop();
-                }
+            (None, '}' | ')' | ']') if open.last().is_some_and(|&close| char::from(close) == c) => {
+                open.pop();
             }
             _ => {}
         }
