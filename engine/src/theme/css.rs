@@ -132,6 +132,11 @@ pub fn theme_css(theme: &ThemeModel) -> String {
 /// `@media` in `@supports`, `calc(var(--a, var(--b)))`); 64 leaves room and is checked safe
 /// on a 2 MiB thread by `deepest_allowed_css_is_safe_on_a_small_stack`.
 pub const MAX_CSS_NESTING: usize = 64;
+/// Deepest nesting of parentheses (functions: `calc(`, `var(`, `:is(`, media queries) in
+/// custom CSS. lightningcss re-parses a failed nested `calc(` at every level, so its time
+/// doubles with each level (22 unclosed levels took 20 s); real stylesheets nest functions
+/// 3 or 4 deep (`calc(var(--a) * (1 + var(--b)))`), and 8 keeps the worst case small.
+pub const MAX_CSS_FUNCTION_NESTING: usize = 8;
 
 /// Where custom CSS first nests deeper than `MAX_CSS_NESTING`: `Err((line, column,
 /// message))`, 1-based. A cheap scan that reads strings, comments and escapes as the CSS
@@ -139,6 +144,7 @@ pub const MAX_CSS_NESTING: usize = 64;
 /// only ends a block of its own kind (as in the tokenizer, `(]` stays open).
 pub fn check_nesting(css: &str) -> Result<(), (usize, usize, String)> {
     let mut open: Vec<u8> = Vec::new();
+    let mut parens = 0usize;
     let (mut line, mut column) = (1usize, 0usize);
     let mut chars = css.chars().peekable();
     let mut quote: Option<char> = None;
@@ -184,20 +190,28 @@ pub fn check_nesting(css: &str) -> Result<(), (usize, usize, String)> {
                     '(' => b')',
                     _ => b']',
                 });
-                if open.len() > MAX_CSS_NESTING {
+                parens += usize::from(c == '(');
+                let too_deep = if parens > MAX_CSS_FUNCTION_NESTING {
+                    Some(("parentheses (functions)", MAX_CSS_FUNCTION_NESTING))
+                } else if open.len() > MAX_CSS_NESTING {
+                    Some(("blocks, parentheses and brackets", MAX_CSS_NESTING))
+                } else {
+                    None
+                };
+                if let Some((what, limit)) = too_deep {
                     return Err((
                         line,
                         column,
                         format!(
-                            "blocks, parentheses and brackets nest more than {MAX_CSS_NESTING} \
-                             levels deep at line {line}, column {column} (the nesting limit is \
-                             {MAX_CSS_NESTING})"
+                            "{what} nest more than {limit} levels deep at line {line}, column \
+                             {column} (the nesting limit is {limit})"
                         ),
                     ));
                 }
             }
             (None, '}' | ')' | ']') if open.last().is_some_and(|&close| char::from(close) == c) => {
                 open.pop();
+                parens -= usize::from(c == ')');
             }
             _ => {}
         }
@@ -313,14 +327,12 @@ mod tests {
         }
     }
 
-    /// Custom CSS nested `depth` levels in each way the parser recurses.
-    fn nested(depth: usize) -> Vec<(&'static str, String)> {
+    /// Custom CSS nested `depth` levels in blocks and brackets, each way the parser recurses.
+    fn blocks(depth: usize) -> Vec<(&'static str, String)> {
         let inner = depth.saturating_sub(1);
         vec![
             ("rules", format!("{}.z{{color:red}}{}", ".a{".repeat(inner), "}".repeat(inner))),
             ("open rules", ".a{".repeat(depth)),
-            ("calc", format!(".a{{width:{}1px{}}}", "calc(".repeat(inner), ")".repeat(inner))),
-            ("is", format!("{}.b{}{{color:red}}", ":is(".repeat(depth), ")".repeat(depth))),
             ("brackets", format!(".a{{grid-template-areas:{}}}", "[".repeat(inner))),
             (
                 "media",
@@ -332,33 +344,52 @@ mod tests {
             ),
             (
                 "mixed",
-                ["@supports (x:y){", ".a{", ":is(", "calc(", "["]
-                    .iter()
-                    .cycle()
-                    .take(depth)
-                    .copied()
-                    .collect(),
+                ["@supports (x:y){", ".a{", "["].iter().cycle().take(depth).copied().collect(),
             ),
+        ]
+    }
+
+    /// Custom CSS with functions nested `depth` levels, closed or not.
+    fn functions(depth: usize) -> Vec<(&'static str, String)> {
+        vec![
+            ("calc", format!(".a{{width:{}1px{}}}", "calc(".repeat(depth), ")".repeat(depth))),
+            ("open calc", format!(".a{{width:{}1px}}", "calc(".repeat(depth))),
+            (
+                "bad calc",
+                format!(".a{{width:{}1px +{}}}", "calc(".repeat(depth), ")".repeat(depth)),
+            ),
+            ("is", format!("{}.b{}{{color:red}}", ":is(".repeat(depth), ")".repeat(depth))),
+            ("var", format!(".a{{color:{}red{}}}", "var(--x,".repeat(depth), ")".repeat(depth))),
         ]
     }
 
     #[test]
     fn too_deep_nesting_is_refused_with_its_position() {
-        for (kind, css) in nested(MAX_CSS_NESTING + 1) {
+        let over = blocks(MAX_CSS_NESTING + 1)
+            .into_iter()
+            .map(|(k, css)| (k, css, "nesting limit is 64"))
+            .chain(
+                functions(MAX_CSS_FUNCTION_NESTING + 1)
+                    .into_iter()
+                    .map(|(k, css)| (k, css, "parentheses (functions) nest more than 8")),
+            );
+        for (kind, css, expected) in over {
             let err = check_custom_css(&css).err();
             let Some((line, column, message)) = err else {
                 panic!("{kind}: accepted");
             };
             assert_eq!(line, 1, "{kind}");
             assert!(column > 0 && column <= css.chars().count(), "{kind}: {column}");
-            assert!(message.contains("nesting limit is 64"), "{kind}: {message}");
+            assert!(message.contains(expected), "{kind}: {message}");
         }
         // Strings, comments and escapes do not nest; a closer of another kind closes nothing.
         let quoted = format!(".a{{content:\"{}\"}}/*{}*/.b\\{{}}", "{".repeat(99), "(".repeat(99));
         assert!(check_nesting(&quoted).is_ok());
-        assert!(check_nesting(&"(]".repeat(MAX_CSS_NESTING + 1)).is_err());
+        assert!(check_nesting(&"(]".repeat(MAX_CSS_FUNCTION_NESTING + 1)).is_err());
         let late = format!("\n\n\n{}", "{".repeat(MAX_CSS_NESTING + 1));
         assert_eq!(check_nesting(&late).err().map(|e| (e.0, e.1)), Some((4, 65)));
+        let calc = format!(".a{{width:{}", "calc(".repeat(9));
+        assert_eq!(check_nesting(&calc).err().map(|e| (e.0, e.1)), Some((1, 54)));
     }
 
     #[test]
@@ -369,20 +400,33 @@ mod tests {
     }
 
     /// The deepest nesting allowed goes through the check and the build's compilation on a
-    /// thread with a 2 MiB stack (tokio's blocking threads, rayon's workers).
+    /// thread with a 2 MiB stack (tokio's blocking threads, rayon's workers), and a whole
+    /// custom stylesheet (100,000 characters) of the slowest functions allowed is checked
+    /// and compiled.
     #[test]
     fn deepest_allowed_css_is_safe_on_a_small_stack() {
         let (theme, _) =
             super::super::load(&super::super::ThemeSource::Preset("minimal")).expect("minimal");
         let model = theme.model;
         let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(move || {
-            for (kind, css) in nested(MAX_CSS_NESTING) {
+            let deepest =
+                blocks(MAX_CSS_NESTING).into_iter().chain(functions(MAX_CSS_FUNCTION_NESTING));
+            for (kind, css) in deepest {
                 assert!(check_nesting(&css).is_ok(), "{kind}: within the limit");
                 let _ = check_custom_css(&css);
                 let mut model = model.clone();
                 model.css = css;
                 let _ = compile_css(":root{--x:1}", &model);
             }
+            let depth = MAX_CSS_FUNCTION_NESTING;
+            let slowest =
+                format!(".a{{width:{}1px +{}}}", "calc(".repeat(depth), ")".repeat(depth));
+            let sheet = slowest.repeat(100_000 / slowest.len());
+            assert!(check_nesting(&sheet).is_ok());
+            let _ = check_custom_css(&sheet);
+            let mut model = model.clone();
+            model.css = sheet;
+            let _ = compile_css(":root{--x:1}", &model);
         });
         worker.expect("spawn").join().expect("no overflow");
     }
