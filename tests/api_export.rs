@@ -17,7 +17,8 @@ use std::process::Command;
 
 const ADMIN: &str = "export-test-admin";
 
-/// One HTTP/1.1 request; the status and body (the server sends a `Content-Length`).
+/// One HTTP/1.1 request; the status and body (sent with a `Content-Length`, or chunked as
+/// the export is, which is streamed).
 fn http(
     addr: SocketAddr,
     method: &str,
@@ -38,8 +39,24 @@ fn http(
     let split = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("a header");
     let head = String::from_utf8_lossy(&answer[..split]).into_owned();
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status");
-    assert!(!head.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{head}");
-    (status, answer[split + 4..].to_vec())
+    let body = &answer[split + 4..];
+    if !head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        return (status, body.to_vec());
+    }
+    // Chunks: a hexadecimal size line, the bytes, CRLF; a size of 0 ends the body.
+    let (mut rest, mut whole) = (body, Vec::new());
+    loop {
+        let line = rest.windows(2).position(|w| w == b"\r\n").expect("a chunk size line");
+        let size = std::str::from_utf8(&rest[..line]).ok().and_then(|l| {
+            usize::from_str_radix(l.split(';').next().unwrap_or_default().trim(), 16).ok()
+        });
+        let size = size.expect("a chunk size");
+        if size == 0 {
+            return (status, whole);
+        }
+        whole.extend_from_slice(&rest[line + 2..line + 2 + size]);
+        rest = &rest[line + 2 + size + 2..];
+    }
 }
 
 fn json_of(status: u16, body: &[u8], expected: u16) -> Value {

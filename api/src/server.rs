@@ -77,6 +77,9 @@ pub struct Config {
     /// Open carts without an order untouched this long are deleted.
     #[serde(with = "millis")]
     pub cart_ttl: Duration,
+    /// Bytes of uploaded images a shop may keep (all its images together); an upload past
+    /// it is refused with 413 `media_quota_exceeded`. Default 2 GiB.
+    pub media_quota_bytes: u64,
 }
 
 mod millis {
@@ -113,6 +116,7 @@ impl Default for Config {
             limits: crate::limits::LimitsConfig::default(),
             order_hold: Duration::from_secs(30 * 60),
             cart_ttl: Duration::from_secs(30 * 24 * 3600),
+            media_quota_bytes: 2 * 1024 * 1024 * 1024,
         }
     }
 }

@@ -9,23 +9,22 @@
 use crate::catalog::Catalog;
 use crate::diagnostics::Diagnostics;
 use crate::output::{CachePolicy, Content, FileEntry, Manifest, Sink};
-use image::{DynamicImage, GenericImageView, ImageDecoder, ImageFormat, Limits};
+use image::{DynamicImage, GenericImageView};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod decode;
+
+pub use decode::{
+    DECODE_BUDGET, Decoded, Header, MAX_DECODED_BYTES, MAX_PIXELS, decode, decoding_bytes, probe,
+};
+
 /// Largest source file accepted, against decompression bombs and mistakes.
 pub const MAX_FILE_BYTES: u64 = 40 * 1024 * 1024;
-/// Largest pixel count accepted (width × height).
-pub const MAX_PIXELS: u64 = 100_000_000;
-/// Largest side accepted.
-const MAX_SIDE: u32 = 30_000;
-/// Memory a decoder may allocate.
-const MAX_ALLOC: u64 = 1 << 30;
 /// Widths of the responsive variants; a source is never upscaled, and its own width is
 /// added when it is below the largest.
 pub const WIDTHS: [u32; 5] = [320, 640, 960, 1280, 1920];
@@ -587,30 +586,7 @@ struct Encoded {
 /// Decodes (within limits, EXIF orientation applied), resizes and encodes every variant.
 /// Re-encoding drops all metadata.
 fn encode(bytes: &[u8]) -> Result<Encoded, String> {
-    let mut reader = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| format!("cannot read the file: {e}"))?;
-    let format = reader.format().ok_or("the file is not a JPEG, PNG, WebP or GIF image")?;
-    if !matches!(
-        format,
-        ImageFormat::Jpeg | ImageFormat::Png | ImageFormat::WebP | ImageFormat::Gif
-    ) {
-        return Err("the file is not a JPEG, PNG, WebP or GIF image".into());
-    }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| format!("the image is corrupt: {e}"))?;
-    let (w, h) = decoder.dimensions();
-    if w == 0 || h == 0 || u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(format!("the image is {w}×{h} pixels, the limit is {MAX_PIXELS} pixels"));
-    }
-    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img =
-        DynamicImage::from_decoder(decoder).map_err(|e| format!("the image is corrupt: {e}"))?;
-    img.apply_orientation(orientation);
+    let Decoded { image: img, permit: _permit, .. } = decode(bytes, None)?;
     let alpha = img.color().has_alpha() && has_transparency(&img);
     let (width, height) = img.dimensions();
     let mut widths: Vec<u32> = WIDTHS.iter().copied().filter(|w| *w < width).collect();

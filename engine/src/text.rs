@@ -4,6 +4,7 @@
 //! Nothing that leaves here can carry a script, an event handler or a `javascript:` URL.
 
 use pulldown_cmark::{Options, Parser, html};
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
@@ -13,9 +14,27 @@ static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
         .add_tag_attributes("td", ["align", "style"])
         .add_tag_attributes("th", ["align", "style"])
         .url_schemes(["http", "https", "mailto", "tel"].into_iter().collect())
-        .link_rel(Some("noopener noreferrer"));
+        .link_rel(Some("noopener noreferrer"))
+        .attribute_filter(|element, attribute, value| match (element, attribute) {
+            ("td" | "th", "style") => cell_alignment(value).map(Cow::Owned),
+            _ => Some(Cow::Borrowed(value)),
+        });
     b
 });
+
+/// The one style a table cell keeps: the alignment Markdown tables write
+/// (`text-align: center`). Anything else (a `position: fixed` overlay, a tracking
+/// `background: url(…)`) drops the attribute.
+fn cell_alignment(style: &str) -> Option<String> {
+    let mut declarations = style.split(';').map(str::trim).filter(|d| !d.is_empty());
+    let (property, value) = declarations.next()?.split_once(':')?;
+    let value = value.trim().to_ascii_lowercase();
+    let allowed = ["left", "center", "right", "justify", "start", "end"];
+    (declarations.next().is_none()
+        && property.trim().eq_ignore_ascii_case("text-align")
+        && allowed.contains(&value.as_str()))
+    .then(|| format!("text-align: {value}"))
+}
 
 static STRIP_ALL: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut b = ammonia::Builder::empty();
@@ -127,6 +146,23 @@ mod tests {
             markdown_to_html("| a | b |\n|---|---|\n| 1 | 2 |\n\n[home](https://x.test/)", "");
         assert!(html.contains("<table>"), "{html}");
         assert!(html.contains("href=\"https://x.test/\""), "{html}");
+    }
+
+    #[test]
+    fn table_cells_keep_only_their_alignment() {
+        let html = markdown_to_html("| a | b |\n|:-:|--:|\n| 1 | 2 |", "");
+        assert!(html.contains("<th style=\"text-align: center\">a</th>"), "{html}");
+        assert!(html.contains("<td style=\"text-align: right\">2</td>"), "{html}");
+        let html = markdown_to_html(
+            "<table><tr><td style=\"position:fixed;inset:0;background:url(https://t.test/p)\">x</td>\
+             <th style=\"text-align:left;position:fixed\">y</th>\
+             <td style=\"TEXT-ALIGN: Center\">z</td></tr></table>",
+            "",
+        );
+        let lower = html.to_lowercase();
+        assert!(!lower.contains("position") && !lower.contains("url("), "{html}");
+        assert!(html.contains("<td>x</td>") && html.contains("<th>y</th>"), "{html}");
+        assert!(html.contains("<td style=\"text-align: center\">z</td>"), "{html}");
     }
 
     #[test]

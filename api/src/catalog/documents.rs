@@ -484,7 +484,8 @@ async fn put_theme(tenant: Tenant, body: Bytes) -> ApiResult<Json<Saved>> {
 }
 
 /// Export the shop as a catalog directory (a tar archive): exactly what `aurelio build
-/// --site` reads, images included.
+/// --site` reads, images included. The archive is streamed as it is written (from the
+/// exported directory, on the blocking pool), never held whole in memory.
 #[utoipa::path(get, path = "/api/v1/export", tag = "catalog", security(("secret_key" = [])),
     responses((status = 200, description = "application/x-tar", content_type = "application/x-tar")))]
 async fn export_catalog(tenant: Tenant) -> ApiResult<impl IntoResponse> {
@@ -494,22 +495,81 @@ async fn export_catalog(tenant: Tenant) -> ApiResult<impl IntoResponse> {
     store::export(tenant.platform.pools.backend(), &tenant.db, &root).await?;
     super::images::export(&tenant, &root).await?;
     let handle = tenant.shop.handle.clone();
-    let archive = tokio::task::spawn_blocking(move || {
-        let mut builder = tar::Builder::new(Vec::new());
-        builder.follow_symlinks(false);
-        builder.append_dir_all(&handle, &root)?;
-        builder.into_inner()
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?
-    .map_err(|e| ApiError::internal(&e))?;
-    drop(dir);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(EXPORT_CHUNKS_IN_FLIGHT);
+    tokio::task::spawn_blocking(move || {
+        let mut out = ChunkWriter { tx, chunk: Vec::with_capacity(EXPORT_CHUNK) };
+        if let Err(e) = write_archive(&mut out, &handle, &root) {
+            // The client sees the stream fail (a cut-off archive is never a whole one).
+            tracing::warn!(error = %e, "export stopped");
+            let _ = out.tx.blocking_send(Err(e));
+        }
+        drop(dir);
+    });
+    let stream =
+        futures::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
+        );
     let disposition = format!("attachment; filename=\"{}.tar\"", tenant.shop.handle);
     Ok((
         [
             (header::CONTENT_TYPE, "application/x-tar".to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        archive,
+        axum::body::Body::from_stream(stream),
     ))
+}
+
+/// Writes the tar of `root` (as `handle/`) into `out`, to its last chunk.
+fn write_archive(
+    out: &mut ChunkWriter,
+    handle: &str,
+    root: &std::path::Path,
+) -> std::io::Result<()> {
+    let mut builder = tar::Builder::new(&mut *out);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(handle, root)?;
+    builder.finish()?;
+    drop(builder);
+    out.send_chunk()
+}
+
+/// Bytes of the archive sent at a time.
+const EXPORT_CHUNK: usize = 64 * 1024;
+/// Chunks written ahead of the client: an export holds at most this many in memory.
+const EXPORT_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// Writes the archive into chunks sent to the response as they fill up; waits (on the
+/// blocking pool) while the client is behind, and fails once it has gone.
+struct ChunkWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    chunk: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send_chunk(&mut self) -> std::io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(EXPORT_CHUNK));
+        self.tx
+            .blocking_send(Ok(Bytes::from(full)))
+            .map_err(|_| std::io::Error::other("the client went away"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = EXPORT_CHUNK - self.chunk.len();
+        let n = buf.len().min(room);
+        self.chunk.extend_from_slice(&buf[..n]);
+        if self.chunk.len() >= EXPORT_CHUNK {
+            self.send_chunk()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

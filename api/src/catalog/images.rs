@@ -1,13 +1,19 @@
 //! Source images: multipart upload into the media object store, validated as images
 //! (format, dimensions and size within the engine's limits), named by content hash so an
 //! upload of the same bytes is the same image.
+//!
+//! An upload is read up to `MAX_BYTES` (larger bodies are refused with 413 while they
+//! arrive), its header checked against the engine's limits before anything is decoded,
+//! and decoded on the blocking pool: at most `UPLOAD_DECODES` at once wait there, and the
+//! decodes themselves share the engine's process-wide budget with builds. A shop's images
+//! together stay within its media quota (`Config::media_quota_bytes`).
 
 use crate::auth::{Permission, Tenant};
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
 use crate::server::Platform;
 use axum::Json;
-use axum::extract::Multipart;
+use axum::extract::{DefaultBodyLimit, Multipart};
 use axum::http::StatusCode;
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -18,14 +24,34 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// Largest accepted upload.
+/// Largest accepted upload: 20 MiB (20,971,520 bytes) of image file.
 pub const MAX_BYTES: usize = 20 * 1024 * 1024;
-/// Largest accepted image, in pixels (width × height).
-pub const MAX_PIXELS: u64 = 50_000_000;
+/// Largest request body of an upload: the file plus room for the multipart framing.
+pub const MAX_BODY_BYTES: usize = MAX_BYTES + 64 * 1024;
+/// Largest accepted image, in pixels (width × height): the engine's, which builds it.
+pub const MAX_PIXELS: u64 = aurelio_engine::images::MAX_PIXELS;
+/// Uploads checked at once in this process; more wait their turn without holding a
+/// blocking thread (each decode also waits for the engine's decode budget).
+pub const UPLOAD_DECODES: usize = 4;
+
+/// The turn of an upload to be checked (see `UPLOAD_DECODES`).
+static UPLOAD_TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(UPLOAD_DECODES);
 
 /// Routes for images.
 pub fn router() -> OpenApiRouter<Arc<Platform>> {
-    OpenApiRouter::new().routes(routes!(list_images, upload_image))
+    OpenApiRouter::new()
+        .routes(routes!(list_images, upload_image))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// The answer to an image over `MAX_BYTES`.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("the image is larger than {} MiB ({MAX_BYTES} bytes)", MAX_BYTES / (1024 * 1024)),
+    )
+    .with_field("file")
 }
 
 /// An uploaded source image.
@@ -50,11 +76,13 @@ fn key(shop_id: &str, path: &str) -> StorePath {
 }
 
 /// Checks that `bytes` are a JPEG, PNG, WebP or GIF image within the limits; its
-/// extension, MIME type and dimensions.
+/// extension, MIME type and dimensions. The header is checked before anything is decoded
+/// (pixels, decoded bytes: `aurelio_engine::images::probe`); decoding waits for its share
+/// of the engine's decode budget. Blocks: run it on the blocking pool.
 pub fn inspect(bytes: &[u8]) -> Result<(&'static str, &'static str, u32, u32), String> {
     use image::ImageFormat;
     if bytes.len() > MAX_BYTES {
-        return Err(format!("the image is larger than {} MB", MAX_BYTES / (1024 * 1024)));
+        return Err(format!("the image is larger than {} MiB", MAX_BYTES / (1024 * 1024)));
     }
     let format = image::guess_format(bytes)
         .map_err(|_| "the file is not an image (JPEG, PNG, WebP or GIF)".to_owned())?;
@@ -67,26 +95,15 @@ pub fn inspect(bytes: &[u8]) -> Result<(&'static str, &'static str, u32, u32), S
             return Err(format!("{other:?} images are not supported (use JPEG, PNG, WebP or GIF)"));
         }
     };
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    let (w, h) = reader.into_dimensions().map_err(|e| format!("the image cannot be read: {e}"))?;
-    if u64::from(w) * u64::from(h) > MAX_PIXELS {
-        return Err(format!("the image is {w}×{h}, more than {MAX_PIXELS} pixels"));
-    }
+    let header = aurelio_engine::images::probe(bytes, Some(format))?;
     // Decode it all: a truncated or corrupt file fails here, not in a build later.
-    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
-    let mut limits = image::Limits::default();
-    limits.max_alloc = Some(512 * 1024 * 1024);
-    reader.limits(limits);
-    reader.decode().map_err(|e| format!("the image is corrupt: {e}"))?;
+    drop(aurelio_engine::images::decode(bytes, Some(format))?);
     // The JPEG decoder fills in what a cut-off file lacks: a whole JPEG ends its last scan
     // with an end-of-image marker (which cannot occur inside scan data).
     if format == ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         return Err("the image is truncated: the JPEG has no end-of-image marker".to_owned());
     }
-    Ok((ext, mime, w, h))
+    Ok((ext, mime, header.width, header.height))
 }
 
 /// Whether an end-of-image marker (FF D9) follows the last start-of-scan marker (FF DA).
@@ -102,16 +119,25 @@ pub async fn store_image(
     shop_id: &str,
     bytes: Vec<u8>,
 ) -> ApiResult<ImageOut> {
-    let checked = tokio::task::spawn_blocking({
-        let bytes = bytes.clone();
-        move || inspect(&bytes).map(|(e, m, w, h)| (e.to_owned(), m.to_owned(), w, h))
-    })
-    .await
-    .map_err(|e| ApiError::internal(&e))?;
+    if bytes.len() > MAX_BYTES {
+        return Err(too_large());
+    }
+    let bytes = Arc::new(bytes);
+    let checked = {
+        let _turn = UPLOAD_TURNS.acquire().await.map_err(|e| ApiError::internal(&e))?;
+        let bytes = Arc::clone(&bytes);
+        tokio::task::spawn_blocking(move || {
+            inspect(&bytes).map(|(e, m, w, h)| (e.to_owned(), m.to_owned(), w, h))
+        })
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    };
     let (ext, mime, w, h) = checked.map_err(|m| ApiError::invalid("file", m))?;
     let hash = blake3::hash(&bytes).to_hex();
     let path = format!("images/{}.{ext}", &hash[..20]);
     let len = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    check_quota(db, &path, len, platform.config.media_quota_bytes).await?;
+    let bytes = Arc::try_unwrap(bytes).unwrap_or_else(|shared| (*shared).clone());
     platform
         .media
         .put(&key(shop_id, &path), PutPayload::from(bytes))
@@ -139,6 +165,38 @@ pub async fn store_image(
         height: i64::from(h),
         created_at: rfc3339(now),
     })
+}
+
+/// Refuses an image whose `len` bytes would take the shop's images past `quota` (an image
+/// stored already, the same bytes again, adds nothing). Concurrent uploads may each pass
+/// the check: the quota can be overshot by what is in flight at once.
+async fn check_quota(db: &sqlx::AnyPool, path: &str, len: i64, quota: u64) -> ApiResult<()> {
+    let stored: Option<i64> = sqlx::query_scalar("SELECT bytes FROM images WHERE path = $1")
+        .bind(path)
+        .fetch_optional(db)
+        .await?;
+    if stored.is_some() {
+        return Ok(());
+    }
+    let used: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM images")
+            .fetch_one(db)
+            .await?;
+    let after = u64::try_from(used.max(0))
+        .unwrap_or(0)
+        .saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
+    if after > quota {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "media_quota_exceeded",
+            format!(
+                "the shop's images would take {after} bytes, more than its media quota of \
+                 {quota} bytes ({used} bytes used): delete unused images or ask for a larger quota"
+            ),
+        )
+        .with_field("file"));
+    }
+    Ok(())
 }
 
 /// Stores an image of a trusted source (the demo catalog) under its own path, checking
@@ -217,8 +275,14 @@ async fn list_images(tenant: Tenant) -> ApiResult<Json<ImageList>> {
 /// Upload an image (multipart form, field `file`). Answers with the `path` to use in a
 /// product's `images`.
 #[utoipa::path(post, path = "/api/v1/images", tag = "catalog", security(("secret_key" = [])),
-    request_body(content_type = "multipart/form-data", content = Object),
-    responses((status = 201, body = ImageOut), (status = 422, body = crate::error::ErrorBody)))]
+    request_body(content_type = "multipart/form-data", content = Object,
+        description = "the image as the field `file`: JPEG, PNG, WebP or GIF, at most 20 MiB \
+                       and 40 megapixels"),
+    responses((status = 201, body = ImageOut),
+        (status = 413, description = "over 20 MiB (`payload_too_large`) or over the shop's \
+                                      media quota (`media_quota_exceeded`)",
+            body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
 async fn upload_image(
     tenant: Tenant,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
@@ -228,13 +292,19 @@ async fn upload_image(
     let mut form = form.map_err(|e| {
         ApiError::bad_request(format!("send the image as multipart/form-data: {}", e.body_text()))
     })?;
-    while let Some(field) =
-        form.next_field().await.map_err(|e| ApiError::bad_request(e.body_text()))?
-    {
+    // A body over `MAX_BODY_BYTES` fails while it is read: 413, in our error shape.
+    let read_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::bad_request(e.body_text())
+        }
+    };
+    while let Some(field) = form.next_field().await.map_err(read_error)? {
         if field.name() != Some("file") {
             continue;
         }
-        let bytes = field.bytes().await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let bytes = field.bytes().await.map_err(read_error)?;
         let image =
             store_image(&tenant.platform, &tenant.db, &tenant.shop.id, bytes.to_vec()).await?;
         tenant.audit("image.upload", serde_json::json!({ "path": image.path })).await;

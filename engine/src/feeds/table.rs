@@ -5,6 +5,7 @@
 use super::item::{Item, Sources, availability_name, price_text};
 use super::{Channel, Encoder};
 use crate::catalog::ShippingRate;
+use std::borrow::Cow;
 
 /// Columns that differ between the variants of a product, after the id column.
 pub const ITEM_COLUMNS: [&str; 12] = [
@@ -90,11 +91,25 @@ fn product_cells(item: &Item<'_>, sources: &Sources<'_>) -> [String; 9] {
 /// The CSV encoder of a channel.
 pub(super) struct Csv(pub Channel);
 
-/// One CSV record (RFC 4180 quoting by the csv crate), ending in `\n`.
+/// A cell a spreadsheet will not run as a formula (OWASP's CSV injection advice): one
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, unless
+/// it is a plain number (`-5`, `+1.5`), which a spreadsheet reads as the number it is.
+fn inert(cell: &str) -> Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let number = cell.len() > 1
+        && cell[1..].bytes().any(|b| b.is_ascii_digit())
+        && cell[1..].bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        && cell[1..].bytes().filter(|b| *b == b'.').count() <= 1
+        && cell.starts_with(['+', '-']);
+    if risky && !number { Cow::Owned(format!("'{cell}")) } else { Cow::Borrowed(cell) }
+}
+
+/// One CSV record (RFC 4180 quoting by the csv crate), ending in `\n`; every cell made
+/// inert (`inert`).
 fn csv_row<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = &'a str>) {
     let mut w = csv::WriterBuilder::new().has_headers(false).buffer_capacity(4096).from_writer(out);
     // Writing into a `Vec` cannot fail.
-    let _ = w.write_record(fields);
+    let _ = w.write_record(fields.into_iter().map(|f| inert(f).into_owned()));
     let _ = w.flush();
 }
 
@@ -173,5 +188,34 @@ impl Encoder for Json {
 
     fn first_item_skip(&self) -> usize {
         2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_made_inert_and_numbers_kept() {
+        for (cell, expected) in [
+            ("=HYPERLINK(\"https://x.test\")", "'=HYPERLINK(\"https://x.test\")"),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("-", "'-"),
+            ("-.", "'-."),
+            ("-5", "-5"),
+            ("+1.5", "+1.5"),
+            ("19.99 EUR", "19.99 EUR"),
+            ("Linen shirt", "Linen shirt"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(cell), expected, "{cell:?}");
+        }
+        let mut out = Vec::new();
+        csv_row(&mut out, ["=1+1", "a,b", "-3"]);
+        assert_eq!(String::from_utf8(out).expect("utf-8"), "'=1+1,\"a,b\",-3\n");
     }
 }

@@ -6,7 +6,14 @@
 
 mod cards;
 mod context;
+mod recursion;
 mod sections;
+mod templates;
+
+pub use templates::{
+    BUILTIN_TEMPLATES, MAX_PAGE_BYTES, MAX_RANGE, compile_sources, compile_templates, error_chain,
+    escape_html, template_sources,
+};
 
 pub use cards::{Card, CardCache, ProductCards};
 
@@ -24,92 +31,11 @@ use crate::theme::Theme;
 use context::{Meta, breadcrumb_ld, description, price_ctx};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::Path;
 
 /// Products per page of a collection or category listing.
 pub const PAGE_SIZE: usize = 24;
 /// Related products shown on a product page.
 const RELATED: usize = 4;
-
-/// The built-in templates, compiled into the binary.
-pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
-    ("base.html", include_str!("../../../templates/base.html")),
-    ("macros.html", include_str!("../../../templates/macros.html")),
-    ("index.html", include_str!("../../../templates/index.html")),
-    ("product.html", include_str!("../../../templates/product.html")),
-    ("collection.html", include_str!("../../../templates/collection.html")),
-    ("collections.html", include_str!("../../../templates/collections.html")),
-    ("category.html", include_str!("../../../templates/category.html")),
-    ("page.html", include_str!("../../../templates/page.html")),
-    ("cart.html", include_str!("../../../templates/cart.html")),
-    ("search.html", include_str!("../../../templates/search.html")),
-    ("404.html", include_str!("../../../templates/404.html")),
-];
-
-/// The template sources of a build: the built-ins, replaced by same-named `.html` files of
-/// `overrides` (a shop's `templates/` folder). Sorted by name.
-pub fn template_sources(overrides: Option<&Path>) -> Result<Vec<(String, String)>, String> {
-    let mut sources: HashMap<String, String> =
-        BUILTIN_TEMPLATES.iter().map(|(n, s)| ((*n).to_owned(), (*s).to_owned())).collect();
-    if let Some(dir) = overrides.filter(|d| d.is_dir()) {
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "html") {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-                sources.insert(name, text);
-            }
-        }
-    }
-    let mut sorted: Vec<(String, String)> = sources.into_iter().collect();
-    sorted.sort();
-    Ok(sorted)
-}
-
-/// Compiles template sources once for a build.
-pub fn compile_sources(sources: &[(String, String)]) -> Result<tera::Tera, String> {
-    let mut tera = tera::Tera::default();
-    tera.set_escape_fn(escape_html);
-    tera.add_raw_templates(sources.to_vec()).map_err(|e| error_chain(&e))?;
-    Ok(tera)
-}
-
-/// Compiles the built-in templates plus the `.html` files of `overrides`.
-pub fn compile_templates(overrides: Option<&Path>) -> Result<tera::Tera, String> {
-    compile_sources(&template_sources(overrides)?)
-}
-
-/// HTML escaping for text and attribute values: `&`, `<`, `>`, `"` and `'` only (Tera's
-/// default also escapes `/`, which bloats every URL).
-pub fn escape_html(input: &str) -> String {
-    let mut out = String::with_capacity(input.len() + input.len() / 8);
-    for c in input.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Tera's error with all its causes on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
 
 /// Which listing a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,7 +299,7 @@ impl<'a> Renderer<'a> {
         let (template, page) = self.context(job);
         let mut ctx = self.common.clone();
         ctx.extend(page);
-        self.tera.render(template, &ctx).map_err(|e| format!("`{template}`: {}", error_chain(&e)))
+        templates::render_bounded(&self.tera, template, &ctx)
     }
 
     /// The template and the page's own context (what is not shared by every page).

@@ -139,9 +139,104 @@ pub fn header_is_dark(theme: &ThemeModel) -> bool {
     })
 }
 
+/// Deepest nesting of blocks, parentheses and brackets accepted in custom CSS. The parser
+/// and minifier recurse once (or more) per level: a few thousand levels overflow a 2 MiB
+/// thread stack and abort the process. Real stylesheets stay below 10 (nested rules in
+/// `@media` in `@supports`, `calc(var(--a, var(--b)))`); 64 leaves room and is checked safe
+/// on a 2 MiB thread by `deepest_allowed_css_is_safe_on_a_small_stack`.
+pub const MAX_CSS_NESTING: usize = 64;
+/// Deepest nesting of parentheses (functions: `calc(`, `var(`, `:is(`, media queries) in
+/// custom CSS. lightningcss re-parses a failed nested `calc(` at every level, so its time
+/// doubles with each level (22 unclosed levels took 20 s); real stylesheets nest functions
+/// 3 or 4 deep (`calc(var(--a) * (1 + var(--b)))`), and 8 keeps the worst case small.
+pub const MAX_CSS_FUNCTION_NESTING: usize = 8;
+
+/// Where custom CSS first nests deeper than `MAX_CSS_NESTING`: `Err((line, column,
+/// message))`, 1-based. A cheap scan that reads strings, comments and escapes as the CSS
+/// tokenizer does, so nothing lightningcss sees as nesting escapes it: a closing bracket
+/// only ends a block of its own kind (as in the tokenizer, `(]` stays open).
+pub fn check_nesting(css: &str) -> Result<(), (usize, usize, String)> {
+    let mut open: Vec<u8> = Vec::new();
+    let mut parens = 0usize;
+    let (mut line, mut column) = (1usize, 0usize);
+    let mut chars = css.chars().peekable();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    while let Some(c) = chars.next() {
+        if c == '\n' {
+            line += 1;
+            column = 0;
+        } else {
+            column += 1;
+        }
+        if comment {
+            if c == '*' && chars.peek() == Some(&'/') {
+                chars.next();
+                column += 1;
+                comment = false;
+            }
+            continue;
+        }
+        match (quote, c) {
+            // An escape: the next character is literal (a newline after it continues).
+            (_, '\\') => {
+                if let Some(next) = chars.next() {
+                    if next == '\n' {
+                        line += 1;
+                        column = 0;
+                    } else {
+                        column += 1;
+                    }
+                }
+            }
+            (Some(q), c) if c == q || c == '\n' => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '/') if chars.peek() == Some(&'*') => {
+                chars.next();
+                column += 1;
+                comment = true;
+            }
+            (None, '{' | '(' | '[') => {
+                open.push(match c {
+                    '{' => b'}',
+                    '(' => b')',
+                    _ => b']',
+                });
+                parens += usize::from(c == '(');
+                let too_deep = if parens > MAX_CSS_FUNCTION_NESTING {
+                    Some(("parentheses (functions)", MAX_CSS_FUNCTION_NESTING))
+                } else if open.len() > MAX_CSS_NESTING {
+                    Some(("blocks, parentheses and brackets", MAX_CSS_NESTING))
+                } else {
+                    None
+                };
+                if let Some((what, limit)) = too_deep {
+                    return Err((
+                        line,
+                        column,
+                        format!(
+                            "{what} nest more than {limit} levels deep at line {line}, column \
+                             {column} (the nesting limit is {limit})"
+                        ),
+                    ));
+                }
+            }
+            (None, '}' | ')' | ']') if open.last().is_some_and(|&close| char::from(close) == c) => {
+                open.pop();
+                parens -= usize::from(c == ')');
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Compiles the storefront stylesheet, the theme and its custom CSS into one minified,
 /// prefixed stylesheet.
 pub fn compile_css(base: &str, theme: &ThemeModel) -> Result<String, String> {
+    // Checked when the theme was loaded; checked again so no caller can skip it.
+    check_nesting(&theme.css).map_err(|(_, _, message)| format!("custom CSS: {message}"))?;
     let source = format!("{base}\n{}\n{}", theme_css(theme), theme.css);
     let options = ParserOptions {
         filename: "theme.css".into(),
@@ -161,6 +256,8 @@ pub fn compile_css(base: &str, theme: &ThemeModel) -> Result<String, String> {
 
 /// Parses custom CSS alone; `Err((line, column, message))` with 1-based positions in it.
 pub(super) fn check_custom_css(css: &str) -> Result<(), (usize, usize, String)> {
+    // Before the parser sees it: too deep a nesting overflows its stack.
+    check_nesting(css)?;
     let options = ParserOptions {
         filename: "css".into(),
         flags: ParserFlags::NESTING,
@@ -260,5 +357,109 @@ mod tests {
             let err = check_custom_css(broken).err();
             assert!(matches!(err, Some((2, _, _))), "{broken:?}: {err:?}");
         }
+    }
+
+    /// Custom CSS nested `depth` levels in blocks and brackets, each way the parser recurses.
+    fn blocks(depth: usize) -> Vec<(&'static str, String)> {
+        let inner = depth.saturating_sub(1);
+        vec![
+            ("rules", format!("{}.z{{color:red}}{}", ".a{".repeat(inner), "}".repeat(inner))),
+            ("open rules", ".a{".repeat(depth)),
+            ("brackets", format!(".a{{grid-template-areas:{}}}", "[".repeat(inner))),
+            (
+                "media",
+                format!(
+                    "{}.a{{color:red}}{}",
+                    "@media (min-width:1px){".repeat(inner),
+                    "}".repeat(inner)
+                ),
+            ),
+            (
+                "mixed",
+                ["@supports (x:y){", ".a{", "["].iter().cycle().take(depth).copied().collect(),
+            ),
+        ]
+    }
+
+    /// Custom CSS with functions nested `depth` levels, closed or not.
+    fn functions(depth: usize) -> Vec<(&'static str, String)> {
+        vec![
+            ("calc", format!(".a{{width:{}1px{}}}", "calc(".repeat(depth), ")".repeat(depth))),
+            ("open calc", format!(".a{{width:{}1px}}", "calc(".repeat(depth))),
+            (
+                "bad calc",
+                format!(".a{{width:{}1px +{}}}", "calc(".repeat(depth), ")".repeat(depth)),
+            ),
+            ("is", format!("{}.b{}{{color:red}}", ":is(".repeat(depth), ")".repeat(depth))),
+            ("var", format!(".a{{color:{}red{}}}", "var(--x,".repeat(depth), ")".repeat(depth))),
+        ]
+    }
+
+    #[test]
+    fn too_deep_nesting_is_refused_with_its_position() {
+        let over = blocks(MAX_CSS_NESTING + 1)
+            .into_iter()
+            .map(|(k, css)| (k, css, "nesting limit is 64"))
+            .chain(
+                functions(MAX_CSS_FUNCTION_NESTING + 1)
+                    .into_iter()
+                    .map(|(k, css)| (k, css, "parentheses (functions) nest more than 8")),
+            );
+        for (kind, css, expected) in over {
+            let err = check_custom_css(&css).err();
+            let Some((line, column, message)) = err else {
+                panic!("{kind}: accepted");
+            };
+            assert_eq!(line, 1, "{kind}");
+            assert!(column > 0 && column <= css.chars().count(), "{kind}: {column}");
+            assert!(message.contains(expected), "{kind}: {message}");
+        }
+        // Strings, comments and escapes do not nest; a closer of another kind closes nothing.
+        let quoted = format!(".a{{content:\"{}\"}}/*{}*/.b\\{{}}", "{".repeat(99), "(".repeat(99));
+        assert!(check_nesting(&quoted).is_ok());
+        assert!(check_nesting(&"(]".repeat(MAX_CSS_FUNCTION_NESTING + 1)).is_err());
+        let late = format!("\n\n\n{}", "{".repeat(MAX_CSS_NESTING + 1));
+        assert_eq!(check_nesting(&late).err().map(|e| (e.0, e.1)), Some((4, 65)));
+        let calc = format!(".a{{width:{}", "calc(".repeat(9));
+        assert_eq!(check_nesting(&calc).err().map(|e| (e.0, e.1)), Some((1, 54)));
+    }
+
+    #[test]
+    fn the_reported_attacks_are_refused_not_fatal() {
+        for css in [".a{".repeat(33_000), "calc(".repeat(19_000), ":is(".repeat(24_000)] {
+            assert!(check_custom_css(&css).is_err());
+        }
+    }
+
+    /// The deepest nesting allowed goes through the check and the build's compilation on a
+    /// thread with a 2 MiB stack (tokio's blocking threads, rayon's workers), and a whole
+    /// custom stylesheet (100,000 characters) of the slowest functions allowed is checked
+    /// and compiled.
+    #[test]
+    fn deepest_allowed_css_is_safe_on_a_small_stack() {
+        let (theme, _) =
+            super::super::load(&super::super::ThemeSource::Preset("minimal")).expect("minimal");
+        let model = theme.model;
+        let worker = std::thread::Builder::new().stack_size(2 << 20).spawn(move || {
+            let deepest =
+                blocks(MAX_CSS_NESTING).into_iter().chain(functions(MAX_CSS_FUNCTION_NESTING));
+            for (kind, css) in deepest {
+                assert!(check_nesting(&css).is_ok(), "{kind}: within the limit");
+                let _ = check_custom_css(&css);
+                let mut model = model.clone();
+                model.css = css;
+                let _ = compile_css(":root{--x:1}", &model);
+            }
+            let depth = MAX_CSS_FUNCTION_NESTING;
+            let slowest =
+                format!(".a{{width:{}1px +{}}}", "calc(".repeat(depth), ")".repeat(depth));
+            let sheet = slowest.repeat(100_000 / slowest.len());
+            assert!(check_nesting(&sheet).is_ok());
+            let _ = check_custom_css(&sheet);
+            let mut model = model.clone();
+            model.css = sheet;
+            let _ = compile_css(":root{--x:1}", &model);
+        });
+        worker.expect("spawn").join().expect("no overflow");
     }
 }
