@@ -4,7 +4,8 @@
 //! The error answers are added centrally (`add_error_responses`), from what each
 //! operation has: every `/api/v1` operation can answer 408, 429 (with `Retry-After`) and
 //! 503; one with a key 401 and 403; one with path parameters 400 and 404; one with query
-//! parameters 422; one with a body 400, 413 and 422; writes 409. Handlers annotate only
+//! parameters (or a hostname in its path) 422; one with a body 400, 413 and 422; writes
+//! 409. Handlers annotate only
 //! what is their own (a 502 from a payment provider). Every error has the `ErrorBody`
 //! shape, which `extract::json_errors` makes true of the framework's rejections too.
 
@@ -163,6 +164,10 @@ fn error_statuses(
     };
     if has(ParameterIn::Path) {
         out.extend([400, 404]);
+    }
+    // Hostnames in paths are checked (IDNA, public suffixes) before they are looked up.
+    if params.clone().any(|p| matches!(p, RefOr::T(p) if p.name == "hostname")) {
+        out.push(422);
     }
     if has(ParameterIn::Query) {
         out.push(422);
