@@ -118,11 +118,12 @@ pub fn context(shop_id: &str, what: &str) -> String {
 /// The context of a custom domain's certificate: the shop holding the hostname, and the
 /// hostname (a hostname taken over by another shop needs a certificate of its own).
 pub async fn certificate_context(registry: &sqlx::AnyPool, host: &str) -> Result<String, String> {
-    let shop: Option<String> = sqlx::query_scalar("SELECT shop_id FROM domains WHERE hostname = $1")
-        .bind(host)
-        .fetch_optional(registry)
-        .await
-        .map_err(|e| format!("the registry database: {e}"))?;
+    let shop: Option<String> =
+        sqlx::query_scalar("SELECT shop_id FROM domains WHERE hostname = $1")
+            .bind(host)
+            .fetch_optional(registry)
+            .await
+            .map_err(|e| format!("the registry database: {e}"))?;
     let shop = shop.ok_or_else(|| format!("no shop holds `{host}`"))?;
     Ok(context(&shop, &format!("certificate:{host}")))
 }
@@ -211,7 +212,10 @@ mod tests {
         let b = context("shop_b", "payments:stripe");
         let sealed = key.seal(&a, b"sk_live_x");
         assert!(key.open(&b, &sealed).is_err());
-        assert_eq!(key.open_any(&[&a, "payments:stripe"], &sealed).unwrap(), (b"sk_live_x".to_vec(), 0));
+        assert_eq!(
+            key.open_any(&[&a, "payments:stripe"], &sealed).unwrap(),
+            (b"sk_live_x".to_vec(), 0)
+        );
         let legacy = key.seal("payments:stripe", b"sk_live_y");
         assert_eq!(key.open_any(&[&a, "payments:stripe"], &legacy).unwrap().1, 1);
         assert!(key.open_any(&[&b], &legacy).is_err());

@@ -218,7 +218,8 @@ impl Resolve for Guarded {
         let allow_private = self.allow_private;
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let vetted = vet(&host, addrs, allow_private)?;
             Ok(Box::new(vetted.into_iter()) as Addrs)
         })
@@ -227,7 +228,11 @@ impl Resolve for Guarded {
 
 /// The addresses of `host` that may be connected to; a refusal naming the first refused
 /// one when none may.
-fn vet(host: &str, addrs: Vec<SocketAddr>, allow_private: bool) -> Result<Vec<SocketAddr>, Refusal> {
+fn vet(
+    host: &str,
+    addrs: Vec<SocketAddr>,
+    allow_private: bool,
+) -> Result<Vec<SocketAddr>, Refusal> {
     if allow_private {
         return Ok(addrs);
     }
@@ -410,7 +415,8 @@ mod tests {
             let got = guarded.check_url(url);
             assert_eq!(matches!(got, Err(EgressError::Refused(_))), refused, "{url}: {got:?}");
         }
-        for url in ["ftp://example.com/", "https://user:pw@example.com/", "not a url", "file:///etc"]
+        for url in
+            ["ftp://example.com/", "https://user:pw@example.com/", "not a url", "file:///etc"]
         {
             assert!(matches!(guarded.check_url(url), Err(EgressError::Invalid(_))), "{url}");
         }

@@ -31,8 +31,17 @@ where
     }
 }
 
-/// Parses a JSON body; a type error names the field at fault (`variants[0].price`).
+/// Parses a JSON body; a type error names the field at fault (`variants[0].price`). Every
+/// body of the API is an object: an array is refused (serde would read a struct from one,
+/// member by position).
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the body must be a JSON object, not an array",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -180,18 +189,34 @@ mod tests {
             (422, "validation_failed", Some("channel")),
         );
         check(405, "", (405, "method_not_allowed", None));
-        check(413, "Failed to buffer the request body: length limit exceeded", (413, "payload_too_large", None));
+        check(
+            413,
+            "Failed to buffer the request body: length limit exceeded",
+            (413, "payload_too_large", None),
+        );
         check(400, "Invalid URL: Cannot parse `%FF` as UTF-8", (400, "bad_request", None));
         check(500, "secret detail", (500, "internal", None));
-        assert_eq!(rejection(StatusCode::INTERNAL_SERVER_ERROR, "secret").message, "internal error");
+        assert_eq!(
+            rejection(StatusCode::INTERNAL_SERVER_ERROR, "secret").message,
+            "internal error"
+        );
     }
 
     #[test]
     fn body_errors_name_the_field() {
-        let e = parse_json::<std::collections::HashMap<String, u32>>(b"{\"a\": \"x\"}").unwrap_err();
+        let e =
+            parse_json::<std::collections::HashMap<String, u32>>(b"{\"a\": \"x\"}").unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.field.as_deref(), Some("a"));
         let e = parse_json::<serde_json::Value>(b"{").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Two {
+            a: Option<u32>,
+            b: Option<u32>,
+        }
+        let e = parse_json::<Two>(b" [null, null]").unwrap_err();
+        assert_eq!((e.status, e.code), (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"));
     }
 }

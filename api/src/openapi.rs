@@ -140,9 +140,10 @@ pub fn add_error_responses(doc: &mut utoipa::openapi::OpenApi) {
             if let Some(op) = op {
                 let statuses = error_statuses(method, op, &shared);
                 for status in statuses {
-                    op.responses.responses.entry(status.to_string()).or_insert_with(|| {
-                        RefOr::T(error_response(status))
-                    });
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| RefOr::T(error_response(status)));
                 }
             }
         }

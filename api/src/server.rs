@@ -4,10 +4,10 @@
 
 use crate::db::{Backend, Pools, ShopPools};
 use crate::error::{ApiError, ApiResult};
+pub use crate::extract::{Body, parse_json};
 use crate::origin::OriginCache;
 use crate::registry::Shop;
 use crate::{builds, openapi, origin, schema};
-pub use crate::extract::{Body, parse_json};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
@@ -297,8 +297,10 @@ pub fn router(platform: Arc<Platform>) -> Router {
             .unwrap_or_default()
             .to_owned();
         // An API route's template, never its path: paths hold secrets (cart tokens).
-        let path =
-            req.extensions().get::<MatchedPath>().map_or_else(|| req.uri().path(), MatchedPath::as_str);
+        let path = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| req.uri().path(), MatchedPath::as_str);
         tracing::info_span!("request", id = %id, method = %req.method(), path = %path)
     });
     Router::new()

@@ -140,10 +140,8 @@ async fn receiver(redirect_to: Option<String>) -> (std::net::SocketAddr, Arc<Rec
             .to_owned();
         r.got.lock().unwrap().push((sig, body));
         match &r.redirect_to {
-            Some(to) => {
-                (axum::http::StatusCode::TEMPORARY_REDIRECT, [("location", to.clone())])
-                    .into_response()
-            }
+            Some(to) => (axum::http::StatusCode::TEMPORARY_REDIRECT, [("location", to.clone())])
+                .into_response(),
             None => axum::http::StatusCode::OK.into_response(),
         }
     }
@@ -176,15 +174,19 @@ async fn webhooks_to_private_addresses_are_refused(db: Db) {
         "https://user:secret@hooks.example.com/in".into(),
         "ftp://hooks.example.com/in".into(),
     ] {
-        c.post("/api/v1/webhooks", &shop.secret, json!({ "url": url }))
-            .await
-            .error(422, "validation_failed", Some("url"));
+        c.post("/api/v1/webhooks", &shop.secret, json!({ "url": url })).await.error(
+            422,
+            "validation_failed",
+            Some("url"),
+        );
     }
     // Rows made before the check (or whose name now resolves elsewhere) are checked again
     // at delivery, on the address connected to: nothing reaches the loopback receiver.
     let shop_db = shop_db(&server, &shop.id).await;
-    let planted =
-        [("whe_a", format!("http://127.0.0.1:{port}/hook")), ("whe_b", format!("http://localhost:{port}/hook"))];
+    let planted = [
+        ("whe_a", format!("http://127.0.0.1:{port}/hook")),
+        ("whe_b", format!("http://localhost:{port}/hook")),
+    ];
     for (id, url) in &planted {
         sqlx::query("INSERT INTO webhook_endpoints (id, url, secret, events, created_at) VALUES ($1, $2, 'whsec_old', '[\"*\"]', 0)")
             .bind(*id)
@@ -219,7 +221,11 @@ async fn redirects_are_not_followed_and_old_secrets_still_sign(db: Db) {
         .json();
     let secret = direct["secret"].as_str().unwrap().to_owned();
     let redirecting = c
-        .post("/api/v1/webhooks", &shop.secret, json!({ "url": format!("http://{redirector}/hook") }))
+        .post(
+            "/api/v1/webhooks",
+            &shop.secret,
+            json!({ "url": format!("http://{redirector}/hook") }),
+        )
         .await
         .expect(201)
         .json();
@@ -256,10 +262,11 @@ async fn redirects_are_not_followed_and_old_secrets_still_sign(db: Db) {
             "no delivery signed with {key}"
         );
     }
-    let old: String = sqlx::query_scalar("SELECT secret FROM webhook_endpoints WHERE id = 'whe_old'")
-        .fetch_one(&shop_db)
-        .await
-        .unwrap();
+    let old: String =
+        sqlx::query_scalar("SELECT secret FROM webhook_endpoints WHERE id = 'whe_old'")
+            .fetch_one(&shop_db)
+            .await
+            .unwrap();
     assert!(old.starts_with("sealed:"), "the old secret was not sealed: {old}");
 }
 
@@ -314,11 +321,13 @@ async fn sealed_values_do_not_open_in_another_shop(db: Db) {
             .fetch_one(&db_a)
             .await
             .unwrap();
-    sqlx::query("INSERT INTO payment_providers (name, sealed, updated_at) VALUES ('stripe', $1, 0)")
-        .bind(&stripe)
-        .execute(&db_b)
-        .await
-        .unwrap();
+    sqlx::query(
+        "INSERT INTO payment_providers (name, sealed, updated_at) VALUES ('stripe', $1, 0)",
+    )
+    .bind(&stripe)
+    .execute(&db_b)
+    .await
+    .unwrap();
     let (url, secret): (String, String) =
         sqlx::query_as("SELECT url, secret FROM webhook_endpoints WHERE id = $1")
             .bind(endpoint)
@@ -374,9 +383,7 @@ async fn keys_are_not_revoked_or_created_above_the_callers_role(db: Db) {
     let make = |role: &'static str| {
         let c = c.clone();
         let owner = shop.secret.clone();
-        async move {
-            c.post("/api/v1/keys", &owner, json!({ "role": role })).await.expect(201).json()
-        }
+        async move { c.post("/api/v1/keys", &owner, json!({ "role": role })).await.expect(201).json() }
     };
     let admin = make("admin").await;
     let admin_key = admin["key"].as_str().unwrap();
@@ -384,9 +391,11 @@ async fn keys_are_not_revoked_or_created_above_the_callers_role(db: Db) {
     // The attack: an admin key revoking the owner's key. Refused, and the owner key works.
     c.delete(&format!("/api/v1/keys/{owner_id}"), admin_key).await.error(403, "forbidden", None);
     c.get("/api/v1/keys", &shop.secret).await.expect(200);
-    c.post("/api/v1/keys", admin_key, json!({ "role": "owner" }))
-        .await
-        .error(403, "forbidden", None);
+    c.post("/api/v1/keys", admin_key, json!({ "role": "owner" })).await.error(
+        403,
+        "forbidden",
+        None,
+    );
     // At or below its own role, an admin key manages keys.
     c.delete(&format!("/api/v1/keys/{}", staff["id"].as_str().unwrap()), admin_key)
         .await
@@ -397,9 +406,11 @@ async fn keys_are_not_revoked_or_created_above_the_callers_role(db: Db) {
         .expect(204);
     // A staff key manages no keys at all; the owner can revoke anything, the admin key too.
     let staff2 = make("staff").await;
-    c.delete(&format!("/api/v1/keys/{owner_id}"), staff2["key"].as_str().unwrap())
-        .await
-        .error(403, "forbidden", None);
+    c.delete(&format!("/api/v1/keys/{owner_id}"), staff2["key"].as_str().unwrap()).await.error(
+        403,
+        "forbidden",
+        None,
+    );
     c.delete(&format!("/api/v1/keys/{}", admin["id"].as_str().unwrap()), &shop.secret)
         .await
         .expect(204);
@@ -424,9 +435,11 @@ async fn a_blank_admin_token_is_no_token(db: Db) {
                 .await;
             let error = resp.error(403, "forbidden", None);
             assert!(error["message"].as_str().unwrap().contains("no admin token"), "{error}");
-            c.send_with(Method::GET, "/api/v1/tenants", None, Payload::None, &headers)
-                .await
-                .error(403, "forbidden", None);
+            c.send_with(Method::GET, "/api/v1/tenants", None, Payload::None, &headers).await.error(
+                403,
+                "forbidden",
+                None,
+            );
         }
     }
 }
@@ -435,13 +448,17 @@ async fn malformed_requests_answer_the_error_body(db: Db) {
     let server = Server::shared(db);
     let c = server.client();
     let shop = c.provision(&unique("errs"), false).await;
-    c.get("/api/v1/products?limit=abc", &shop.secret)
-        .await
-        .error(422, "validation_failed", Some("limit"));
+    c.get("/api/v1/products?limit=abc", &shop.secret).await.error(
+        422,
+        "validation_failed",
+        Some("limit"),
+    );
     c.get("/api/v1/tenants?limit=1e3", ADMIN).await.error(422, "validation_failed", Some("limit"));
-    c.send_with(Method::PATCH, "/api/v1/tenants", Some(ADMIN), Payload::None, &[])
-        .await
-        .error(405, "method_not_allowed", None);
+    c.send_with(Method::PATCH, "/api/v1/tenants", Some(ADMIN), Payload::None, &[]).await.error(
+        405,
+        "method_not_allowed",
+        None,
+    );
     c.send_with(
         Method::POST,
         "/api/v1/products",
@@ -454,15 +471,17 @@ async fn malformed_requests_answer_the_error_body(db: Db) {
     // Just over the default limit of 2 MiB, on a connection of its own (the server closes
     // it after answering without reading the rest).
     let big = vec![b' '; 2 * 1024 * 1024 + 1];
-    server.client().send_with(
-        Method::POST,
-        "/api/v1/products",
-        Some(&shop.secret),
-        Payload::Raw("application/json".into(), big),
-        &[],
-    )
-    .await
-    .error(413, "payload_too_large", None);
+    server
+        .client()
+        .send_with(
+            Method::POST,
+            "/api/v1/products",
+            Some(&shop.secret),
+            Payload::Raw("application/json".into(), big),
+            &[],
+        )
+        .await
+        .error(413, "payload_too_large", None);
     c.get("/api/v1/products/%FF%FE", &shop.secret).await.error(400, "bad_request", None);
     // The shop still works, and the document lists these answers.
     c.get("/api/v1/products?limit=5", &shop.secret).await.expect(200);

@@ -147,7 +147,13 @@ async fn store(
 
 /// Stripe's API base (no trailing slash).
 fn stripe_base(platform: &Platform) -> String {
-    platform.config.stripe_api_base.as_deref().unwrap_or(STRIPE_API).trim_end_matches('/').to_owned()
+    platform
+        .config
+        .stripe_api_base
+        .as_deref()
+        .unwrap_or(STRIPE_API)
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 fn webhook_url(platform: &Platform, shop_id: &str) -> String {
@@ -227,9 +233,10 @@ fn form(pairs: &[(&str, String)]) -> String {
 
 /// Sends a request to Stripe: its answer's JSON on success, else what went wrong.
 async fn call(req: Result<reqwest::RequestBuilder, EgressError>) -> Result<Value, String> {
-    let answer = Egress::send(req.map_err(|e| format!("cannot reach Stripe: {e}"))?, MAX_STRIPE_ANSWER)
-        .await
-        .map_err(|e| format!("cannot reach Stripe: {e}"))?;
+    let answer =
+        Egress::send(req.map_err(|e| format!("cannot reach Stripe: {e}"))?, MAX_STRIPE_ANSWER)
+            .await
+            .map_err(|e| format!("cannot reach Stripe: {e}"))?;
     if !answer.status.is_success() {
         let text: String = answer.text().chars().take(500).collect();
         return Err(format!("Stripe answered {}: {text}", answer.status));
@@ -296,9 +303,10 @@ pub async fn refund(tenant: &Tenant, order: &Order, amount: i64) -> ApiResult<()
         return Ok(()); // manual: the merchant returns the money themselves
     }
     let intent = order.payment.get("external_id").and_then(Value::as_str).unwrap_or_default();
-    let c = stripe_config(&tenant.platform, &tenant.db, &tenant.shop.id).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "provider_missing", "Stripe is not configured")
-    })?;
+    let c =
+        stripe_config(&tenant.platform, &tenant.db, &tenant.shop.id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::CONFLICT, "provider_missing", "Stripe is not configured")
+        })?;
     let req = tenant.platform.http.post(&format!("{}/v1/refunds", stripe_base(&tenant.platform)));
     call(req.map(|r| {
         r.bearer_auth(&c.secret_key)
@@ -331,8 +339,9 @@ async fn stripe_webhook(
         .await?
         .ok_or_else(|| ApiError::not_found("shop"))?;
     let db = platform.shop_db(&shop).await?;
-    let config =
-        stripe_config(&platform, &db, &shop.id).await?.ok_or_else(|| ApiError::not_found("shop"))?;
+    let config = stripe_config(&platform, &db, &shop.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop"))?;
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     crypto::verify(
         config.webhook_secret.as_bytes(),

@@ -131,7 +131,10 @@ async fn create_endpoint(
 ) -> ApiResult<(StatusCode, Json<Endpoint>)> {
     tenant.require(Permission::Settings)?;
     if req.url.len() > MAX_URL_LEN {
-        return Err(ApiError::invalid("url", format!("the URL is longer than {MAX_URL_LEN} bytes")));
+        return Err(ApiError::invalid(
+            "url",
+            format!("the URL is longer than {MAX_URL_LEN} bytes"),
+        ));
     }
     let url = tenant.platform.http.vet_url(&req.url).await.map_err(|e| match e {
         EgressError::Refused(why) => ApiError::invalid(
@@ -298,11 +301,12 @@ async fn signing_secret(
 ) -> Result<String, String> {
     let Some(sealed) = stored.strip_prefix(SEALED) else {
         if let Some(sealer) = &platform.sealer {
-            let update =
-                sqlx::query("UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3")
-                    .bind(seal(sealer, shop_id, endpoint_id, stored))
-                    .bind(endpoint_id)
-                    .bind(stored);
+            let update = sqlx::query(
+                "UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3",
+            )
+            .bind(seal(sealer, shop_id, endpoint_id, stored))
+            .bind(endpoint_id)
+            .bind(stored);
             if let Err(e) = platform.pools.backend().write(db, update).await {
                 tracing::warn!(shop = shop_id, error = %e, "cannot seal a webhook secret");
             }
@@ -320,7 +324,13 @@ async fn signing_secret(
 }
 
 /// Posts one event; what went wrong, if anything.
-async fn post(platform: &Platform, url: &str, id: &str, secret: &str, payload: String) -> Option<String> {
+async fn post(
+    platform: &Platform,
+    url: &str,
+    id: &str,
+    secret: &str,
+    payload: String,
+) -> Option<String> {
     let t = now_ms() / 1000;
     let signature = crypto::sign(secret.as_bytes(), t, payload.as_bytes());
     let req = match platform.http.post(url) {

@@ -80,7 +80,9 @@ pub async fn issue(platform: &Platform, host: &str) -> Result<Issued, IssueError
     let cert = result?;
     let not_after = not_after(&cert.chain_pem)
         .ok_or_else(|| IssueError::Retry("the issued certificate could not be read".into()))?;
-    let context = crate::crypto::certificate_context(&platform.registry, host).await.map_err(IssueError::Retry)?;
+    let context = crate::crypto::certificate_context(&platform.registry, host)
+        .await
+        .map_err(IssueError::Retry)?;
     let sealed = key.seal(&context, serde_json::to_string(&cert).unwrap_or_default().as_bytes());
     let now = now_ms();
     let mut tx = platform.registry.begin().await.map_err(db_err)?;
