@@ -81,6 +81,8 @@ impl std::fmt::Debug for Egress {
 impl Egress {
     /// A client refusing non-public addresses unless `allow_private`.
     pub fn new(allow_private: bool) -> Result<Self, reqwest::Error> {
+        // reqwest is built without a TLS provider of its own: the engine's (ring).
+        aurelio_engine::publish::install_crypto_provider();
         let client = reqwest::Client::builder()
             .dns_resolver(Guarded { allow_private })
             .redirect(reqwest::redirect::Policy::none())
