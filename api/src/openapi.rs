@@ -2,12 +2,12 @@
 //! registered through `api_router`, which records it in the document as it adds it.
 //!
 //! The error answers are added centrally (`add_error_responses`), from what each
-//! operation has: every `/api/v1` operation can answer 408, 429 (with `Retry-After`) and
-//! 503; one with a key 401 and 403; one with path parameters 400 and 404; one with query
-//! parameters (or a hostname in its path) 422; one with a body 400, 413 and 422; writes
-//! 409. Handlers annotate only
-//! what is their own (a 502 from a payment provider). Every error has the `ErrorBody`
-//! shape, which `extract::json_errors` makes true of the framework's rejections too.
+//! operation has: every `/api/v1` operation can answer 429 (with `Retry-After`) and 503
+//! (the server is full, or the request took too long); one with a key 401 and 403; one
+//! with path parameters 400 and 404; one with query parameters (or a hostname in its
+//! path) 422; one with a body 400, 413 and 422; writes 409. Handlers annotate only what
+//! is their own (a 502 from a payment provider). Every error has the `ErrorBody` shape,
+//! which `extract::json_errors` makes true of the framework's rejections too.
 
 use crate::server::Platform;
 use crate::{builds, catalog, commerce, feeds, tenants};
@@ -104,7 +104,6 @@ fn meaning(status: u16) -> &'static str {
         401 => "no key, or an unknown or revoked one",
         403 => "the key's role or kind does not allow this, or the shop is suspended",
         404 => "not found (or another shop's)",
-        408 => "the request took too long to arrive",
         409 => "conflicts with the current state (taken, out of stock, state machine)",
         413 => "the body is too large",
         415 => "unsupported content type",
@@ -155,7 +154,7 @@ fn error_statuses(
     op: &Operation,
     shared: &[RefOr<utoipa::openapi::path::Parameter>],
 ) -> Vec<u16> {
-    let mut out = vec![408, 429, 503];
+    let mut out = vec![429, 503];
     if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
         out.extend([401, 403]);
     }
@@ -243,7 +242,7 @@ mod tests {
         let ops = json["paths"].as_object().unwrap();
         let get = |path: &str, method: &str| ops[path][method]["responses"].clone();
         let cart_line = get("/api/v1/carts/{token}/lines", "post");
-        for status in ["400", "401", "403", "404", "408", "409", "413", "422", "429", "503"] {
+        for status in ["400", "401", "403", "404", "409", "413", "422", "429", "503"] {
             assert!(cart_line.get(status).is_some(), "add to cart does not list {status}");
         }
         assert!(get("/api/v1/tenants", "get").get("422").is_some(), "a bad `limit` is a 422");
