@@ -215,18 +215,29 @@ fn choose_variant(home: &str, products: &[Value]) -> (String, String, i64) {
 
 #[test]
 fn shopper_journey_in_headless_chromium() {
+    journey("journey", 1280);
+}
+
+/// The same journey on a phone (390 px wide, touch): most shoppers are on phones.
+#[test]
+fn shopper_journey_at_phone_width() {
+    journey("journey-phone", 390);
+}
+
+/// The journey in a demo shop of its own (`handle`) with the viewport `width` px wide.
+fn journey(shop: &str, width: u32) {
     let chromium = chromium();
     let driver = driver();
     let server = Server::start();
     let api = Api::new(server.api());
-    let host = format!("journey.localhost:{}", server.port);
+    let host = format!("{shop}.localhost:{}", server.port);
 
     // The shop, its checkout settings and a discount code, as a merchant sets them up.
     let provisioned = api.expect(
         "POST",
         "/api/v1/tenants",
         ADMIN_TOKEN,
-        Some(json!({"handle": "journey", "name": "Journey", "demo": true})),
+        Some(json!({"handle": shop, "name": "Journey", "demo": true})),
         201,
     );
     let secret = provisioned["secret_key"].as_str().expect("secret key").to_owned();
@@ -253,27 +264,12 @@ fn shopper_journey_in_headless_chromium() {
         201,
     );
 
-    // The published storefront carries the API URL and the publishable key.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let home = loop {
-        let (status, page) = api.send("GET", "/", "", None, Some(&host));
-        let page = page.as_str().unwrap_or_default().to_owned();
-        if status == 200 && page.contains(&format!("data-key=\"{publishable}\"")) {
-            break page;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the storefront was not published ({status}):\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert!(home.contains(&format!("data-api=\"{}\"", server.api())), "the pages name the API");
+    let home = published_home(&api, &server, &host, &publishable);
 
     let products = api.expect("GET", "/api/v1/products?limit=100", &secret, None, 200);
     let (handle, sku, unit_price) =
         choose_variant(&home, products["products"].as_array().expect("products"));
-    let artifacts = common::repo_path("target/browser-journey");
+    let artifacts = common::repo_path(&format!("target/browser-journey-{width}"));
 
     let started = Instant::now();
     let run = Command::new("node")
@@ -286,6 +282,7 @@ fn shopper_journey_in_headless_chromium() {
         .env("JOURNEY_SKU", &sku)
         .env("JOURNEY_CHROMIUM", &chromium)
         .env("JOURNEY_ARTIFACTS", &artifacts)
+        .env("JOURNEY_WIDTH", width.to_string())
         .output()
         .expect("run node tests/browser/journey.mjs");
     let stdout = String::from_utf8_lossy(&run.stdout);
@@ -306,6 +303,94 @@ fn shopper_journey_in_headless_chromium() {
     );
     check_journey(&seen, unit_price);
     check_order(&api, &secret, &seen, &sku, unit_price);
+}
+
+/// The home page once the storefront is published with the API URL and the publishable key.
+fn published_home(api: &Api, server: &Server, host: &str, publishable: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let home = loop {
+        let (status, page) = api.send("GET", "/", "", None, Some(host));
+        let page = page.as_str().unwrap_or_default().to_owned();
+        if status == 200 && page.contains(&format!("data-key=\"{publishable}\"")) {
+            break page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the storefront was not published ({status}):\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(home.contains(&format!("data-api=\"{}\"", server.api())), "the pages name the API");
+    home
+}
+
+/// Every page kind of the demo store at 390 px and 1280 px: no sideways scrolling, the
+/// product image in view and loaded, add to cart reachable, tap targets of 44 px. Pages
+/// with problems are photographed into `target/browser-layout/`.
+#[test]
+fn every_page_kind_fits_phones_and_desktops() {
+    let chromium = chromium();
+    let driver = driver();
+    let server = Server::start();
+    let api = Api::new(server.api());
+    let shop = "layout";
+    let host = format!("{shop}.localhost:{}", server.port);
+    let provisioned = api.expect(
+        "POST",
+        "/api/v1/tenants",
+        ADMIN_TOKEN,
+        Some(json!({"handle": shop, "name": "Layout", "demo": true})),
+        201,
+    );
+    let publishable = provisioned["publishable_key"].as_str().expect("publishable key");
+    published_home(&api, &server, &host, publishable);
+    let store = format!("http://{host}");
+    // From the demo catalog: a product with one image and one with two, and one of each
+    // other page kind.
+    let pages = [
+        ("home", "/", "home"),
+        ("product-one-image", "/products/waxed-field-jacket/", "product"),
+        ("product-several-images", "/products/stormline-shell-jacket/", "product"),
+        ("collection", "/collections/new-arrivals/", "collection"),
+        ("category", "/categories/clothing/", "category"),
+        ("page", "/pages/about/", "page"),
+        ("search", "/search/", "search"),
+        ("not-found", "/no-such-page/", "404"),
+        ("cart", "/cart/", "cart"),
+    ];
+    let pages: Vec<Value> = pages
+        .iter()
+        .map(|(name, path, kind)| json!({"name": name, "url": format!("{store}{path}"), "kind": kind}))
+        .collect();
+    let artifacts = common::repo_path("target/browser-layout");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let run = Command::new("node")
+        .arg("layout.mjs")
+        .current_dir(&driver)
+        .env("LAYOUT_PAGES", Value::Array(pages).to_string())
+        .env("LAYOUT_CHROMIUM", &chromium)
+        .env("LAYOUT_ARTIFACTS", &artifacts)
+        .env("LAYOUT_SCREENSHOTS", std::env::var("LAYOUT_SCREENSHOTS").unwrap_or_default())
+        .output()
+        .expect("run node tests/browser/layout.mjs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let seen: Value =
+        stdout.lines().rev().find_map(|l| serde_json::from_str(l).ok()).unwrap_or_else(|| {
+            panic!("the layout check printed no result\nstdout:\n{stdout}\nstderr:\n{stderr}")
+        });
+    assert_eq!(seen["ok"], true, "{}\nstderr:\n{stderr}", seen["error"]);
+    let checked = seen["checked"].as_array().map_or(0, Vec::len);
+    assert_eq!(checked, 2 * 10, "9 pages and the checkout form at two widths: {}", seen["checked"]);
+    assert_eq!(seen["console_errors"], json!([]), "no script errors");
+    assert_eq!(
+        seen["problems"],
+        json!({}),
+        "layout problems (screenshots: {}):\n{:#}",
+        artifacts.display(),
+        seen["problems"]
+    );
 }
 
 fn tail(text: &str, lines: usize) -> String {

@@ -33,8 +33,19 @@ pub enum Backend {
     },
 }
 
-/// A migration: a version and the statements that bring a database to it.
+/// A migration: a version and the statements that bring a database to it. A statement
+/// that starts with `-- sqlite only` or `-- postgres only` runs on that backend alone (for
+/// the few things the two spell differently, such as constraints on existing tables).
 pub type Migration = (i64, &'static [&'static str]);
+
+/// Whether a migration statement runs on `backend` (see `Migration`).
+fn runs_on(statement: &str, backend: &Backend) -> bool {
+    match (statement.starts_with("-- sqlite only"), statement.starts_with("-- postgres only")) {
+        (true, _) => !backend.is_postgres(),
+        (_, true) => backend.is_postgres(),
+        _ => true,
+    }
+}
 
 impl Backend {
     /// From `--database-url` (PostgreSQL) or the data directory (SQLite).
@@ -493,7 +504,7 @@ pub async fn migrate(
                 .fetch_optional(&mut *tx)
                 .await?;
         if done.is_none() {
-            for statement in *statements {
+            for statement in statements.iter().filter(|s| runs_on(s, backend)) {
                 tx.execute(*statement).await.map_err(|e| {
                     anyhow::anyhow!("migration {version} failed: {e}\n  in: {statement}")
                 })?;

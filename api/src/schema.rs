@@ -308,4 +308,61 @@ pub const SHOP: &[Migration] = &[
             "ALTER TABLE carts ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        4,
+        &[
+            // Bounds on quantities, stock and money, below the API's own checks: a bug or
+            // an overflow can never store a negative quantity, a wrapped total or stock
+            // outside ± 10^12 (a checkout's subtraction would leave INTEGER in SQLite). Rows
+            // that already broke them (only reachable through the overflow this closes)
+            // are repaired first. PostgreSQL checks constraints; SQLite, which cannot add
+            // them to a table, aborts the write in triggers.
+            "DELETE FROM cart_lines WHERE quantity <= 0 OR quantity > 1000000",
+            "UPDATE variants SET inventory = 0 \
+             WHERE inventory < -1000000000000 OR inventory > 1000000000000",
+            "-- postgres only
+            ALTER TABLE cart_lines ADD CONSTRAINT cart_lines_quantity
+                CHECK (quantity > 0 AND quantity <= 1000000 AND unit_price >= 0)",
+            "-- postgres only
+            ALTER TABLE variants ADD CONSTRAINT variants_bounds
+                CHECK (price >= 0 AND (compare_at_price IS NULL OR compare_at_price >= 0)
+                    AND (inventory IS NULL OR inventory BETWEEN -1000000000000 AND 1000000000000))",
+            "-- postgres only
+            ALTER TABLE orders ADD CONSTRAINT orders_amounts
+                CHECK (subtotal >= 0 AND discount >= 0 AND shipping >= 0 AND tax >= 0
+                    AND total >= 0 AND refunded >= 0 AND refunded <= total) NOT VALID",
+            "-- postgres only
+            ALTER TABLE payments ADD CONSTRAINT payments_amount CHECK (amount >= 0) NOT VALID",
+            "-- sqlite only
+            CREATE TRIGGER cart_lines_quantity_insert BEFORE INSERT ON cart_lines
+            WHEN NEW.quantity <= 0 OR NEW.quantity > 1000000 OR NEW.unit_price < 0
+            BEGIN SELECT RAISE(ABORT, 'cart_lines: quantity out of bounds'); END",
+            "-- sqlite only
+            CREATE TRIGGER cart_lines_quantity_update BEFORE UPDATE ON cart_lines
+            WHEN NEW.quantity <= 0 OR NEW.quantity > 1000000 OR NEW.unit_price < 0
+            BEGIN SELECT RAISE(ABORT, 'cart_lines: quantity out of bounds'); END",
+            "-- sqlite only
+            CREATE TRIGGER variants_bounds_insert BEFORE INSERT ON variants
+            WHEN NEW.price < 0 OR NEW.compare_at_price < 0
+                OR NEW.inventory < -1000000000000 OR NEW.inventory > 1000000000000
+                OR typeof(NEW.inventory) NOT IN ('integer', 'null')
+            BEGIN SELECT RAISE(ABORT, 'variants: price or inventory out of bounds'); END",
+            "-- sqlite only
+            CREATE TRIGGER variants_bounds_update BEFORE UPDATE ON variants
+            WHEN NEW.price < 0 OR NEW.compare_at_price < 0
+                OR NEW.inventory < -1000000000000 OR NEW.inventory > 1000000000000
+                OR typeof(NEW.inventory) NOT IN ('integer', 'null')
+            BEGIN SELECT RAISE(ABORT, 'variants: price or inventory out of bounds'); END",
+            "-- sqlite only
+            CREATE TRIGGER orders_amounts_insert BEFORE INSERT ON orders
+            WHEN NEW.subtotal < 0 OR NEW.discount < 0 OR NEW.shipping < 0 OR NEW.tax < 0
+                OR NEW.total < 0 OR NEW.refunded < 0 OR NEW.refunded > NEW.total
+            BEGIN SELECT RAISE(ABORT, 'orders: amounts out of bounds'); END",
+            "-- sqlite only
+            CREATE TRIGGER orders_amounts_update BEFORE UPDATE ON orders
+            WHEN NEW.subtotal < 0 OR NEW.discount < 0 OR NEW.shipping < 0 OR NEW.tax < 0
+                OR NEW.total < 0 OR NEW.refunded < 0 OR NEW.refunded > NEW.total
+            BEGIN SELECT RAISE(ABORT, 'orders: amounts out of bounds'); END",
+        ],
+    ),
 ];

@@ -77,6 +77,8 @@ pub struct Config {
     /// link-local addresses (`AURELIO_ALLOW_PRIVATE_EGRESS`): local development and tests
     /// only, never in production.
     pub allow_private_egress: bool,
+    /// Rate limits, requests in flight, request time, connections (`limits`).
+    pub limits: crate::limits::LimitsConfig,
 }
 
 mod millis {
@@ -112,6 +114,7 @@ impl Default for Config {
             secret_key: None,
             stripe_api_base: None,
             allow_private_egress: false,
+            limits: crate::limits::LimitsConfig::default(),
         }
     }
 }
@@ -155,6 +158,8 @@ pub struct Platform {
     pub keys: crate::cache::TtlCache<String, crate::auth::KeyHit>,
     /// Shop id → what cart totals need (currency, tax mode, checkout settings).
     pub facts: crate::cache::TtlCache<String, Arc<crate::commerce::carts::ShopFacts>>,
+    /// Rate limits and the requests in flight (`limits`).
+    pub limits: Arc<crate::limits::Limits>,
     /// Collection membership per shop, for discounts limited to collections.
     pub members: std::sync::Mutex<
         std::collections::HashMap<
@@ -209,7 +214,9 @@ impl Platform {
             config.max_open_pools,
             config.pool_idle,
         ));
+        let limits = Arc::new(crate::limits::Limits::new(config.limits.clone()));
         Ok(Arc::new(Self {
+            limits,
             config,
             registry,
             pools,
@@ -314,6 +321,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/api/{*rest}", axum::routing::any(no_route))
         .fallback(origin::serve)
+        .layer(axum::middleware::from_fn_with_state(platform.limits.clone(), crate::limits::limit))
         .layer(axum::middleware::from_fn(track))
         .layer(axum::middleware::from_fn(crate::cors::allow_any_origin))
         .layer(CompressionLayer::new())
@@ -441,7 +449,9 @@ pub async fn start(
                 _ = serve_stop.changed() => {}
             }
         };
-        let served = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        let limits = platform_for_task.config.limits.clone();
+        let drain = Duration::from_secs(30);
+        let served = crate::conn::serve(listener, app, &limits, signal, drain).await;
         for w in workers {
             let _ = w.await;
         }

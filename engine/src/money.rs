@@ -103,6 +103,10 @@ impl fmt::Display for AmountError {
     }
 }
 
+/// The largest amount parsed, in minor units: 2^53 − 1, so amounts stay exact in every
+/// JSON reader (JavaScript numbers) and a price × quantity sum is checked, never wrapped.
+pub const MAX_MINOR: i64 = (1 << 53) - 1;
+
 /// An amount of money in minor units of a currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Money {
@@ -135,6 +139,9 @@ impl Money {
                 .checked_mul(10)
                 .and_then(|m| m.checked_add(i64::from(b - b'0')))
                 .ok_or(AmountError::TooLarge)?;
+        }
+        if minor > MAX_MINOR {
+            return Err(AmountError::TooLarge);
         }
         Ok(Self { minor, currency })
     }

@@ -61,6 +61,14 @@ pub struct Args {
     /// Shop database pools kept open at most.
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
+    /// Rate limits on the API (`off` only for load tests; the others are `[limits]` in
+    /// the configuration file, see `docs/security.md`).
+    #[arg(long, env = "AURELIO_RATE_LIMITS", value_parser = ["on", "off"])]
+    pub rate_limits: Option<String>,
+    /// The header a trusted proxy or CDN in front sets to the client's address
+    /// (`x-forwarded-for`: its last value). Unset: the connection's address.
+    #[arg(long, env = "AURELIO_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Custom domains: DNS checks, routing targets, certificates.
     #[command(flatten)]
     pub domains: crate::cmd::domain::ServeArgs,
@@ -113,7 +121,12 @@ impl Args {
         if let Some(n) = self.max_open_pools {
             c.max_open_pools = n;
         }
-        self.domains.apply(&mut c.domains)?;
+        if let Some(v) = &self.rate_limits {
+            c.limits.enabled = v == "on";
+        }
+        if self.client_ip_header.is_some() {
+            c.limits.client_ip_header.clone_from(&self.client_ip_header);
+        }
         if self.secret_key.is_some() {
             c.secret_key.clone_from(&self.secret_key);
         }

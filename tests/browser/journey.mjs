@@ -8,7 +8,8 @@
 // Environment: JOURNEY_STORE (storefront URL, e.g. http://journey.localhost:8080/),
 // JOURNEY_API (API base URL), JOURNEY_SECRET_KEY (to change stock mid-journey),
 // JOURNEY_PRODUCT (product handle), JOURNEY_SKU (variant to buy), JOURNEY_CHROMIUM
-// (browser binary), JOURNEY_ARTIFACTS (directory for failure evidence).
+// (browser binary), JOURNEY_ARTIFACTS (directory for failure evidence), JOURNEY_WIDTH
+// (viewport width in px, default 1280; below 600 a phone: touch, mobile viewport).
 
 import { chromium } from 'playwright-core';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -26,6 +27,7 @@ const handle = env('JOURNEY_PRODUCT');
 const sku = env('JOURNEY_SKU');
 const executablePath = process.env.JOURNEY_CHROMIUM || '/usr/bin/chromium';
 const artifacts = process.env.JOURNEY_ARTIFACTS || '';
+const width = Number(process.env.JOURNEY_WIDTH || 1280);
 const TIMEOUT = 20000;
 
 const log = (...args) => console.error('[journey]', ...args);
@@ -73,7 +75,8 @@ const browser = await chromium.launch({
 });
 let page;
 try {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-IE' });
+  const phone = width < 600;
+  const context = await browser.newContext({ viewport: { width, height: 900 }, locale: 'en-IE', isMobile: phone, hasTouch: phone });
   context.setDefaultTimeout(TIMEOUT);
   await context.addInitScript(CLS_SCRIPT);
   page = await context.newPage();

@@ -474,6 +474,22 @@ pub struct Priced {
     pub applied: Vec<Discount>,
 }
 
+/// `value` within `i64` (saturating at either end).
+fn clamp_i64(value: i128) -> i64 {
+    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// A quantity past the shop's limit per line (or one that would overflow).
+fn too_many(max: i64) -> ApiError {
+    ApiError::invalid("quantity", format!("at most {max} of one item per order"))
+}
+
+/// A cart whose amounts would pass `totals::MAX_AMOUNT`: the shopper lowers a quantity.
+fn too_large(e: totals::TooLarge) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amount_too_large", e.to_string())
+        .with_field("quantity")
+}
+
 /// Prices a cart: the one function behind every cart answer and checkout.
 pub async fn price(
     platform: &Platform,
@@ -484,7 +500,13 @@ pub async fn price(
     facts: &ShopFacts,
 ) -> ApiResult<Priced> {
     let now = now_ms();
-    let subtotal: i64 = lines.iter().filter_map(|l| l.variant.price.map(|p| p * l.quantity)).sum();
+    // In i128 (no step can wrap), capped: only compared with discounts' minimum subtotals.
+    let subtotal = clamp_i64(
+        lines
+            .iter()
+            .filter_map(|l| l.variant.price.map(|p| i128::from(p) * i128::from(l.quantity)))
+            .sum(),
+    );
     // Discounts in the order entered; stacking: all applied codes must be combinable.
     let mut applied: Vec<Discount> = Vec::new();
     let mut statuses: Vec<CodeStatus> = Vec::new();
@@ -557,7 +579,8 @@ pub async fn price(
         })
         .collect();
     let effects: Vec<Effect> = applied.iter().map(Discount::effect).collect();
-    let grams: i64 = lines.iter().map(|l| l.variant.grams * l.quantity).sum();
+    let grams =
+        clamp_i64(lines.iter().map(|l| i128::from(l.variant.grams) * i128::from(l.quantity)).sum());
     let country = row.country.clone().unwrap_or_default();
     let zone = facts.settings.zone(&country);
     let tax_rate = if country.is_empty() {
@@ -572,7 +595,8 @@ pub async fn price(
         shipping: 0,
         tax_rate: 0,
         prices_include_tax: true,
-    });
+    })
+    .map_err(too_large)?;
     let after_discounts = pre.subtotal - pre.discount;
     let options: Vec<ShippingOption> = zone
         .map(|z| {
@@ -598,7 +622,8 @@ pub async fn price(
         shipping,
         tax_rate,
         prices_include_tax: facts.prices_include_tax,
-    });
+    })
+    .map_err(too_large)?;
     for (k, s) in statuses.iter_mut().filter(|s| s.applied).enumerate() {
         s.amount = t.discounts.get(k).copied().unwrap_or(0);
     }
@@ -794,6 +819,9 @@ async fn put_line(
     if quantity < 0 || (!replace && quantity == 0) {
         return Err(ApiError::invalid("quantity", "the quantity must be at least 1"));
     }
+    if quantity > facts.settings.max_quantity {
+        return Err(too_many(facts.settings.max_quantity));
+    }
     let backend = tenant.platform.pools.backend();
     if let Some(writes) = backend.writes(&tenant.db) {
         let (token, variant_id, facts) = (token.to_owned(), variant_id.to_owned(), facts.clone());
@@ -953,12 +981,22 @@ fn plan_line(lines: &mut Vec<StoredLine>, put: &Put<'_>) -> ApiResult<Option<Lin
         return Err(ApiError::invalid("variant_id", "this product is not for sale"));
     };
     let current = lines[i].quantity;
-    let wanted = if put.replace { put.quantity } else { current + put.quantity };
-    if wanted > settings.max_quantity {
-        return Err(ApiError::invalid(
-            "quantity",
-            format!("at most {} of one item per order", settings.max_quantity),
-        ));
+    let wanted = if put.replace { Some(put.quantity) } else { current.checked_add(put.quantity) };
+    let Some(wanted) = wanted.filter(|w| (1..=settings.max_quantity).contains(w)) else {
+        return Err(too_many(settings.max_quantity));
+    };
+    // The cart's subtotal as it would be, in i128: refused before it is written when it
+    // passes the largest amount (a price × quantity no shopper means).
+    let subtotal: i128 = lines
+        .iter()
+        .enumerate()
+        .map(|(k, l)| {
+            let q = if k == i { wanted } else { l.quantity };
+            i128::from(l.variant.price.unwrap_or(0)) * i128::from(q)
+        })
+        .sum();
+    if subtotal > i128::from(totals::MAX_AMOUNT) {
+        return Err(too_large(totals::TooLarge));
     }
     if let Some(stock) = lines[i].variant.inventory
         && lines[i].variant.policy == "deny"

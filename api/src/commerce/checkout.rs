@@ -420,22 +420,20 @@ async fn place(
         if counted != 1 {
             return Err(not_applicable(&d.code, Reason::UsageLimitReached));
         }
+        // `ON CONFLICT DO NOTHING`, not a caught unique violation: on PostgreSQL a failed
+        // statement aborts the whole transaction.
         let redeemed = sqlx::query(
-            "INSERT INTO discount_redemptions (code, customer, order_id) VALUES ($1, $2, $3)",
+            "INSERT INTO discount_redemptions (code, customer, order_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (code, customer) DO NOTHING",
         )
         .bind(&d.code)
         .bind(&customer)
         .bind(&order_id)
         .execute(&mut *tx)
-        .await;
-        match redeemed {
-            Ok(_) => {}
-            Err(e) if crate::error::is_unique_violation(&e) => {
-                if d.once_per_customer {
-                    return Err(not_applicable(&d.code, Reason::AlreadyUsedByCustomer));
-                }
-            }
-            Err(e) => return Err(e.into()),
+        .await?
+        .rows_affected();
+        if redeemed == 0 && d.once_per_customer {
+            return Err(not_applicable(&d.code, Reason::AlreadyUsedByCustomer));
         }
     }
     let number = 1000 + next_counter(&mut tx, "order").await?;

@@ -5,6 +5,7 @@
 //! Usage is counted at checkout in the order's transaction with one conditional update
 //! (`usage_count < usage_limit`), never read-then-write, so limits hold under concurrency.
 
+use super::totals::MAX_AMOUNT;
 use super::totals::{BasisPoints, Effect};
 use crate::auth::{Permission, Tenant};
 use crate::db::{now_ms, rfc3339};
@@ -150,7 +151,16 @@ pub fn normalize_code(code: &str) -> String {
 
 /// The key of a customer for once-per-customer limits: the email, trimmed and lowercased.
 pub fn customer_key(email: &str) -> String {
-    email.trim().to_ascii_lowercase()
+    let email = email.trim().to_lowercase();
+    let Some((local, domain)) = email.rsplit_once('@') else { return email };
+    // Subaddresses (`user+tag@`, also `user-tag@` is too common a name to strip) reach the
+    // same mailbox at nearly every provider; Gmail also ignores dots and has two names.
+    let local = local.split('+').next().unwrap_or(local);
+    let domain = domain.trim_end_matches('.');
+    match domain {
+        "gmail.com" | "googlemail.com" => format!("{}@gmail.com", local.replace('.', "")),
+        _ => format!("{local}@{domain}"),
+    }
 }
 
 fn time_ms(field: &str, value: Option<&String>) -> ApiResult<Option<i64>> {
@@ -197,13 +207,16 @@ impl Discount {
             Kind::Percentage if !(1..=10_000).contains(&self.value) => {
                 return Err(ApiError::invalid("value", "a percentage is 1 to 10000 basis points"));
             }
-            Kind::FixedAmount if self.value < 1 => {
-                return Err(ApiError::invalid("value", "a fixed amount is at least 1 minor unit"));
+            Kind::FixedAmount if !(1..=MAX_AMOUNT).contains(&self.value) => {
+                return Err(ApiError::invalid(
+                    "value",
+                    format!("a fixed amount is 1 to {MAX_AMOUNT} minor units"),
+                ));
             }
             _ => {}
         }
-        if self.min_subtotal.is_some_and(|m| m < 0) {
-            return Err(ApiError::invalid("min_subtotal", "0 or more"));
+        if self.min_subtotal.is_some_and(|m| !(0..=MAX_AMOUNT).contains(&m)) {
+            return Err(ApiError::invalid("min_subtotal", format!("0 to {MAX_AMOUNT}")));
         }
         if self.usage_limit.is_some_and(|m| m < 1) {
             return Err(ApiError::invalid("usage_limit", "at least 1"));
@@ -402,6 +415,17 @@ mod tests {
             collections: vec![],
             combinable: false,
         }
+    }
+
+    #[test]
+    fn one_mailbox_is_one_customer() {
+        let key = customer_key("Ada@Example.com");
+        for alias in ["ada+1@example.com", " ADA+promo@example.com ", "ada@example.com."] {
+            assert_eq!(customer_key(alias), key, "{alias}");
+        }
+        assert_eq!(customer_key("a.da+x@googlemail.com"), customer_key("ada@gmail.com"));
+        assert_ne!(customer_key("a.da@example.com"), key, "dots matter outside Gmail");
+        assert_ne!(customer_key("ada@example.org"), key);
     }
 
     #[test]

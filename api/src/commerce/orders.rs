@@ -281,7 +281,8 @@ pub async fn mark_paid(
 }
 
 /// Applies a transition with a conditional update; 409 `invalid_transition` when the
-/// order is not in a state that allows it.
+/// order is not in a state that allows it. `refund_amount` was already added to
+/// `refunded` by `reserve_refund` (refunds reserve before the provider is called).
 async fn transition(
     tenant: &Tenant,
     id: &str,
@@ -299,18 +300,16 @@ async fn transition(
         .with_field("status"));
     };
     let mut tx = platform.pools.backend().begin_write(&tenant.db).await?;
-    let moved = sqlx::query(
-        "UPDATE orders SET status = $1, refunded = refunded + $2, updated_at = $3 WHERE id = $4 AND status = $5",
-    )
-    .bind(to.as_str())
-    .bind(refund_amount)
-    .bind(now_ms())
-    .bind(id)
-    .bind(order.status.as_str())
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
+    let moved =
+        sqlx::query("UPDATE orders SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+            .bind(to.as_str())
+            .bind(now_ms())
+            .bind(id)
+            .bind(order.status.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
     if !moved {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -337,6 +336,53 @@ async fn transition(
     }
     tenant.audit(&name, json!({ "order": id })).await;
     load(&tenant.db, id).await
+}
+
+/// Takes `amount` of what is left to refund, before the provider is asked: of two
+/// refunds at once only one can take the same money (the update is conditional on the
+/// refunded amount it saw and on the total). 409 `conflict` when another won.
+async fn reserve_refund(tenant: &Tenant, order: &Order, amount: i64) -> ApiResult<()> {
+    let query = sqlx::query(
+        "UPDATE orders SET refunded = refunded + $1, updated_at = $2 \
+         WHERE id = $3 AND status = $4 AND refunded = $5 AND refunded + $1 <= total",
+    )
+    .bind(amount)
+    .bind(now_ms())
+    .bind(&order.id)
+    .bind(order.status.as_str())
+    .bind(order.refunded);
+    let reserved = tenant.platform.pools.backend().write(&tenant.db, query).await?;
+    if reserved.rows_affected() != 1 {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "the order changed meanwhile (another refund or cancellation): reload it and try again",
+        ));
+    }
+    Ok(())
+}
+
+/// Gives back a reservation the provider refused.
+async fn release_refund(tenant: &Tenant, order: &Order, amount: i64) {
+    let query =
+        sqlx::query("UPDATE orders SET refunded = refunded - $1 WHERE id = $2 AND refunded = $3")
+            .bind(amount)
+            .bind(&order.id)
+            .bind(order.refunded + amount);
+    if let Err(e) = tenant.platform.pools.backend().write(&tenant.db, query).await {
+        tracing::error!(order = %order.id, error = %e, "cannot release a refused refund's reservation");
+    }
+}
+
+/// Refunds `amount` through the order's provider: reserved first, released if the
+/// provider refuses.
+async fn refund_through_provider(tenant: &Tenant, order: &Order, amount: i64) -> ApiResult<()> {
+    reserve_refund(tenant, order, amount).await?;
+    if let Err(e) = payments::refund(tenant, order, amount).await {
+        release_refund(tenant, order, amount).await;
+        return Err(e);
+    }
+    Ok(())
 }
 
 fn action_name(a: Action) -> &'static str {
@@ -469,9 +515,18 @@ async fn deliver(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Json<Order
 async fn cancel(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Json<OrderResponse>> {
     tenant.require(Permission::Settings)?;
     let order = load(&tenant.db, &id).await?;
+    if next(order.status, Action::Cancel).is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invalid_transition",
+            format!("an order that is {} cannot be cancelled", order.status.as_str()),
+        )
+        .with_field("status"));
+    }
     let refund = if order.status == Status::Paid {
-        payments::refund(&tenant, &order, order.total - order.refunded).await?;
-        order.total - order.refunded
+        let left = order.total - order.refunded;
+        refund_through_provider(&tenant, &order, left).await?;
+        left
     } else {
         0
     };
@@ -514,7 +569,7 @@ async fn refund(
             format!("an order that is {} cannot be refunded", order.status.as_str()),
         ));
     }
-    payments::refund(&tenant, &order, amount).await?;
+    refund_through_provider(&tenant, &order, amount).await?;
     Ok(Json(OrderResponse { order: transition(&tenant, &id, action, amount).await? }))
 }
 

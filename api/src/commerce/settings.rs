@@ -1,6 +1,7 @@
 //! Checkout settings of a shop (`checkout.json` in its documents): shipping zones with
 //! their rates, tax rates by country and region, and cart limits.
 
+use super::totals::MAX_AMOUNT;
 use crate::auth::{Permission, Tenant};
 use crate::catalog::store;
 use crate::error::{ApiError, ApiResult};
@@ -162,12 +163,14 @@ impl CheckoutSettings {
             }
             for (r, rate) in zone.rates.iter().enumerate() {
                 let at = |f: &str| format!("shipping_zones[{z}].rates[{r}].{f}");
-                if rate.amount < 0
-                    || rate.weight_tiers.iter().any(|t| t.amount < 0 || t.max_grams < 0)
+                let amount_ok = |a: i64| (0..=MAX_AMOUNT).contains(&a);
+                if !amount_ok(rate.amount)
+                    || rate.free_over.is_some_and(|a| !amount_ok(a))
+                    || rate.weight_tiers.iter().any(|t| !amount_ok(t.amount) || t.max_grams < 0)
                 {
                     return Err(ApiError::invalid(
                         at("amount"),
-                        "amounts are 0 or more minor units",
+                        format!("amounts are 0 to {MAX_AMOUNT} minor units"),
                     ));
                 }
                 if rate.weight_tiers.windows(2).any(|w| w[0].max_grams >= w[1].max_grams) {

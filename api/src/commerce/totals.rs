@@ -138,10 +138,35 @@ pub fn tax_on(amount: i64, rate: BasisPoints, included: bool) -> i64 {
     i64::try_from(t).unwrap_or(i64::MAX)
 }
 
-/// Computes the totals.
-pub fn compute(input: &Input) -> Totals {
-    let subtotals: Vec<i64> =
-        input.lines.iter().map(|l| l.unit_price.saturating_mul(l.quantity)).collect();
+/// The largest amount (minor units) any line, discount, tax or total may reach:
+/// 2^53 − 1, so every amount is also exact in JSON clients that read numbers as doubles.
+/// Beyond it a cart is refused (`TooLarge`) rather than wrapped or rounded.
+pub const MAX_AMOUNT: i64 = (1 << 53) - 1;
+
+/// An amount of a cart would pass `MAX_AMOUNT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the cart's amounts exceed the largest amount allowed ({MAX_AMOUNT} minor units)")]
+pub struct TooLarge;
+
+/// `value` as an amount, if it is within `0..=MAX_AMOUNT`.
+fn amount(value: i128) -> Result<i64, TooLarge> {
+    i64::try_from(value).ok().filter(|v| (0..=MAX_AMOUNT).contains(v)).ok_or(TooLarge)
+}
+
+/// Computes the totals. Every amount is computed in `i128` from `i64` inputs (so no step
+/// can overflow) and must come out within `0..=MAX_AMOUNT`; negative inputs (a price, a
+/// quantity, shipping) are refused the same way.
+pub fn compute(input: &Input) -> Result<Totals, TooLarge> {
+    if input.shipping < 0 || input.lines.iter().any(|l| l.unit_price < 0 || l.quantity < 0) {
+        return Err(TooLarge);
+    }
+    let subtotals: Vec<i64> = input
+        .lines
+        .iter()
+        .map(|l| amount(i128::from(l.unit_price) * i128::from(l.quantity)))
+        .collect::<Result<_, _>>()?;
+    let sum = |values: &mut dyn Iterator<Item = i64>| amount(values.map(i128::from).sum());
+    let subtotal = sum(&mut subtotals.iter().copied())?;
     let mut remaining = subtotals.clone();
     let mut per_discount = Vec::with_capacity(input.discounts.len());
     let mut free_shipping = false;
@@ -149,7 +174,7 @@ pub fn compute(input: &Input) -> Totals {
         let eligible: Vec<usize> = (0..input.lines.len())
             .filter(|&i| input.lines[i].eligible.get(d).copied().unwrap_or(false))
             .collect();
-        let base: i64 = eligible.iter().map(|&i| remaining[i]).sum();
+        let base = sum(&mut eligible.iter().map(|&i| remaining[i]))?;
         let amount = match effect {
             Effect::Percentage(bp) => percent_of(base, (*bp).clamp(0, 10_000)),
             Effect::Fixed(v) => (*v).clamp(0, base),
@@ -171,27 +196,30 @@ pub fn compute(input: &Input) -> Totals {
     {
         per_discount[slot] = shipping_discount;
     }
-    let shipping = input.shipping - shipping_discount;
+    let shipping = amount(i128::from(input.shipping) - i128::from(shipping_discount))?;
     let included = input.prices_include_tax;
     let mut lines = Vec::with_capacity(input.lines.len());
-    let mut tax = 0;
+    let mut tax: i128 = 0;
     for (i, sub) in subtotals.iter().enumerate() {
         let net = remaining[i];
         let t = tax_on(net, input.tax_rate, included);
-        tax += t;
+        tax += i128::from(t);
         lines.push(LineAmounts {
             subtotal: *sub,
             discount: sub - net,
             tax: t,
-            total: if included { net } else { net + t },
+            total: amount(i128::from(net) + if included { 0 } else { i128::from(t) })?,
         });
     }
-    let shipping_tax = tax_on(shipping, input.tax_rate, included);
-    tax += shipping_tax;
-    let subtotal: i64 = subtotals.iter().sum();
-    let discount: i64 = lines.iter().map(|l| l.discount).sum();
-    let total = subtotal - discount + shipping + if included { 0 } else { tax };
-    Totals {
+    tax += i128::from(tax_on(shipping, input.tax_rate, included));
+    let tax = amount(tax)?;
+    let discount = sum(&mut lines.iter().map(|l| l.discount))?;
+    let total = amount(
+        i128::from(subtotal) - i128::from(discount)
+            + i128::from(shipping)
+            + if included { 0 } else { i128::from(tax) },
+    )?;
+    Ok(Totals {
         subtotal,
         discount,
         shipping,
@@ -201,10 +229,11 @@ pub fn compute(input: &Input) -> Totals {
         total,
         lines,
         discounts: per_discount,
-    }
+    })
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -239,7 +268,8 @@ mod tests {
             shipping: 0,
             tax_rate: 2100,
             prices_include_tax: true,
-        });
+        })
+        .unwrap();
         assert_eq!(t.tax, 2100);
         assert_eq!(t.total, 12100);
     }
@@ -252,7 +282,8 @@ mod tests {
             shipping: 495,
             tax_rate: 800,
             prices_include_tax: false,
-        });
+        })
+        .unwrap();
         assert_eq!(t.subtotal, 2500);
         assert_eq!(t.discount, 200);
         assert_eq!(t.lines[1].discount, 0);
@@ -269,7 +300,8 @@ mod tests {
             shipping: 500,
             tax_rate: 0,
             prices_include_tax: true,
-        });
+        })
+        .unwrap();
         assert_eq!(t.discount, 300);
         assert_eq!(t.shipping, 0);
         assert_eq!(t.discounts, vec![300, 500]);
@@ -305,11 +337,22 @@ mod tests {
             })
     }
 
+    /// Any `i64`, often a small or boundary one.
+    fn hostile_i64() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            -10i64..1_000_000,
+            Just(i64::MAX),
+            Just(i64::MIN),
+            Just(MAX_AMOUNT)
+        ]
+    }
+
     proptest! {
         /// line totals + shipping + tax − discounts = amount charged, always; nothing negative.
         #[test]
         fn totals_always_add_up(input in arb_input()) {
-            let t = compute(&input);
+            let t = compute(&input).unwrap();
             let line_sum: i64 = t.lines.iter().map(|l| l.subtotal).sum();
             prop_assert_eq!(line_sum, t.subtotal);
             let added = if t.tax_included { 0 } else { t.tax };
@@ -324,6 +367,42 @@ mod tests {
             }
             prop_assert!(t.total >= 0);
             prop_assert!(t.shipping >= 0 && t.shipping <= input.shipping);
+        }
+
+        /// Any prices and quantities, however large or negative: the totals either add up
+        /// within `0..=MAX_AMOUNT` or are refused, never wrapped.
+        #[test]
+        fn hostile_amounts_are_refused_not_wrapped(
+            lines in prop::collection::vec((hostile_i64(), hostile_i64()), 1..6),
+            shipping in hostile_i64(),
+            tax_rate in 0i64..10_000,
+            incl in any::<bool>(),
+        ) {
+            let input = Input {
+                lines: lines.iter().map(|&(p, q)| line(p, q, true)).collect(),
+                discounts: vec![Effect::Percentage(1000)],
+                shipping,
+                tax_rate,
+                prices_include_tax: incl,
+            };
+            // i128 holds one product of two i64s; a sum of several may not.
+            let exact = lines
+                .iter()
+                .try_fold(0i128, |acc, &(p, q)| acc.checked_add(i128::from(p) * i128::from(q)))
+                .unwrap_or(i128::MAX);
+            match compute(&input) {
+                Ok(t) => {
+                    prop_assert_eq!(i128::from(t.subtotal), exact);
+                    prop_assert!((0..=MAX_AMOUNT).contains(&t.total));
+                    prop_assert!(lines.iter().all(|&(p, q)| p >= 0 && q >= 0) && shipping >= 0);
+                }
+                Err(TooLarge) => prop_assert!(
+                    exact > i128::from(MAX_AMOUNT) / 4
+                        || !(0..=MAX_AMOUNT / 8).contains(&shipping)
+                        || lines.iter().any(|&(p, q)| p < 0 || q < 0
+                            || i128::from(p) * i128::from(q) > i128::from(MAX_AMOUNT))
+                ),
+            }
         }
 
         /// Allocation never loses or invents a minor unit.

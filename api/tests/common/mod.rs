@@ -206,6 +206,12 @@ impl Server {
             // Tests receive webhooks and stand in for Stripe on 127.0.0.1; tests of the
             // egress guard switch it back on.
             allow_private_egress: true,
+            // Tests send far more from one address than a client may; the limits' own
+            // tests turn them on.
+            limits: aurelio_api::limits::LimitsConfig {
+                enabled: false,
+                ..aurelio_api::limits::LimitsConfig::default()
+            },
             ..Config::default()
         };
         tweak(&mut config);

@@ -51,6 +51,11 @@ const PRODUCTS: &str = "products.jsonl";
 const STORE: &str = "store.json";
 const CATEGORIES: &str = "categories.json";
 const COLLECTIONS: &str = "collections.json";
+/// Stock is counted within ± this (a billion units): far past any real count, and far
+/// from where a sum of checkouts could leave `i64`.
+pub const MAX_INVENTORY: i64 = 1_000_000_000;
+/// The heaviest variant, in grams (1,000 t): weights × quantities stay exact.
+const MAX_GRAMS: u64 = 1_000_000_000;
 
 /// Products parsed by earlier loads, reused while their line and everything a product
 /// parse reads (the currency, the category handles) are unchanged. A long-lived process
@@ -953,6 +958,21 @@ fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>) -> Parsed 
                 format!("`{gtin}` is not a GTIN-8, 12, 13 or 14 with a valid check digit"),
             );
         }
+        if rv.inventory.is_some_and(|n| !(-MAX_INVENTORY..=MAX_INVENTORY).contains(&n)) {
+            err(
+                &mut d,
+                "inventory",
+                field("inventory"),
+                format!("stock is counted from -{MAX_INVENTORY} to {MAX_INVENTORY}"),
+            );
+        }
+        let weight_grams = weight_grams.filter(|g| {
+            let ok = *g <= MAX_GRAMS;
+            if !ok {
+                d.error("weight", PRODUCTS, at, Some(field("weight")), "at most 1,000 t");
+            }
+            ok
+        });
         if let Some(price) = price {
             variants.push(Variant {
                 sku: rv.sku,
