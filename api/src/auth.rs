@@ -287,17 +287,27 @@ impl FromRequestParts<Arc<Platform>> for Admin {
         parts: &mut Parts,
         platform: &Arc<Platform>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(expected) = platform.config.admin_token.as_deref() else {
+        // An empty or blank token is no token: nothing may match it.
+        let Some(expected) = admin_token(&platform.config) else {
             return Err(ApiError::forbidden(
                 "no admin token is configured: set AURELIO_ADMIN_TOKEN to provision shops",
             ));
         };
         match bearer(parts) {
-            Some(given) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(Admin),
+            Some(given)
+                if !given.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes()) =>
+            {
+                Ok(Admin)
+            }
             Some(_) => Err(ApiError::unauthorized("wrong admin token")),
             None => Err(ApiError::unauthorized("send the admin token as `Authorization: Bearer`")),
         }
     }
+}
+
+/// The configured admin token; `None` when unset, empty or blank.
+pub fn admin_token(config: &crate::server::Config) -> Option<&str> {
+    config.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// Compares secrets in time that does not depend on where they differ.

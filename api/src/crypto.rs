@@ -1,8 +1,12 @@
 //! Secrets at rest and message signatures.
 //!
-//! `Sealer` encrypts small secrets (payment provider credentials, certificates and the
-//! ACME account key) with AES-256-GCM under the key `AURELIO_SECRET_KEY` (64 hex digits),
-//! each bound to what it belongs to. `sign` and `verify` are the HMAC-SHA256 scheme of outgoing and incoming webhooks
+//! `Sealer` encrypts small secrets (payment provider credentials, webhook signing secrets,
+//! certificates and the ACME account key) with AES-256-GCM under the key
+//! `AURELIO_SECRET_KEY` (64 hex digits), each bound to what it belongs to: `context`
+//! names the shop and the value (`shop:<id>/payments:stripe`), so a sealed value copied
+//! into another shop's database, or to another row, does not open. Only the ACME account,
+//! which is the platform's, is bound to its directory URL alone. `sign` and `verify` are
+//! the HMAC-SHA256 scheme of outgoing and incoming webhooks
 //! (`t=<unix seconds>,v1=<hex of HMAC(secret, "<t>.<body>")>`).
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -75,6 +79,19 @@ impl Sealer {
         format!("{}{}", hex(&nonce), hex(&sealed))
     }
 
+    /// Opens what `seal` made for the first of `contexts` it was made for: the current
+    /// context, then ones of values sealed before it (which the caller seals again).
+    pub fn open_any(&self, contexts: &[&str], sealed: &str) -> Result<(Vec<u8>, usize), String> {
+        let mut last = Err("no context to open with".to_owned());
+        for (i, c) in contexts.iter().enumerate() {
+            last = self.open(c, sealed).map(|plain| (plain, i));
+            if last.is_ok() {
+                break;
+            }
+        }
+        last
+    }
+
     /// Opens what `seal` made for the same `context` with the same key.
     pub fn open(&self, context: &str, sealed: &str) -> Result<Vec<u8>, String> {
         let bytes = unhex(sealed).ok_or("the sealed value is not hex")?;
@@ -85,9 +102,30 @@ impl Sealer {
         self.cipher
             .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: context.as_bytes() })
             .map_err(|_| {
-                format!("cannot decrypt: sealed with another {SECRET_KEY_VAR}, or altered")
+                format!(
+                    "cannot decrypt: sealed with another {SECRET_KEY_VAR}, for another shop or \
+                     record, or altered"
+                )
             })
     }
+}
+
+/// What a shop's sealed value is bound to: the shop and what the value is.
+pub fn context(shop_id: &str, what: &str) -> String {
+    format!("shop:{shop_id}/{what}")
+}
+
+/// The context of a custom domain's certificate: the shop holding the hostname, and the
+/// hostname (a hostname taken over by another shop needs a certificate of its own).
+pub async fn certificate_context(registry: &sqlx::AnyPool, host: &str) -> Result<String, String> {
+    let shop: Option<String> =
+        sqlx::query_scalar("SELECT shop_id FROM domains WHERE hostname = $1")
+            .bind(host)
+            .fetch_optional(registry)
+            .await
+            .map_err(|e| format!("the registry database: {e}"))?;
+    let shop = shop.ok_or_else(|| format!("no shop holds `{host}`"))?;
+    Ok(context(&shop, &format!("certificate:{host}")))
 }
 
 fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
@@ -165,6 +203,22 @@ mod tests {
         assert!(Sealer::from_secret(None).unwrap_err().contains("AURELIO_SECRET_KEY is not set"));
         assert!(Sealer::from_secret(Some("short")).unwrap_err().contains("64 hex digits"));
         assert!(key.open("x", "zz").is_err());
+    }
+
+    #[test]
+    fn shop_contexts_keep_values_in_their_shop() {
+        let key = Sealer::from_secret(Some(&"0123456789abcdef".repeat(4))).unwrap();
+        let a = context("shop_a", "payments:stripe");
+        let b = context("shop_b", "payments:stripe");
+        let sealed = key.seal(&a, b"sk_live_x");
+        assert!(key.open(&b, &sealed).is_err());
+        assert_eq!(
+            key.open_any(&[&a, "payments:stripe"], &sealed).unwrap(),
+            (b"sk_live_x".to_vec(), 0)
+        );
+        let legacy = key.seal("payments:stripe", b"sk_live_y");
+        assert_eq!(key.open_any(&[&a, "payments:stripe"], &legacy).unwrap().1, 1);
+        assert!(key.open_any(&[&b], &legacy).is_err());
     }
 
     #[test]

@@ -4,11 +4,12 @@
 
 use crate::db::{Backend, Pools, ShopPools};
 use crate::error::{ApiError, ApiResult};
+pub use crate::extract::{Body, parse_json};
 use crate::origin::OriginCache;
 use crate::registry::Shop;
 use crate::{builds, openapi, origin, schema};
 use axum::Router;
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -69,6 +70,13 @@ pub struct Config {
     /// Key that seals secrets at rest (payment credentials, certificates): 64 hex digits
     /// (`AURELIO_SECRET_KEY`). Without it such secrets cannot be stored.
     pub secret_key: Option<String>,
+    /// Stripe's API base URL (`AURELIO_STRIPE_API_BASE`); `https://api.stripe.com` when
+    /// absent. Platform configuration, for tests against a stand-in: never set by a shop.
+    pub stripe_api_base: Option<String>,
+    /// Lets outgoing requests (webhooks, payment providers) reach loopback, private and
+    /// link-local addresses (`AURELIO_ALLOW_PRIVATE_EGRESS`): local development and tests
+    /// only, never in production.
+    pub allow_private_egress: bool,
     /// Rate limits, requests in flight, request time, connections (`limits`).
     pub limits: crate::limits::LimitsConfig,
     /// How long an unpaid `manual` order holds its stock before it expires (0: forever).
@@ -113,6 +121,8 @@ impl Default for Config {
             max_open_pools: 200,
             pool_idle: Duration::from_secs(300),
             secret_key: None,
+            stripe_api_base: None,
+            allow_private_egress: false,
             limits: crate::limits::LimitsConfig::default(),
             order_hold: Duration::from_secs(30 * 60),
             cart_ttl: Duration::from_secs(30 * 24 * 3600),
@@ -152,8 +162,8 @@ pub struct Platform {
     pub metrics: PrometheusHandle,
     /// Custom domains' routes cache.
     pub domains: crate::domains::Domains,
-    /// Outgoing HTTP: payment providers, webhooks.
-    pub http: reqwest::Client,
+    /// Outgoing HTTP: payment providers, webhooks (public addresses only, `egress`).
+    pub http: crate::egress::Egress,
     /// Seals secrets at rest (`AURELIO_SECRET_KEY`); `None` when no key is set.
     pub sealer: Option<crate::crypto::Sealer>,
     /// Key hash → shop and access, for a few seconds (cleared on revoke and suspend).
@@ -209,6 +219,7 @@ impl Platform {
             .map(|k| crate::crypto::Sealer::from_secret(Some(k)))
             .transpose()
             .map_err(|e| anyhow::anyhow!(e))?;
+        let http = crate::egress::Egress::new(config.allow_private_egress)?;
         let pools = Arc::new(ShopPools::new(
             backend,
             config.pool_size,
@@ -228,11 +239,7 @@ impl Platform {
             origin: OriginCache::default(),
             metrics: metrics_handle(),
             domains: crate::domains::Domains::default(),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(30))
-                .user_agent(concat!("aurelio/", env!("CARGO_PKG_VERSION")))
-                .build()?,
+            http,
             sealer,
             members: std::sync::Mutex::default(),
             keys: crate::cache::TtlCache::new(Duration::from_secs(5), 100_000),
@@ -291,57 +298,6 @@ fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// A JSON body whose rejection is an API error in the standard error body.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Body<T>(pub T);
-
-impl<T, S> FromRequest<S> for Body<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        parse_json(&bytes).map(Self)
-    }
-}
-
-/// Parses a JSON body; a type error names the field at fault (`variants[0].price`).
-pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(format!("the body is not valid JSON: {inner}"))
-        } else {
-            let message = inner.to_string();
-            ApiError::invalid(member_path(&field, &message), message)
-        }
-    })
-}
-
-/// The field a serde error is about: its path, plus the member an unknown or missing
-/// field error names (serde reports those at the enclosing object, `.` for the root).
-fn member_path(path: &str, message: &str) -> String {
-    let object = if path == "." { "" } else { path };
-    let member = ["unknown field `", "missing field `"]
-        .iter()
-        .find_map(|p| message.strip_prefix(p))
-        .and_then(|rest| rest.split('`').next());
-    match member {
-        Some(name) if object.is_empty() => name.to_owned(),
-        Some(name) if object != name && !object.ends_with(&format!(".{name}")) => {
-            format!("{object}.{name}")
-        }
-        _ => object.to_owned(),
-    }
-}
-
 /// The whole service: API, health, metrics and the storefront origin as fallback.
 pub fn router(platform: Arc<Platform>) -> Router {
     let (api, mut doc) = openapi::api_router()
@@ -359,7 +315,12 @@ pub fn router(platform: Arc<Platform>) -> Router {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+        // An API route's template, never its path: paths hold secrets (cart tokens).
+        let path = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or_else(|| req.uri().path(), MatchedPath::as_str);
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %path)
     });
     Router::new()
         .merge(api)

@@ -607,12 +607,31 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(key)))
 }
 
-/// Revoke a key.
+/// Revoke a key (of a role up to the caller's own).
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys",
     params(("id" = String, Path, description = "key id")), security(("secret_key" = [])),
-    responses((status = 204), (status = 404, body = crate::error::ErrorBody)))]
+    responses((status = 204), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
 async fn revoke_key(tenant: Tenant, Path(id): Path<String>) -> ApiResult<StatusCode> {
     tenant.require(Permission::Keys)?;
+    // Nobody takes away more than they have: an admin key cannot revoke an owner key.
+    let role: Option<String> = sqlx::query_scalar(
+        "SELECT role FROM api_keys WHERE id = $1 AND shop_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(&id)
+    .bind(&tenant.shop.id)
+    .fetch_optional(&tenant.platform.registry)
+    .await?;
+    let Some(role) = role else { return Err(ApiError::not_found("key")) };
+    if let (auth::Access::Secret(own), Some(theirs)) = (tenant.access, Role::parse(&role))
+        && theirs > own
+    {
+        return Err(ApiError::forbidden(format!(
+            "a `{}` key cannot revoke a `{}` key",
+            own.as_str(),
+            theirs.as_str()
+        )));
+    }
     let done = sqlx::query(
         "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND shop_id = $3 AND revoked_at IS NULL",
     )

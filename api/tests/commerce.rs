@@ -568,16 +568,20 @@ fn signed(secret: &str, body: &str, at: i64) -> String {
 }
 
 async fn stripe_webhook_and_return_mark_paid_once(db: Db) {
-    let server = Server::start(db, |c| c.secret_key = Some(SEALING_KEY.into()));
-    let c = server.client();
+    // Stripe's API base is the platform's configuration (never a shop's).
     let (stripe, fake) = fake_stripe().await;
+    let server = Server::start(db, |c| {
+        c.secret_key = Some(SEALING_KEY.into());
+        c.stripe_api_base = Some(stripe.clone());
+    });
+    let c = server.client();
     let (shop, _, variant) = shop_with_product(&c, 10, "42.00").await;
     let whsec = "whsec_test_5ecret";
     let status = c
         .put(
             "/api/v1/payments/stripe",
             &shop.secret,
-            json!({"secret_key": "sk_test_abc", "webhook_secret": whsec, "base_url": stripe}),
+            json!({"secret_key": "sk_test_abc", "webhook_secret": whsec}),
         )
         .await
         .expect(200)

@@ -51,6 +51,13 @@ pub struct Args {
     /// Key sealing secrets at rest (payment credentials, certificates): 64 hex digits.
     #[arg(long, env = "AURELIO_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Stripe's API base URL (tests point it at a stand-in) [default: https://api.stripe.com].
+    #[arg(long, env = "AURELIO_STRIPE_API_BASE")]
+    pub stripe_api_base: Option<String>,
+    /// Let webhooks and payment providers reach loopback and private addresses (local
+    /// development only; refused by default, see docs/security.md).
+    #[arg(long, env = "AURELIO_ALLOW_PRIVATE_EGRESS")]
+    pub allow_private_egress: bool,
     /// Shop database pools kept open at most.
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
@@ -138,6 +145,12 @@ impl Args {
             c.secret_key.clone_from(&self.secret_key);
         }
         self.domains.apply(&mut c.domains)?;
+        if self.stripe_api_base.is_some() {
+            c.stripe_api_base.clone_from(&self.stripe_api_base);
+        }
+        if self.allow_private_egress {
+            c.allow_private_egress = true;
+        }
         Ok(c)
     }
 }
@@ -158,7 +171,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         println!("aurelio serve: listening on http://{}", running.addr);
         println!("  database: {}", running.platform.pools.backend().name());
         println!("  data:     {}", c.data_dir.display());
-        if c.admin_token.is_none() {
+        if aurelio_api::auth::admin_token(c).is_none() {
             println!("  note: AURELIO_ADMIN_TOKEN is not set, so shops cannot be provisioned");
         }
         running.wait().await.context("the server stopped")

@@ -208,7 +208,7 @@ async fn checkout(
             metrics::counter!("aurelio_checkouts_total", "outcome" => "created").increment(1);
             let order = orders::load(&tenant.db, &order_id).await?;
             let provider = order.provider.clone();
-            let started = payments::start(&tenant.platform, &tenant.db, &provider, &order).await?;
+            let started = payments::start(&tenant, &provider, &order).await?;
             let backend = tenant.platform.pools.backend();
             payments::record(backend, &tenant.db, &order, &provider, &started).await?;
             webhooks::wake(&tenant.platform, &tenant.shop.id).await;

@@ -1,18 +1,22 @@
 //! Payment providers: `manual` (paid offline; the merchant marks the order paid) and
-//! `stripe` (PaymentIntents over Stripe's REST API, at a configurable base URL so tests run
-//! it against a local stand-in).
+//! `stripe` (PaymentIntents over Stripe's REST API; its base URL is the platform's
+//! configuration, `AURELIO_STRIPE_API_BASE`, so tests run it against a local stand-in, and
+//! never a shop's: the shop's secret key is sent there).
 //!
 //! The browser's return (`POST /carts/{token}/payment/confirm`) and Stripe's webhook
 //! (`payment_intent.succeeded`) both end in `orders::mark_paid`, which changes the order
 //! only once: whichever comes second changes nothing. The webhook checks the
 //! `Stripe-Signature` header (HMAC-SHA256 over `"<t>.<body>"`, 5 minutes of tolerance)
 //! and records event ids so a replayed event is acknowledged and ignored.
-//! Credentials are stored sealed with AES-GCM (`crypto::Sealer`).
+//! Credentials are stored sealed with AES-GCM (`crypto::Sealer`), bound to the shop;
+//! credentials sealed before that (bound to a constant) still open and are sealed again,
+//! bound to the shop, the first time they are read.
 
 use super::orders::{self, Order, OrderResponse};
 use crate::auth::{Permission, Tenant};
 use crate::crypto::{self, SignatureError};
 use crate::db::{Backend, now_ms};
+use crate::egress::{Egress, EgressError};
 use crate::error::{ApiError, ApiResult};
 use crate::registry;
 use crate::server::{Body, Platform};
@@ -30,8 +34,10 @@ use utoipa_axum::routes;
 
 /// Seconds a webhook's timestamp may differ from our clock.
 pub const TOLERANCE_SECS: i64 = 300;
-/// What sealed Stripe credentials are bound to.
+/// What sealed Stripe credentials are bound to, within their shop.
 const STRIPE_CONTEXT: &str = "payments:stripe";
+/// Most bytes of Stripe's answer read.
+const MAX_STRIPE_ANSWER: usize = crate::egress::MAX_ANSWER_BYTES;
 /// Stripe's API, unless configured otherwise.
 pub const STRIPE_API: &str = "https://api.stripe.com";
 
@@ -43,7 +49,8 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(confirm_payment))
 }
 
-/// A shop's Stripe account.
+/// A shop's Stripe account. Stripe's API base is the platform's configuration: a
+/// `base_url` here is refused (422).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StripeConfig {
@@ -51,9 +58,16 @@ pub struct StripeConfig {
     pub secret_key: String,
     /// Signing secret of the webhook endpoint (`whsec_...`).
     pub webhook_secret: String,
-    /// API base URL (default `https://api.stripe.com`).
-    #[serde(default)]
-    pub base_url: Option<String>,
+}
+
+/// Stored credentials, as sealed (members of older versions, such as a per-shop
+/// `base_url`, are ignored).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Stripe {
+    /// Secret API key.
+    pub secret_key: String,
+    /// Signing secret of Stripe's webhook.
+    pub webhook_secret: String,
 }
 
 /// Whether Stripe is configured (secrets are never shown).
@@ -63,8 +77,8 @@ pub struct StripeStatus {
     pub configured: bool,
     /// First characters of the secret key.
     pub key_prefix: Option<String>,
-    /// API base URL in use.
-    pub base_url: Option<String>,
+    /// Stripe's API base URL in use (the platform's).
+    pub base_url: String,
     /// Where to point Stripe's webhook for this shop.
     pub webhook_url: String,
 }
@@ -82,16 +96,64 @@ fn sealer(platform: &Platform) -> ApiResult<&crypto::Sealer> {
     })
 }
 
-/// The shop's Stripe configuration, if any.
-pub async fn stripe_config(platform: &Platform, db: &AnyPool) -> ApiResult<Option<StripeConfig>> {
+/// The shop's Stripe credentials, if any. Credentials that do not open for this shop (sealed
+/// for another shop, or with another key) are a 409 saying to connect Stripe again.
+pub async fn stripe_config(
+    platform: &Platform,
+    db: &AnyPool,
+    shop_id: &str,
+) -> ApiResult<Option<Stripe>> {
     let sealed: Option<String> =
         sqlx::query_scalar("SELECT sealed FROM payment_providers WHERE name = 'stripe'")
             .fetch_optional(db)
             .await?;
     let Some(sealed) = sealed else { return Ok(None) };
-    let plain =
-        sealer(platform)?.open(STRIPE_CONTEXT, &sealed).map_err(|e| ApiError::internal(&e))?;
-    serde_json::from_slice(&plain).map(Some).map_err(|e| ApiError::internal(&e))
+    let sealer = sealer(platform)?;
+    let context = crypto::context(shop_id, STRIPE_CONTEXT);
+    let (plain, which) = sealer.open_any(&[&context, STRIPE_CONTEXT], &sealed).map_err(|e| {
+        tracing::warn!(shop = shop_id, error = %e, "stored Stripe credentials do not open");
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "credentials_unreadable",
+            "the stored Stripe credentials cannot be read (sealed for another shop or with \
+             another AURELIO_SECRET_KEY): connect Stripe again with PUT /api/v1/payments/stripe",
+        )
+    })?;
+    let stripe: Stripe = serde_json::from_slice(&plain).map_err(|e| ApiError::internal(&e))?;
+    if which > 0 {
+        // Sealed before credentials were bound to their shop: bind them now.
+        store(platform, db, sealer, &context, &stripe).await?;
+    }
+    Ok(Some(stripe))
+}
+
+async fn store(
+    platform: &Platform,
+    db: &AnyPool,
+    sealer: &crypto::Sealer,
+    context: &str,
+    stripe: &Stripe,
+) -> ApiResult<()> {
+    let plain = serde_json::to_vec(stripe).map_err(|e| ApiError::internal(&e))?;
+    let query = sqlx::query(
+        "INSERT INTO payment_providers (name, sealed, updated_at) VALUES ('stripe', $1, $2) \
+         ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+    )
+    .bind(sealer.seal(context, &plain))
+    .bind(now_ms());
+    platform.pools.backend().write(db, query).await?;
+    Ok(())
+}
+
+/// Stripe's API base (no trailing slash).
+fn stripe_base(platform: &Platform) -> String {
+    platform
+        .config
+        .stripe_api_base
+        .as_deref()
+        .unwrap_or(STRIPE_API)
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 fn webhook_url(platform: &Platform, shop_id: &str) -> String {
@@ -106,11 +168,11 @@ fn webhook_url(platform: &Platform, shop_id: &str) -> String {
     responses((status = 200, body = StripeStatus)))]
 async fn get_stripe(tenant: Tenant) -> ApiResult<Json<StripeStatus>> {
     tenant.require(Permission::Settings)?;
-    let config = stripe_config(&tenant.platform, &tenant.db).await?;
+    let config = stripe_config(&tenant.platform, &tenant.db, &tenant.shop.id).await?;
     Ok(Json(StripeStatus {
         configured: config.is_some(),
         key_prefix: config.as_ref().map(|c| c.secret_key.chars().take(8).collect()),
-        base_url: config.map(|c| c.base_url.unwrap_or_else(|| STRIPE_API.into())),
+        base_url: stripe_base(&tenant.platform),
         webhook_url: webhook_url(&tenant.platform, &tenant.shop.id),
     }))
 }
@@ -136,24 +198,14 @@ async fn put_stripe(
             "a Stripe webhook secret starts with `whsec_`",
         ));
     }
-    if let Some(base) = &config.base_url {
-        url::Url::parse(base).map_err(|e| ApiError::invalid("base_url", e.to_string()))?;
-    }
-    let plain = serde_json::to_vec(&config).map_err(|e| ApiError::internal(&e))?;
-    let sealed = sealer(&tenant.platform)?.seal(STRIPE_CONTEXT, &plain);
-    sqlx::query(
-        "INSERT INTO payment_providers (name, sealed, updated_at) VALUES ('stripe', $1, $2) \
-         ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
-    )
-    .bind(sealed)
-    .bind(now_ms())
-    .execute(&tenant.db)
-    .await?;
+    let stripe = Stripe { secret_key: config.secret_key, webhook_secret: config.webhook_secret };
+    let context = crypto::context(&tenant.shop.id, STRIPE_CONTEXT);
+    store(&tenant.platform, &tenant.db, sealer(&tenant.platform)?, &context, &stripe).await?;
     tenant.audit("payments.stripe", json!({})).await;
     Ok(Json(StripeStatus {
         configured: true,
-        key_prefix: Some(config.secret_key.chars().take(8).collect()),
-        base_url: Some(config.base_url.unwrap_or_else(|| STRIPE_API.into())),
+        key_prefix: Some(stripe.secret_key.chars().take(8).collect()),
+        base_url: stripe_base(&tenant.platform),
         webhook_url: webhook_url(&tenant.platform, &tenant.shop.id),
     }))
 }
@@ -171,10 +223,6 @@ pub struct Started {
     pub error: Option<String>,
 }
 
-fn stripe_base(c: &StripeConfig) -> String {
-    c.base_url.clone().unwrap_or_else(|| STRIPE_API.into()).trim_end_matches('/').to_owned()
-}
-
 fn form(pairs: &[(&str, String)]) -> String {
     let mut s = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -183,23 +231,35 @@ fn form(pairs: &[(&str, String)]) -> String {
     s.finish()
 }
 
+/// Sends a request to Stripe: its answer's JSON on success, else what went wrong.
+async fn call(req: Result<reqwest::RequestBuilder, EgressError>) -> Result<Value, String> {
+    let answer =
+        Egress::send(req.map_err(|e| format!("cannot reach Stripe: {e}"))?, MAX_STRIPE_ANSWER)
+            .await
+            .map_err(|e| format!("cannot reach Stripe: {e}"))?;
+    if !answer.status.is_success() {
+        let text: String = answer.text().chars().take(500).collect();
+        return Err(format!("Stripe answered {}: {text}", answer.status));
+    }
+    answer.json().map_err(|e| format!("Stripe's answer: {e}"))
+}
+
 /// Starts the payment of a new order with its provider. Stripe: a PaymentIntent created
 /// with the order id as Stripe's idempotency key, so a retry never makes a second charge.
-pub async fn start(
-    platform: &Platform,
-    db: &AnyPool,
-    provider: &str,
-    order: &Order,
-) -> ApiResult<Started> {
+pub async fn start(tenant: &Tenant, provider: &str, order: &Order) -> ApiResult<Started> {
+    let platform = &tenant.platform;
     match provider {
         "manual" => Ok(Started { status: "pending".into(), ..Started::default() }),
         "stripe" => {
-            let Some(c) = stripe_config(platform, db).await? else {
-                return Ok(Started {
-                    status: "error".into(),
-                    error: Some("Stripe is not configured".into()),
-                    ..Started::default()
-                });
+            let not_started = |message: String| Started {
+                status: "error".into(),
+                error: Some(message),
+                ..Started::default()
+            };
+            let c = match stripe_config(platform, &tenant.db, &tenant.shop.id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => return Ok(not_started("Stripe is not configured".into())),
+                Err(e) => return Ok(not_started(e.message)),
             };
             let body = form(&[
                 ("amount", order.total.to_string()),
@@ -209,24 +269,14 @@ pub async fn start(
                 ("receipt_email", order.email.clone()),
                 ("automatic_payment_methods[enabled]", "true".into()),
             ]);
-            let sent = platform
-                .http
-                .post(format!("{}/v1/payment_intents", stripe_base(&c)))
-                .bearer_auth(&c.secret_key)
-                .header("idempotency-key", format!("aurelio-order-{}", order.id))
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(body)
-                .send()
-                .await;
-            let answer: Result<Value, String> = match sent {
-                Ok(r) if r.status().is_success() => r.json().await.map_err(|e| e.to_string()),
-                Ok(r) => Err(format!(
-                    "Stripe answered {}: {}",
-                    r.status(),
-                    r.text().await.unwrap_or_default()
-                )),
-                Err(e) => Err(format!("cannot reach Stripe: {e}")),
-            };
+            let req = platform.http.post(&format!("{}/v1/payment_intents", stripe_base(platform)));
+            let answer = call(req.map(|r| {
+                r.bearer_auth(&c.secret_key)
+                    .header("idempotency-key", format!("aurelio-order-{}", order.id))
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+            }))
+            .await;
             Ok(match answer {
                 Ok(v) => Started {
                     external_id: v.get("id").and_then(Value::as_str).map(str::to_owned),
@@ -253,35 +303,23 @@ pub async fn refund(tenant: &Tenant, order: &Order, amount: i64) -> ApiResult<()
         return Ok(()); // manual: the merchant returns the money themselves
     }
     let intent = order.payment.get("external_id").and_then(Value::as_str).unwrap_or_default();
-    let c = stripe_config(&tenant.platform, &tenant.db).await?.ok_or_else(|| {
-        ApiError::new(StatusCode::CONFLICT, "provider_missing", "Stripe is not configured")
-    })?;
-    let sent = tenant
-        .platform
-        .http
-        .post(format!("{}/v1/refunds", stripe_base(&c)))
-        .bearer_auth(&c.secret_key)
-        .header(
-            "idempotency-key",
-            format!("aurelio-refund-{}-{}-{amount}", order.id, order.refunded),
-        )
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("payment_intent", intent.to_owned()), ("amount", amount.to_string())]))
-        .send()
-        .await;
-    match sent {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_error",
-            format!("Stripe refused the refund: {}", r.status()),
-        )),
-        Err(e) => Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "provider_error",
-            format!("cannot reach Stripe: {e}"),
-        )),
-    }
+    let c =
+        stripe_config(&tenant.platform, &tenant.db, &tenant.shop.id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::CONFLICT, "provider_missing", "Stripe is not configured")
+        })?;
+    let req = tenant.platform.http.post(&format!("{}/v1/refunds", stripe_base(&tenant.platform)));
+    call(req.map(|r| {
+        r.bearer_auth(&c.secret_key)
+            .header(
+                "idempotency-key",
+                format!("aurelio-refund-{}-{}-{amount}", order.id, order.refunded),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("payment_intent", intent.to_owned()), ("amount", amount.to_string())]))
+    }))
+    .await
+    .map(drop)
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "provider_error", e))
 }
 
 /// Stripe's webhook for a shop. Authenticated by the `Stripe-Signature` header with the
@@ -301,7 +339,9 @@ async fn stripe_webhook(
         .await?
         .ok_or_else(|| ApiError::not_found("shop"))?;
     let db = platform.shop_db(&shop).await?;
-    let config = stripe_config(&platform, &db).await?.ok_or_else(|| ApiError::not_found("shop"))?;
+    let config = stripe_config(&platform, &db, &shop.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("shop"))?;
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
     crypto::verify(
         config.webhook_secret.as_bytes(),
@@ -381,18 +421,14 @@ async fn confirm_payment(
     if order.provider == "stripe" && order.status == orders::Status::Pending {
         let intent =
             order.payment.get("external_id").and_then(Value::as_str).unwrap_or_default().to_owned();
-        if let Some(c) = stripe_config(&tenant.platform, &tenant.db).await?
+        if let Some(c) = stripe_config(&tenant.platform, &tenant.db, &tenant.shop.id).await?
             && !intent.is_empty()
         {
-            let got = tenant
-                .platform
-                .http
-                .get(format!("{}/v1/payment_intents/{intent}", stripe_base(&c)))
-                .bearer_auth(&c.secret_key)
-                .send()
-                .await;
-            if let Ok(r) = got
-                && let Ok(v) = r.json::<Value>().await
+            let base = stripe_base(&tenant.platform);
+            let path: String = url::form_urlencoded::byte_serialize(intent.as_bytes()).collect();
+            let req = tenant.platform.http.get(&format!("{base}/v1/payment_intents/{path}"));
+            let got = call(req.map(|r| r.bearer_auth(&c.secret_key))).await;
+            if let Ok(v) = got
                 && v.get("status").and_then(Value::as_str) == Some("succeeded")
             {
                 orders::mark_paid(

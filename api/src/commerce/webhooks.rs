@@ -3,9 +3,18 @@
 //! shop's outbox in the same transaction as the change they announce, and delivered by the
 //! job workers with retries and exponential backoff, so none is lost while a receiver is
 //! down. Each delivery carries `Aurelio-Event-Id` for receivers to drop duplicates.
+//!
+//! Receivers are called through `egress::Egress`: public addresses only (checked when an
+//! endpoint is registered and again, on the resolved address, at every delivery), no
+//! redirects followed, bounded time. Signing secrets are stored sealed with
+//! `AURELIO_SECRET_KEY`, bound to the shop and the endpoint (`sealed:<hex>`); secrets
+//! stored in clear by earlier versions (`whsec_...`) still sign, and are sealed at their
+//! next delivery.
 
 use crate::auth::{Permission, Tenant};
+use crate::crypto::{self, Sealer};
 use crate::db::{now_ms, rfc3339};
+use crate::egress::{Egress, EgressError};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::{self, new_id, random_hex};
 use crate::server::{Body, Platform};
@@ -23,6 +32,16 @@ use utoipa_axum::routes;
 
 /// Attempts before a delivery is given up (about two days of backoff).
 pub const MAX_ATTEMPTS: i64 = 15;
+/// Longest a delivery may take.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most bytes of a receiver's answer read (the rest is ignored).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+/// Longest endpoint URL.
+pub const MAX_URL_LEN: usize = 2048;
+/// Endpoints a shop may register.
+pub const MAX_ENDPOINTS: i64 = 20;
+/// Prefix of a sealed signing secret in `webhook_endpoints.secret`.
+const SEALED: &str = "sealed:";
 
 /// Routes.
 pub fn router() -> OpenApiRouter<Arc<Platform>> {
@@ -63,7 +82,7 @@ pub struct Endpoint {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
-    /// `https://...` (or `http://` for local receivers).
+    /// `https://...` or `http://...` at a public address (no user name or password).
     pub url: String,
     /// Events to receive (default all).
     #[serde(default)]
@@ -112,13 +131,21 @@ async fn create_endpoint(
     Body(req): Body<NewEndpoint>,
 ) -> ApiResult<(StatusCode, Json<Endpoint>)> {
     tenant.require(Permission::Settings)?;
-    let parsed = url::Url::parse(&req.url)
-        .map_err(|e| ApiError::invalid("url", format!("not a URL: {e}")))?;
-    if !["https", "http"].contains(&parsed.scheme()) {
+    if req.url.len() > MAX_URL_LEN {
         return Err(ApiError::invalid(
             "url",
-            "the URL must be https:// (or http:// for local receivers)",
+            format!("the URL is longer than {MAX_URL_LEN} bytes"),
         ));
+    }
+    let url = tenant.platform.http.vet_url(&req.url).await.map_err(|e| match e {
+        EgressError::Refused(why) => ApiError::invalid(
+            "url",
+            format!("refused: {why}; webhooks are delivered to public addresses only"),
+        ),
+        other => ApiError::invalid("url", other.to_string()),
+    })?;
+    if req.events.len() > EVENTS.len() + 1 {
+        return Err(ApiError::invalid("events", "more events than there are"));
     }
     for (i, e) in req.events.iter().enumerate() {
         if e != "*" && !EVENTS.contains(&e.as_str()) {
@@ -128,22 +155,42 @@ async fn create_endpoint(
             ));
         }
     }
+    let sealer = tenant.platform.sealer.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "secret_key_missing",
+            format!(
+                "set {} (64 hex digits) on the server to store webhook signing secrets",
+                crypto::SECRET_KEY_VAR
+            ),
+        )
+    })?;
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM webhook_endpoints").fetch_one(&tenant.db).await?;
+    if count >= MAX_ENDPOINTS {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "limit_reached",
+            format!("a shop has at most {MAX_ENDPOINTS} webhook endpoints"),
+        ));
+    }
     let events = if req.events.is_empty() { vec!["*".to_owned()] } else { req.events };
     let id = new_id("whe");
     let secret = format!("whsec_{}", random_hex(24));
     let now = now_ms();
+    let url = url.to_string();
     sqlx::query("INSERT INTO webhook_endpoints (id, url, secret, events, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
-        .bind(&req.url)
-        .bind(&secret)
+        .bind(&url)
+        .bind(seal(sealer, &tenant.shop.id, &id, &secret))
         .bind(json!(events).to_string())
         .bind(now)
         .execute(&tenant.db)
         .await?;
-    tenant.audit("webhook.create", json!({ "id": id, "url": req.url })).await;
+    tenant.audit("webhook.create", json!({ "id": id, "url": url })).await;
     Ok((
         StatusCode::CREATED,
-        Json(Endpoint { id, url: req.url, events, secret: Some(secret), created_at: rfc3339(now) }),
+        Json(Endpoint { id, url, events, secret: Some(secret), created_at: rfc3339(now) }),
     ))
 }
 
@@ -223,7 +270,8 @@ pub async fn deliver_due(platform: &Platform, shop_id: &str) -> Result<Value, Va
         .map_err(|e| fail(e.to_string()))?
         .ok_or_else(|| fail("the shop no longer exists".into()))?;
     let db = platform.shop_db(&shop).await.map_err(|e| fail(e.message))?;
-    let (delivered, failed) = deliver_batch(platform, &db).await.map_err(|e| fail(e.message))?;
+    let (delivered, failed) =
+        deliver_batch(platform, &db, shop_id).await.map_err(|e| fail(e.message))?;
     let next: Option<i64> = sqlx::query_scalar(
         "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND attempts < $1",
     )
@@ -237,10 +285,84 @@ pub async fn deliver_due(platform: &Platform, shop_id: &str) -> Result<Value, Va
     Ok(json!({ "delivered": delivered, "failed": failed }))
 }
 
-async fn deliver_batch(platform: &Platform, db: &AnyPool) -> ApiResult<(usize, usize)> {
+/// What a signing secret is sealed for: its shop and endpoint.
+fn seal(sealer: &Sealer, shop_id: &str, endpoint_id: &str, secret: &str) -> String {
+    let context = crypto::context(shop_id, &format!("webhook:{endpoint_id}"));
+    format!("{SEALED}{}", sealer.seal(&context, secret.as_bytes()))
+}
+
+/// The signing secret of an endpoint as stored: sealed, or in clear (earlier versions;
+/// sealed now when a key is set).
+async fn signing_secret(
+    platform: &Platform,
+    db: &AnyPool,
+    shop_id: &str,
+    endpoint_id: &str,
+    stored: &str,
+) -> Result<String, String> {
+    let Some(sealed) = stored.strip_prefix(SEALED) else {
+        if let Some(sealer) = &platform.sealer {
+            let update = sqlx::query(
+                "UPDATE webhook_endpoints SET secret = $1 WHERE id = $2 AND secret = $3",
+            )
+            .bind(seal(sealer, shop_id, endpoint_id, stored))
+            .bind(endpoint_id)
+            .bind(stored);
+            if let Err(e) = platform.pools.backend().write(db, update).await {
+                tracing::warn!(shop = shop_id, error = %e, "cannot seal a webhook secret");
+            }
+        }
+        return Ok(stored.to_owned());
+    };
+    let sealer = platform.sealer.as_ref().ok_or_else(|| {
+        format!("the signing secret is sealed and {} is not set", crypto::SECRET_KEY_VAR)
+    })?;
+    let context = crypto::context(shop_id, &format!("webhook:{endpoint_id}"));
+    let plain = sealer
+        .open(&context, sealed)
+        .map_err(|e| format!("the endpoint's signing secret cannot be read: {e}"))?;
+    String::from_utf8(plain).map_err(|_| "the endpoint's signing secret is not text".to_owned())
+}
+
+/// Posts one event; what went wrong, if anything.
+async fn post(
+    platform: &Platform,
+    url: &str,
+    id: &str,
+    secret: &str,
+    payload: String,
+) -> Option<String> {
+    let t = now_ms() / 1000;
+    let signature = crypto::sign(secret.as_bytes(), t, payload.as_bytes());
+    let req = match platform.http.post(url) {
+        Ok(req) => req
+            .header("content-type", "application/json")
+            .header("aurelio-event-id", id)
+            .header("aurelio-signature", signature)
+            .body(payload)
+            .timeout(DELIVERY_TIMEOUT),
+        Err(e) => return Some(format!("not delivered: {e}")),
+    };
+    match Egress::send(req, MAX_ANSWER_BYTES).await {
+        Ok(answer) if answer.status.is_success() => None,
+        Ok(answer) if answer.status.is_redirection() => Some(format!(
+            "the receiver answered {} (redirects are not followed: register the final URL)",
+            answer.status
+        )),
+        Ok(answer) => Some(format!("the receiver answered {}", answer.status)),
+        Err(e @ EgressError::Refused(_)) => Some(format!("not delivered: {e}")),
+        Err(e) => Some(format!("cannot reach the receiver: {e}")),
+    }
+}
+
+async fn deliver_batch(
+    platform: &Platform,
+    db: &AnyPool,
+    shop_id: &str,
+) -> ApiResult<(usize, usize)> {
     let backend = platform.pools.backend();
     let rows = sqlx::query(
-        "SELECT o.id, o.payload, o.attempts, e.url, e.secret FROM outbox o \
+        "SELECT o.id, o.payload, o.attempts, e.id AS endpoint_id, e.url, e.secret FROM outbox o \
          JOIN webhook_endpoints e ON e.id = o.endpoint_id \
          WHERE o.delivered_at IS NULL AND o.next_attempt_at <= $1 AND o.attempts < $2 \
          ORDER BY o.created_at, o.id LIMIT 100",
@@ -254,27 +376,16 @@ async fn deliver_batch(platform: &Platform, db: &AnyPool) -> ApiResult<(usize, u
         let id: String = r.try_get("id")?;
         let payload: String = r.try_get("payload")?;
         let url: String = r.try_get("url")?;
-        let secret: String = r.try_get("secret")?;
+        let endpoint: String = r.try_get("endpoint_id")?;
+        let stored: String = r.try_get("secret")?;
         let attempts: i64 = r.try_get::<i64, _>("attempts")? + 1;
-        let t = now_ms() / 1000;
-        let sent = platform
-            .http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("aurelio-event-id", &id)
-            .header(
-                "aurelio-signature",
-                crate::crypto::sign(secret.as_bytes(), t, payload.as_bytes()),
-            )
-            .body(payload)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await;
-        let error = match sent {
-            Ok(resp) if resp.status().is_success() => None,
-            Ok(resp) => Some(format!("the receiver answered {}", resp.status())),
-            Err(e) => Some(format!("cannot reach the receiver: {e}")),
+        let error = match signing_secret(platform, db, shop_id, &endpoint, &stored).await {
+            Ok(secret) => post(platform, &url, &id, &secret, payload).await,
+            Err(e) => Some(e),
         };
+        if let Some(e) = &error {
+            tracing::debug!(shop = shop_id, endpoint = %endpoint, error = %e, "webhook not delivered");
+        }
         match error {
             None => {
                 delivered += 1;

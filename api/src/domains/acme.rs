@@ -80,7 +80,10 @@ pub async fn issue(platform: &Platform, host: &str) -> Result<Issued, IssueError
     let cert = result?;
     let not_after = not_after(&cert.chain_pem)
         .ok_or_else(|| IssueError::Retry("the issued certificate could not be read".into()))?;
-    let sealed = key.seal(host, serde_json::to_string(&cert).unwrap_or_default().as_bytes());
+    let context = crate::crypto::certificate_context(&platform.registry, host)
+        .await
+        .map_err(IssueError::Retry)?;
+    let sealed = key.seal(&context, serde_json::to_string(&cert).unwrap_or_default().as_bytes());
     let now = now_ms();
     let mut tx = platform.registry.begin().await.map_err(db_err)?;
     sqlx::query("DELETE FROM domain_certificates WHERE hostname = $1")
@@ -248,7 +251,8 @@ pub async fn load(platform: &Platform, host: &str) -> Result<Option<Certificate>
             .map_err(|e| e.to_string())?;
     let Some(sealed) = sealed else { return Ok(None) };
     let key = Sealer::from_secret(platform.config.secret_key.as_deref())?;
-    let plain = key.open(host, &sealed)?;
+    let context = crate::crypto::certificate_context(&platform.registry, host).await?;
+    let (plain, _) = key.open_any(&[&context, host], &sealed)?; // `host`: sealed before shop-bound contexts
     serde_json::from_slice(&plain).map(Some).map_err(|e| e.to_string())
 }
 

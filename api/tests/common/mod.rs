@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 /// The platform admin token of every test server.
 pub const ADMIN: &str = "test-admin-token-5f2c";
 
+/// The sealing key (`AURELIO_SECRET_KEY`) of every test server, unless a test sets another.
+pub const TEST_SECRET_KEY: &str =
+    "5e1f0c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+
 /// The variable naming the PostgreSQL server of the tests.
 pub const DATABASE_VAR: &str = "AURELIO_TEST_DATABASE_URL";
 
@@ -198,6 +202,10 @@ impl Server {
             admin_token: Some(ADMIN.into()),
             demo_catalog: repo_path("fixtures/demo-store"),
             build_debounce: Duration::from_millis(20),
+            secret_key: Some(TEST_SECRET_KEY.into()),
+            // Tests receive webhooks and stand in for Stripe on 127.0.0.1; tests of the
+            // egress guard switch it back on.
+            allow_private_egress: true,
             // Tests send far more from one address than a client may; the limits' own
             // tests turn them on.
             limits: aurelio_api::limits::LimitsConfig {
