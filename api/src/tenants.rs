@@ -284,8 +284,8 @@ async fn load_demo_products(
 /// The demo's discount codes (`discounts.json`, a list of discounts as the API takes them).
 async fn load_demo_discounts(db: &sqlx::AnyPool, dir: &std::path::Path) -> ApiResult<()> {
     let Ok(text) = std::fs::read_to_string(dir.join("discounts.json")) else { return Ok(()) };
-    let codes: Vec<crate::commerce::discounts::Discount> =
-        crate::server::parse_json(text.as_bytes())?;
+    let codes: Vec<crate::commerce::discounts::Discount> = serde_json::from_str(&text)
+        .map_err(|e| ApiError::internal(&format!("demo catalog: discounts.json: {e}")))?;
     for mut d in codes {
         crate::commerce::discounts::insert(db, &mut d).await?;
     }

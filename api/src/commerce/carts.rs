@@ -2,9 +2,11 @@
 //! limits, and totals computed on the server from catalog prices only, with a breakdown
 //! that explains every amount. Adding to a cart makes no outside call.
 
-use super::discounts::{self, Discount, Reason};
+use super::cart_lines::{Written, put_line};
+use super::discounts::Reason;
+pub use super::pricing::{Priced, price};
 use super::settings::{self, CheckoutSettings, is_country};
-use super::totals::{self, Effect, Input, Line, Totals};
+use super::totals::{self, Totals};
 use crate::auth::{Permission, Tenant};
 use crate::catalog::store;
 use crate::db::{Columns, now_ms};
@@ -16,7 +18,7 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::AnyPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -31,8 +33,7 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
         .routes(routes!(get_cart, update_cart))
         .routes(routes!(add_line))
         .routes(routes!(set_line, remove_line))
-        .routes(routes!(add_code))
-        .routes(routes!(remove_code))
+        .merge(super::cart_codes::router())
 }
 
 /// A cart line as shown.
@@ -240,11 +241,12 @@ macro_rules! cart_columns {
     };
 }
 
-const CART_ROW: &str = concat!("SELECT ", cart_columns!(), " FROM carts WHERE token = $1");
+pub(super) const CART_ROW: &str =
+    concat!("SELECT ", cart_columns!(), " FROM carts WHERE token = $1");
 
 /// Marks an open cart as changed now, which takes its row lock (PostgreSQL; SQLite's write
 /// lock is already held) so concurrent edits of one cart queue, and returns it.
-const TOUCH_OPEN: &str = concat!(
+pub(super) const TOUCH_OPEN: &str = concat!(
     "UPDATE carts SET updated_at = $1, version = version + 1 \
     WHERE token = $2 AND status = 'open' RETURNING ",
     cart_columns!()
@@ -281,7 +283,7 @@ const LINES_AND_VARIANT: &str = lines_and_variant_sql!();
 
 /// The cart on each of its `LINES_AND_VARIANT` rows, or on one row without them: what an
 /// optimistic addition reads, in one statement and so from one snapshot.
-const CART_LINES_AND_VARIANT: &str = concat!(
+pub(super) const CART_LINES_AND_VARIANT: &str = concat!(
     "SELECT ",
     cart_columns!(),
     ", x.* FROM carts LEFT JOIN (",
@@ -290,7 +292,7 @@ const CART_LINES_AND_VARIANT: &str = concat!(
 );
 
 /// A cart's lines without their variants (the writer thread knows those: `KnownVariants`).
-const LINES: &str = "SELECT variant_id, quantity, unit_price AS snapshot, position \
+pub(super) const LINES: &str = "SELECT variant_id, quantity, unit_price AS snapshot, position \
     FROM cart_lines WHERE cart_token = $1";
 
 /// One variant with its product.
@@ -302,10 +304,11 @@ const VARIANT: &str = concat!(
 
 // The line writes take the cart token and variant id as `$1` and `$2`, then integers; the
 // guarded ones (`guard_sql!`) the cart's version and the time as `$3` and `$4` first.
-const DELETE_LINE: &str = "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2";
-const UPDATE_LINE: &str = "UPDATE cart_lines SET quantity = $3, unit_price = $4 \
+pub(super) const DELETE_LINE: &str =
+    "DELETE FROM cart_lines WHERE cart_token = $1 AND variant_id = $2";
+pub(super) const UPDATE_LINE: &str = "UPDATE cart_lines SET quantity = $3, unit_price = $4 \
     WHERE cart_token = $1 AND variant_id = $2";
-const INSERT_LINE: &str = "INSERT INTO cart_lines \
+pub(super) const INSERT_LINE: &str = "INSERT INTO cart_lines \
     (cart_token, variant_id, quantity, unit_price, position) VALUES ($1, $2, $3, $4, $5)";
 
 /// Counts up the version of cart `$1` and marks it changed at `$4` if it is open and still
@@ -317,16 +320,16 @@ macro_rules! guard_sql {
         WHERE token = $1 AND status = 'open' AND version = $3 RETURNING token) "
     };
 }
-const GUARDED_DELETE: &str = concat!(
+pub(super) const GUARDED_DELETE: &str = concat!(
     guard_sql!(),
     "DELETE FROM cart_lines USING c WHERE cart_token = $1 AND variant_id = $2"
 );
-const GUARDED_UPDATE: &str = concat!(
+pub(super) const GUARDED_UPDATE: &str = concat!(
     guard_sql!(),
     "UPDATE cart_lines SET quantity = $5, unit_price = $6 FROM c \
     WHERE cart_token = $1 AND variant_id = $2"
 );
-const GUARDED_INSERT: &str = concat!(
+pub(super) const GUARDED_INSERT: &str = concat!(
     guard_sql!(),
     "INSERT INTO cart_lines (cart_token, variant_id, quantity, unit_price, position) \
     SELECT token, $2, $5, $6, $7 FROM c"
@@ -346,7 +349,7 @@ where
 }
 
 /// `TOUCH_OPEN`; `None` when no open cart has this token.
-async fn touch_open<'e, E>(db: E, token: &str) -> ApiResult<Option<CartRow>>
+pub(super) async fn touch_open<'e, E>(db: E, token: &str) -> ApiResult<Option<CartRow>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -354,7 +357,7 @@ where
     r.as_ref().map(cart_from).transpose()
 }
 
-fn cart_from(r: &impl Columns) -> ApiResult<CartRow> {
+pub(super) fn cart_from(r: &impl Columns) -> ApiResult<CartRow> {
     Ok(CartRow {
         token: r.text_of("token")?,
         status: r.text_of("status")?,
@@ -388,7 +391,7 @@ where
 }
 
 /// `LINES_AND_VARIANT` through `sqlx`.
-async fn lines_and_variant<'e, E>(
+pub(super) async fn lines_and_variant<'e, E>(
     db: E,
     token: &str,
     variant_id: &str,
@@ -401,17 +404,17 @@ where
 }
 
 /// Lines in the order they were added (they are read unordered).
-fn in_order(mut lines: Vec<StoredLine>) -> Vec<StoredLine> {
+pub(super) fn in_order(mut lines: Vec<StoredLine>) -> Vec<StoredLine> {
     lines.sort_unstable_by_key(|l| l.position);
     lines
 }
 
-fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
+pub(super) fn stored_line(r: &impl Columns) -> ApiResult<StoredLine> {
     line_of(r, Arc::new(variant(r)?))
 }
 
 /// A line's own columns (`LINES`), with its variant.
-fn line_of(r: &impl Columns, variant: Arc<Variant>) -> ApiResult<StoredLine> {
+pub(super) fn line_of(r: &impl Columns, variant: Arc<Variant>) -> ApiResult<StoredLine> {
     Ok(StoredLine {
         variant_id: r.text_of("variant_id")?,
         quantity: r.int_of("quantity")?,
@@ -442,13 +445,17 @@ fn variant(r: &impl Columns) -> ApiResult<Variant> {
 /// `Memo`, which forgets them when anyone else writes: a cart's other lines cost it no
 /// catalog reads. The thread itself writes only carts.
 #[derive(Default)]
-struct KnownVariants(HashMap<String, Option<Arc<Variant>>>);
+pub(super) struct KnownVariants(HashMap<String, Option<Arc<Variant>>>);
 
 impl KnownVariants {
     /// At most this many are kept (then all are forgotten).
     const MAX: usize = 10_000;
 
-    fn get(&mut self, conn: &rusqlite::Connection, id: &str) -> ApiResult<Option<Arc<Variant>>> {
+    pub(super) fn get(
+        &mut self,
+        conn: &rusqlite::Connection,
+        id: &str,
+    ) -> ApiResult<Option<Arc<Variant>>> {
         if let Some(known) = self.0.get(id) {
             return Ok(known.clone());
         }
@@ -466,248 +473,12 @@ impl KnownVariants {
 /// computed by the engine from the shop's last exported catalog.
 pub type Members = HashMap<String, HashSet<String>>;
 
-/// Everything needed to price a cart, loaded once.
-pub struct Priced {
-    /// The cart as shown.
-    pub cart: Cart,
-    /// Applied discounts (code, discount), in order.
-    pub applied: Vec<Discount>,
-}
-
-/// `value` within `i64` (saturating at either end).
-fn clamp_i64(value: i128) -> i64 {
-    i64::try_from(value).unwrap_or(if value < 0 { i64::MIN } else { i64::MAX })
-}
-
 /// A quantity past the shop's limit per line (or one that would overflow).
-fn too_many(max: i64) -> ApiError {
+pub(super) fn too_many(max: i64) -> ApiError {
     ApiError::invalid("quantity", format!("at most {max} of one item per order"))
 }
 
-/// A cart whose amounts would pass `totals::MAX_AMOUNT`: the shopper lowers a quantity.
-fn too_large(e: totals::TooLarge) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "amount_too_large", e.to_string())
-        .with_field("quantity")
-}
-
-/// Prices a cart: the one function behind every cart answer and checkout.
-pub async fn price(
-    platform: &Platform,
-    shop_id: &str,
-    db: &AnyPool,
-    row: &CartRow,
-    lines: &[StoredLine],
-    facts: &ShopFacts,
-) -> ApiResult<Priced> {
-    let now = now_ms();
-    // In i128 (no step can wrap), capped: only compared with discounts' minimum subtotals.
-    let subtotal = clamp_i64(
-        lines
-            .iter()
-            .filter_map(|l| l.variant.price.map(|p| i128::from(p) * i128::from(l.quantity)))
-            .sum(),
-    );
-    // Discounts in the order entered; stacking: all applied codes must be combinable.
-    let mut applied: Vec<Discount> = Vec::new();
-    let mut statuses: Vec<CodeStatus> = Vec::new();
-    let mut members: Option<Arc<Members>> = None;
-    for code in &row.codes {
-        let found = discounts::find(db, code).await?;
-        let reason = match &found {
-            None => Some(Reason::UnknownCode),
-            Some(d) => {
-                let used = discounts::used_by(db, code, row.email.as_deref()).await?;
-                if let Err(r) = discounts::availability(d, now, used) {
-                    Some(r)
-                } else if d.min_subtotal.is_some_and(|m| subtotal < m) {
-                    Some(Reason::MinimumNotMet)
-                } else if !(applied.is_empty()
-                    || d.combinable && applied.iter().all(|a| a.combinable))
-                {
-                    Some(Reason::NotCombinable)
-                } else {
-                    if !d.collections.is_empty() && members.is_none() {
-                        members = Some(super::collection_members(platform, shop_id).await);
-                    }
-                    let m = members.clone().unwrap_or_default();
-                    let eligible = lines.iter().any(|l| {
-                        l.variant.price.is_some()
-                            && d.covers(&l.variant.handle, &|c| {
-                                m.get(&l.variant.handle).is_some_and(|s| s.contains(c))
-                            })
-                    });
-                    (!eligible && d.effect() != Effect::FreeShipping)
-                        .then_some(Reason::NoEligibleProducts)
-                }
-            }
-        };
-        match (reason, found) {
-            (None, Some(d)) => {
-                statuses.push(CodeStatus {
-                    code: d.code.clone(),
-                    applied: true,
-                    amount: 0,
-                    reason: None,
-                    message: None,
-                });
-                applied.push(d);
-            }
-            (reason, _) => statuses.push(CodeStatus {
-                code: discounts::normalize_code(code),
-                applied: false,
-                amount: 0,
-                reason,
-                message: reason.map(|r| r.message().to_owned()),
-            }),
-        }
-    }
-    let m = members.unwrap_or_default();
-    let input_lines: Vec<Line> = lines
-        .iter()
-        .filter(|l| l.variant.price.is_some())
-        .map(|l| Line {
-            unit_price: l.variant.price.unwrap_or(0),
-            quantity: l.quantity,
-            eligible: applied
-                .iter()
-                .map(|d| {
-                    d.covers(&l.variant.handle, &|c| {
-                        m.get(&l.variant.handle).is_some_and(|s| s.contains(c))
-                    })
-                })
-                .collect(),
-        })
-        .collect();
-    let effects: Vec<Effect> = applied.iter().map(Discount::effect).collect();
-    let grams =
-        clamp_i64(lines.iter().map(|l| i128::from(l.variant.grams) * i128::from(l.quantity)).sum());
-    let country = row.country.clone().unwrap_or_default();
-    let zone = facts.settings.zone(&country);
-    let tax_rate = if country.is_empty() {
-        0
-    } else {
-        facts.settings.tax_rate(&country, row.region.as_deref())
-    };
-    // Shipping depends on the subtotal after discounts (free-over thresholds).
-    let pre = totals::compute(&Input {
-        lines: input_lines.clone(),
-        discounts: effects.clone(),
-        shipping: 0,
-        tax_rate: 0,
-        prices_include_tax: true,
-    })
-    .map_err(too_large)?;
-    let after_discounts = pre.subtotal - pre.discount;
-    let options: Vec<ShippingOption> = zone
-        .map(|z| {
-            z.rates
-                .iter()
-                .map(|r| ShippingOption {
-                    id: r.id.clone(),
-                    name: r.name.clone(),
-                    amount: r.price(after_discounts, grams),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let chosen = row
-        .shipping_rate
-        .as_ref()
-        .and_then(|id| options.iter().find(|o| &o.id == id))
-        .or_else(|| options.first());
-    let shipping = if lines.is_empty() { 0 } else { chosen.map_or(0, |o| o.amount) };
-    let t = totals::compute(&Input {
-        lines: input_lines,
-        discounts: effects,
-        shipping,
-        tax_rate,
-        prices_include_tax: facts.prices_include_tax,
-    })
-    .map_err(too_large)?;
-    for (k, s) in statuses.iter_mut().filter(|s| s.applied).enumerate() {
-        s.amount = t.discounts.get(k).copied().unwrap_or(0);
-    }
-    let money =
-        |minor: i64| aurelio_engine::money::Money { minor, currency: facts.currency }.decimal();
-    let mut shown = Vec::with_capacity(lines.len());
-    let mut amounts = t.lines.iter();
-    for l in lines {
-        let a = if l.variant.price.is_some() {
-            amounts.next().cloned().unwrap_or(totals::LineAmounts {
-                subtotal: 0,
-                discount: 0,
-                tax: 0,
-                total: 0,
-            })
-        } else {
-            totals::LineAmounts { subtotal: 0, discount: 0, tax: 0, total: 0 }
-        };
-        shown.push(CartLine {
-            variant_id: l.variant_id.clone(),
-            sku: l.variant.sku.clone(),
-            product_handle: l.variant.handle.clone(),
-            title: l.variant.title.clone(),
-            variant_title: l.variant.label.clone(),
-            quantity: l.quantity,
-            unit_price: l.variant.price.unwrap_or(0),
-            previous_unit_price: l
-                .variant
-                .price
-                .filter(|p| *p != l.snapshot_price)
-                .map(|_| l.snapshot_price),
-            available: l.variant.inventory.filter(|_| l.variant.policy == "deny").map(|n| n.max(0)),
-            amounts: a,
-        });
-    }
-    let code = facts.currency.code();
-    let mut breakdown = vec![format!(
-        "subtotal {} {code}: sum of unit price × quantity of each line",
-        money(t.subtotal)
-    )];
-    for s in statuses.iter().filter(|s| s.applied) {
-        breakdown.push(format!("discount {}: −{} {code}", s.code, money(s.amount)));
-    }
-    match chosen {
-        Some(o) => breakdown.push(format!(
-            "shipping {} {code} ({}{}, {grams} g)",
-            money(t.shipping),
-            o.name,
-            if t.shipping_discount > 0 { ", free with a code" } else { "" }
-        )),
-        None => breakdown.push("shipping: set a country to see shipping options".into()),
-    }
-    breakdown.push(if t.tax_included {
-        format!(
-            "tax {} {code} included in the prices ({} bp, rounded per line)",
-            money(t.tax),
-            tax_rate
-        )
-    } else {
-        format!("tax {} {code} added ({} bp, rounded per line)", money(t.tax), tax_rate)
-    });
-    breakdown.push(format!("total {} {code}", money(t.total)));
-    Ok(Priced {
-        cart: Cart {
-            token: row.token.clone(),
-            status: row.status.clone(),
-            currency: code.to_owned(),
-            lines: shown,
-            email: row.email.clone(),
-            country: row.country.clone(),
-            region: row.region.clone(),
-            shipping_rate: chosen.map(|o| o.id.clone()),
-            shipping_options: options,
-            discount_codes: statuses,
-            totals: t,
-            tax_rate_bp: tax_rate,
-            order_id: row.order_id.clone(),
-            breakdown,
-        },
-        applied,
-    })
-}
-
-async fn show(tenant: &Tenant, token: &str) -> ApiResult<Cart> {
+pub(super) async fn show(tenant: &Tenant, token: &str) -> ApiResult<Cart> {
     let row = cart_row(&tenant.db, token).await?;
     let lines = stored_lines(&tenant.db, token).await?;
     shown(tenant, &Written { row, lines }).await
@@ -765,7 +536,7 @@ pub struct CartUpdate {
 
 /// After a one-statement change of an open cart: nothing changed means the cart was
 /// checked out meanwhile (409) or does not exist (404).
-async fn still_open(tenant: &Tenant, token: &str, changed: u64) -> ApiResult<()> {
+pub(super) async fn still_open(tenant: &Tenant, token: &str, changed: u64) -> ApiResult<()> {
     if changed == 0 {
         check_open(&cart_row(&tenant.db, token).await?)?;
         return Err(ApiError::not_found("cart"));
@@ -773,7 +544,7 @@ async fn still_open(tenant: &Tenant, token: &str, changed: u64) -> ApiResult<()>
     Ok(())
 }
 
-fn check_open(row: &CartRow) -> ApiResult<()> {
+pub(super) fn check_open(row: &CartRow) -> ApiResult<()> {
     if row.status != "open" {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -795,245 +566,6 @@ pub fn is_email(s: &str) -> bool {
         && !domain.ends_with('.')
         && !s.contains(char::is_whitespace)
         && !domain.contains('@')
-}
-
-/// A cart as just written: its row and lines, ready to price without reading them again.
-struct Written {
-    row: CartRow,
-    lines: Vec<StoredLine>,
-}
-
-/// Adds `quantity` of a variant to a cart (merging with an equal line), or sets the line's
-/// quantity (`replace`; 0 removes it), within limits. On SQLite it runs whole on the
-/// database's writer thread (`sqlite_writer`), which commits concurrent additions together;
-/// on PostgreSQL optimistically (`put_line_optimistic`), and after a conflict as one
-/// transaction that holds the cart's row lock (`put_line_locked`).
-async fn put_line(
-    tenant: &Tenant,
-    token: &str,
-    variant_id: &str,
-    quantity: i64,
-    replace: bool,
-    facts: &Arc<ShopFacts>,
-) -> ApiResult<Written> {
-    if quantity < 0 || (!replace && quantity == 0) {
-        return Err(ApiError::invalid("quantity", "the quantity must be at least 1"));
-    }
-    if quantity > facts.settings.max_quantity {
-        return Err(too_many(facts.settings.max_quantity));
-    }
-    let backend = tenant.platform.pools.backend();
-    if let Some(writes) = backend.writes(&tenant.db) {
-        let (token, variant_id, facts) = (token.to_owned(), variant_id.to_owned(), facts.clone());
-        return writes
-            .writer
-            .run(move |conn, memo| {
-                let (token, variant_id, settings) = (&*token, &*variant_id, &facts.settings);
-                let put = Put { token, variant_id, quantity, replace, settings };
-                put_line_sqlite(conn, memo.get(), &put)
-            })
-            .await;
-    }
-    let put = Put { token, variant_id, quantity, replace, settings: &facts.settings };
-    // One optimistic try: under contention (the 40-line benchmark, 64 writers on 256
-    // carts) a second mostly conflicts again, and the locked path queues writers fairly.
-    if let Some(written) = put_line_optimistic(&tenant.db, &put).await? {
-        return Ok(written);
-    }
-    put_line_locked(tenant, &put).await
-}
-
-/// A line write as asked.
-struct Put<'a> {
-    token: &'a str,
-    variant_id: &'a str,
-    quantity: i64,
-    replace: bool,
-    settings: &'a CheckoutSettings,
-}
-
-/// `put_line` in two statements and no transaction: reads the cart, its lines and the
-/// variant at once (`CART_LINES_AND_VARIANT`), then writes the line guarded by the cart's
-/// version (`guard_sql!`). `None` when the guard found the cart changed meanwhile. Two
-/// round trips to the server instead of the five of a transaction.
-async fn put_line_optimistic(db: &AnyPool, put: &Put<'_>) -> ApiResult<Option<Written>> {
-    let rows =
-        sqlx::query(CART_LINES_AND_VARIANT).bind(put.token).bind(put.variant_id).fetch_all(db);
-    let rows = rows.await?;
-    let row = cart_from(rows.first().ok_or_else(|| ApiError::not_found("cart"))?)?;
-    check_open(&row)?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for r in &rows {
-        if r.text("variant_id")?.is_some() {
-            lines.push(stored_line(r)?);
-        }
-    }
-    let mut lines = in_order(lines);
-    let Some(write) = plan_line(&mut lines, put)? else {
-        return Ok(Some(Written { row, lines }));
-    };
-    let (sql, ints) = write.statement(true);
-    let query = sqlx::query(sql).bind(put.token).bind(put.variant_id).bind(row.version);
-    let query = ints.iter().fold(query.bind(now_ms()), |q, i| q.bind(*i));
-    let written = query.execute(db).await?.rows_affected() == 1;
-    Ok(written.then_some(Written { row, lines }))
-}
-
-/// `put_line` as one transaction of four statements: touch the cart (which takes its row
-/// lock, so concurrent writers of one cart queue), read its lines with the variant, write
-/// the line, commit.
-async fn put_line_locked(tenant: &Tenant, put: &Put<'_>) -> ApiResult<Written> {
-    let mut tx = tenant.platform.pools.backend().begin_write(&tenant.db).await?;
-    let Some(row) = touch_open(&mut *tx, put.token).await? else {
-        drop(tx);
-        check_open(&cart_row(&tenant.db, put.token).await?)?;
-        return Err(ApiError::not_found("cart"));
-    };
-    let mut lines = lines_and_variant(&mut *tx, put.token, put.variant_id).await?;
-    if let Some(write) = plan_line(&mut lines, put)? {
-        let (sql, ints) = write.statement(false);
-        let query = sqlx::query(sql).bind(put.token).bind(put.variant_id);
-        ints.iter().fold(query, |q, i| q.bind(*i)).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    Ok(Written { row, lines })
-}
-
-/// `put_line` on the SQLite writer thread, in its transaction: touch the cart, read its
-/// lines (their variants from the thread's memo), write the line.
-fn put_line_sqlite(
-    conn: &rusqlite::Connection,
-    known: &mut KnownVariants,
-    put: &Put<'_>,
-) -> ApiResult<Written> {
-    let (token, variant_id) = (put.token, put.variant_id);
-    let now = now_ms();
-    let touched = sqlite::query(conn, TOUCH_OPEN, &*numbered(&[&now, &token]), |r| cart_from(r))?;
-    let Some(row) = touched.into_iter().next() else {
-        let found = sqlite::query(conn, CART_ROW, &*numbered(&[&token]), |r| cart_from(r))?;
-        check_open(found.first().ok_or_else(|| ApiError::not_found("cart"))?)?;
-        return Err(ApiError::not_found("cart"));
-    };
-    let lines = sqlite::query(conn, LINES, &*numbered(&[&token]), |r| {
-        let variant = known.get(conn, &r.text_of("variant_id")?)?;
-        line_of(r, variant.unwrap_or_default())
-    })?;
-    let mut lines = in_order(lines);
-    if !lines.iter().any(|l| l.variant_id == variant_id)
-        && let Some(variant) = known.get(conn, variant_id)?
-    {
-        let (variant_id, snapshot_price) = (variant_id.to_owned(), variant.price.unwrap_or(0));
-        let position = i64::MAX;
-        lines.push(StoredLine { variant_id, quantity: 0, snapshot_price, position, variant });
-    }
-    if let Some(write) = plan_line(&mut lines, put)? {
-        let (sql, ints) = write.statement(false);
-        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&token, &variant_id];
-        values.extend(ints.iter().map(|i| i as &dyn rusqlite::ToSql));
-        sqlite::execute(conn, sql, &*numbered(&values))?;
-    }
-    Ok(Written { row, lines })
-}
-
-/// The write that adding to (or setting) a line makes.
-enum LineWrite {
-    Delete,
-    Update { quantity: i64, price: i64 },
-    Insert { quantity: i64, price: i64, position: i64 },
-}
-
-impl LineWrite {
-    /// The statement, plain or guarded (`guard_sql!`), and its integers after the token and
-    /// variant id (and the guard's).
-    fn statement(&self, guarded: bool) -> (&'static str, Vec<i64>) {
-        let pick = |plain, guarded_sql| if guarded { guarded_sql } else { plain };
-        match *self {
-            Self::Delete => (pick(DELETE_LINE, GUARDED_DELETE), vec![]),
-            Self::Update { quantity, price } => {
-                (pick(UPDATE_LINE, GUARDED_UPDATE), vec![quantity, price])
-            }
-            Self::Insert { quantity, price, position } => {
-                (pick(INSERT_LINE, GUARDED_INSERT), vec![quantity, price, position])
-            }
-        }
-    }
-}
-
-/// Decides the write from the cart's lines with the variant (`LINES_AND_VARIANT`) and
-/// applies it to `lines`, which then are the cart as it will be stored; or refuses. `None`:
-/// nothing to write (setting 0 of a line the cart does not have).
-fn plan_line(lines: &mut Vec<StoredLine>, put: &Put<'_>) -> ApiResult<Option<LineWrite>> {
-    let (variant_id, settings) = (put.variant_id, put.settings);
-    if put.replace && put.quantity == 0 {
-        // Also a line whose variant is gone or no longer for sale.
-        let in_cart = lines.iter().any(|l| l.variant_id == variant_id && l.quantity > 0);
-        lines.retain(|l| l.quantity > 0 && l.variant_id != variant_id);
-        return Ok(in_cart.then_some(LineWrite::Delete));
-    }
-    let found = lines.iter().position(|l| l.variant_id == variant_id);
-    let Some(i) = found.filter(|&i| lines[i].variant.status.is_some()) else {
-        return Err(ApiError::invalid(
-            "variant_id",
-            format!("no variant `{variant_id}` in this shop"),
-        ));
-    };
-    let Some(price) = lines[i].variant.price else {
-        return Err(ApiError::invalid("variant_id", "this product is not for sale"));
-    };
-    let current = lines[i].quantity;
-    let wanted = if put.replace { Some(put.quantity) } else { current.checked_add(put.quantity) };
-    let Some(wanted) = wanted.filter(|w| (1..=settings.max_quantity).contains(w)) else {
-        return Err(too_many(settings.max_quantity));
-    };
-    // The cart's subtotal as it would be, in i128: refused before it is written when it
-    // passes the largest amount (a price × quantity no shopper means).
-    let subtotal: i128 = lines
-        .iter()
-        .enumerate()
-        .map(|(k, l)| {
-            let q = if k == i { wanted } else { l.quantity };
-            i128::from(l.variant.price.unwrap_or(0)) * i128::from(q)
-        })
-        .sum();
-    if subtotal > i128::from(totals::MAX_AMOUNT) {
-        return Err(too_large(totals::TooLarge));
-    }
-    if let Some(stock) = lines[i].variant.inventory
-        && lines[i].variant.policy == "deny"
-        && wanted > stock
-    {
-        let mut e = ApiError::new(
-            StatusCode::CONFLICT,
-            "out_of_stock",
-            format!("only {} left in stock", stock.max(0)),
-        )
-        .with_field("quantity");
-        e.details.push(crate::error::Detail {
-            code: "available".into(),
-            message: stock.max(0).to_string(),
-            field: Some("available".into()),
-        });
-        return Err(e);
-    }
-    let write = if current > 0 {
-        LineWrite::Update { quantity: wanted, price }
-    } else {
-        let in_cart = lines.iter().filter(|l| l.quantity > 0);
-        if i64::try_from(in_cart.clone().count()).unwrap_or(i64::MAX) >= settings.max_lines {
-            return Err(ApiError::invalid(
-                "variant_id",
-                format!("a cart holds at most {} lines", settings.max_lines),
-            ));
-        }
-        let position = in_cart.map(|l| l.position).max().unwrap_or(0) + 1;
-        lines[i].position = position;
-        LineWrite::Insert { quantity: wanted, price, position }
-    };
-    lines[i].quantity = wanted;
-    lines[i].snapshot_price = price;
-    // A variant looked up but not added (quantity 0) is not a line.
-    lines.retain(|l| l.quantity > 0);
-    Ok(Some(write))
 }
 
 /// Create a cart (publishable key).
@@ -1214,86 +746,6 @@ async fn remove_line(
     let facts = shop_facts(&tenant).await?;
     let written = put_line(&tenant, &token, &variant_id, 0, true, &facts).await?;
     Ok(Json(CartResponse { cart: shown(&tenant, &written).await? }))
-}
-
-/// A code to add.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CodeRequest {
-    /// The discount code.
-    pub code: String,
-}
-
-/// Apply a discount code. A code that does not apply is refused with `422`,
-/// `error.code` `discount_not_applicable` and the reason in `error.details[0].code`
-/// (`unknown_code`, `expired`, `minimum_not_met`, `usage_limit_reached`, ...).
-#[utoipa::path(post, path = "/api/v1/carts/{token}/discounts", tag = "carts", request_body = CodeRequest,
-    params(("token" = String, Path, description = "cart token")),
-    security(("publishable_key" = []), ("secret_key" = [])),
-    responses((status = 200, body = CartResponse), (status = 422, body = crate::error::ErrorBody)))]
-async fn add_code(
-    tenant: Tenant,
-    Path(token): Path<String>,
-    Body(req): Body<CodeRequest>,
-) -> ApiResult<Json<CartResponse>> {
-    tenant.require(Permission::Shop)?;
-    let mut row = cart_row(&tenant.db, &token).await?;
-    check_open(&row)?;
-    let code = discounts::normalize_code(&req.code);
-    if !row.codes.contains(&code) {
-        row.codes.push(code.clone());
-    }
-    let lines = stored_lines(&tenant.db, &token).await?;
-    let facts = shop_facts(&tenant).await?;
-    let priced = price(&tenant.platform, &tenant.shop.id, &tenant.db, &row, &lines, &facts).await?;
-    let status = priced.cart.discount_codes.iter().find(|s| s.code == code);
-    if let Some(CodeStatus { applied: false, reason: Some(reason), .. }) = status {
-        let mut e = ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "discount_not_applicable",
-            reason.message(),
-        )
-        .with_field("code");
-        e.details.push(crate::error::Detail {
-            code: reason.code(),
-            message: reason.message().into(),
-            field: Some("code".into()),
-        });
-        return Err(e);
-    }
-    save_codes(&tenant, &token, &row.codes).await?;
-    Ok(Json(CartResponse { cart: priced.cart }))
-}
-
-/// Remove a discount code.
-#[utoipa::path(delete, path = "/api/v1/carts/{token}/discounts/{code}", tag = "carts",
-    params(("token" = String, Path, description = "cart token"), ("code" = String, Path, description = "the code")),
-    security(("publishable_key" = []), ("secret_key" = [])),
-    responses((status = 200, body = CartResponse), (status = 404, body = crate::error::ErrorBody)))]
-async fn remove_code(
-    tenant: Tenant,
-    Path((token, code)): Path<(String, String)>,
-) -> ApiResult<Json<CartResponse>> {
-    tenant.require(Permission::Shop)?;
-    let mut row = cart_row(&tenant.db, &token).await?;
-    check_open(&row)?;
-    let code = discounts::normalize_code(&code);
-    row.codes.retain(|c| *c != code);
-    save_codes(&tenant, &token, &row.codes).await?;
-    Ok(Json(CartResponse { cart: show(&tenant, &token).await? }))
-}
-
-/// Stores an open cart's discount codes.
-async fn save_codes(tenant: &Tenant, token: &str, codes: &[String]) -> ApiResult<()> {
-    let update = sqlx::query(
-        "UPDATE carts SET codes = $1, updated_at = $2, version = version + 1 \
-         WHERE token = $3 AND status = 'open'",
-    )
-    .bind(json!(codes).to_string())
-    .bind(now_ms())
-    .bind(token);
-    let changed = tenant.platform.pools.backend().write(&tenant.db, update).await?;
-    still_open(tenant, token, changed.rows_affected()).await
 }
 
 #[cfg(test)]

@@ -2,12 +2,15 @@
 //! webhooks. Money is integer minor units of the shop's currency everywhere; totals are
 //! computed on the server from catalog prices only (`totals`).
 
+mod cart_codes;
+mod cart_lines;
 pub mod carts;
 pub mod checkout;
 pub mod discounts;
 pub mod holds;
 pub mod orders;
 pub mod payments;
+pub mod pricing;
 pub mod settings;
 pub mod totals;
 pub mod webhooks;
