@@ -505,11 +505,11 @@ async fn export_catalog(tenant: Tenant) -> ApiResult<impl IntoResponse> {
         }
         drop(dir);
     });
-    let stream =
-        futures::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) },
-        );
+    // Fused: a body wrapper (compression) may poll again after the end, which a bare
+    // `unfold` answers with a panic.
+    let stream = futures::StreamExt::fuse(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    }));
     let disposition = format!("attachment; filename=\"{}.tar\"", tenant.shop.handle);
     Ok((
         [
