@@ -9,7 +9,7 @@
 use crate::auth::{Permission, Tenant};
 use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::server::Platform;
+use crate::platform::Platform;
 use aurelio_engine::feeds::{Format, site};
 use axum::Json;
 use axum::extract::{Path, Query};

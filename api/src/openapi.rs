@@ -9,7 +9,7 @@
 //! is their own (a 502 from a payment provider). Every error has the `ErrorBody` shape,
 //! which `extract::json_errors` makes true of the framework's rejections too.
 
-use crate::server::Platform;
+use crate::platform::Platform;
 use crate::{builds, catalog, commerce, feeds, tenants};
 use std::sync::Arc;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -43,6 +43,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "payments", description = "Payment providers and their webhooks"),
         (name = "webhooks", description = "Outgoing webhooks"),
         (name = "feeds", description = "Product feeds for Google, Meta and TikTok"),
+        (name = "jobs", description = "Background jobs: builds, deliveries, checks, schedules"),
     )
 )]
 struct ApiDoc;
@@ -85,6 +86,7 @@ pub fn api_router() -> OpenApiRouter<Arc<Platform>> {
         .merge(crate::domains::router())
         .merge(commerce::router())
         .merge(feeds::router())
+        .merge(crate::jobs::routes::router())
         .layer(axum::middleware::map_response(crate::extract::json_errors))
 }
 

@@ -14,7 +14,7 @@
 use crate::cache::TtlCache;
 use crate::error::ApiError;
 use crate::registry;
-use crate::server::Platform;
+use crate::platform::Platform;
 use aurelio_engine::publish::state::{Entry, LIVE, Live};
 use axum::body::Body;
 use axum::extract::State;
@@ -49,6 +49,16 @@ impl Default for OriginCache {
             policy: OnceLock::new(),
         }
     }
+}
+
+/// This process's origin cache.
+pub fn cache(platform: &Platform) -> Arc<OriginCache> {
+    platform.state.get::<OriginCache>()
+}
+
+/// Forgets what the origin cached for a shop (after a publish, a suspension or a delete).
+pub fn forget(platform: &Platform, shop_id: &str) {
+    cache(platform).forget(shop_id);
 }
 
 impl OriginCache {
@@ -95,7 +105,7 @@ async fn resolve(platform: &Platform, host: &str) -> Option<(String, String)> {
     if !aurelio_engine::catalog::is_handle(&handle) || handle.len() > 40 {
         return None;
     }
-    let cache = &platform.origin;
+    let cache = cache(platform);
     if let Some(hit) = cache.hosts.get(&handle) {
         return Some(hit);
     }
@@ -181,13 +191,14 @@ pub async fn serve(State(platform): State<Arc<Platform>>, req: Request<Body>) ->
         return unknown_host(name);
     };
     let dir = platform.published_dir(&shop_id);
-    let Some(live) = platform.origin.live(&shop_id, &dir) else {
+    let Some(live) = cache(&platform).live(&shop_id, &dir) else {
         return (StatusCode::SERVICE_UNAVAILABLE, "this storefront has not been published yet")
             .into_response();
     };
     let path = req.uri().path().trim_start_matches('/');
     let decoded = percent_decode(path);
-    let policy = platform.origin.policy.get_or_init(|| page_policy(&platform)).as_ref();
+    let origin = cache(&platform);
+    let policy = origin.policy.get_or_init(|| page_policy(&platform)).as_ref();
     let (key, entry) = match lookup(&live, &decoded) {
         Found::File(key, entry) => (key, entry),
         Found::Redirect(to) => return Redirect::permanent(&to).into_response(),
@@ -259,7 +270,7 @@ pub async fn published_file(
     request: &HeaderMap,
 ) -> Option<Response> {
     let dir = platform.published_dir(shop_id);
-    let live = platform.origin.live(shop_id, &dir)?;
+    let live = cache(platform).live(shop_id, &dir)?;
     let entry = live.files.get(path)?;
     Some(file_response(&dir, path, entry, request, StatusCode::OK).await)
 }

@@ -169,7 +169,10 @@ pub async fn provision(
             return Err(e);
         }
     };
-    let (build_id, outcome) = crate::builds::run_now(platform, &shop.id, "provisioned").await?;
+    let (build_id, outcome) = crate::platform::jobs::run_inline(
+        platform,
+        crate::platform::jobs::NewJob::shop(crate::platform::jobs::BUILD, &shop.id, "provisioned"),
+    ).await?;
     registry::audit(
         &platform.registry,
         Some(&shop.id),
@@ -320,7 +323,7 @@ async fn remove(platform: &Platform, shop: &Shop) -> ApiResult<()> {
     for dir in [platform.work_dir(&shop.id), platform.published_dir(&shop.id)] {
         let _ = std::fs::remove_dir_all(dir);
     }
-    platform.origin.forget(&shop.id);
+    platform.forget(&shop.id);
     platform.keys.clear();
     Ok(())
 }
@@ -475,7 +478,7 @@ async fn set_status(
         &json!({}),
     )
     .await?;
-    platform.origin.forget(&shop.id);
+    platform.forget(&shop.id);
     platform.keys.clear();
     shop.status = status.to_owned();
     Ok(Json(tenant_out(platform, shop)))

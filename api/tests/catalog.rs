@@ -5,6 +5,7 @@
 
 mod common;
 
+use aurelio_api::jobs::{Coalesce, NewJob};
 use common::{Db, Payload, Server, Shop, multipart, product, unique};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -634,7 +635,8 @@ async fn export_builds_as_a_catalog_directory(db: Db) {
 }
 
 /// However many builds are queued at once, a shop has one queued build; a build that a
-/// stopped process left running goes back to the queue only when none is queued.
+/// stopped process left running is failed when another is queued, and runs again (with
+/// its attempts counted) when none is.
 async fn one_queued_build_per_shop(db: Db) {
     let server = Server::start(db, |c| c.build_debounce = std::time::Duration::from_secs(600));
     let api = server.client();
@@ -642,7 +644,7 @@ async fn one_queued_build_per_shop(db: Db) {
     let platform = &server.platform;
     let queue = (0..64).map(|i| {
         let due = 4_000_000_000_000 + i; // in 2096: no worker claims it meanwhile
-        aurelio_api::builds::queue_job(platform, &shop.id, "build", "test", due, None)
+        aurelio_api::jobs::enqueue(platform, NewJob::shop("build", &shop.id, "test").run_at(due))
     });
     let ids: BTreeSet<String> =
         futures::future::join_all(queue).await.into_iter().map(|id| id.expect("queued")).collect();
@@ -665,25 +667,24 @@ async fn one_queued_build_per_shop(db: Db) {
     assert_eq!(queued().await.expect("count"), 1, "a catalog write pushes the queued build");
 
     sqlx::query(
-        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, attempts, worker, \
-         created_at, started_at) VALUES ('build_stale', $1, 'build', 'running', 'test', 0, 1, \
-         'gone', 0, 0)",
+        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, attempts, max_attempts, \
+         worker, lease_until, unique_key, created_at, started_at) VALUES ('build_stale', $1, \
+         'build', 'running', 'test', 0, 1, 3, 'gone', 0, 'build:' || $1, 0, 0)",
     )
     .bind(&shop.id)
     .execute(registry)
     .await
     .expect("a stale job");
     let duplicate = sqlx::query(
-        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, created_at) \
-         VALUES ('build_twin', $1, 'build', 'queued', 'test', 0, 0)",
+        "INSERT INTO jobs (id, shop_id, kind, status, reason, run_after, unique_key, \
+         created_at) VALUES ('build_twin', $1, 'build', 'queued', 'test', 0, 'build:' || $1, 0)",
     )
     .bind(&shop.id)
     .execute(registry)
     .await;
     assert!(duplicate.is_err(), "the registry holds one queued build per shop");
-    let stale = std::time::Duration::from_secs(600);
-    let requeued = aurelio_api::builds::requeue_stale(&server.platform, stale).await;
-    assert_eq!(requeued.expect("requeue"), 0);
+    // (The dispatcher reaps too, once a minute: it may have ended it first.)
+    aurelio_api::jobs::reap(&server.platform).await.expect("reap");
     assert_eq!(status_of("build_stale").await.expect("status"), "failed", "one is queued");
     assert_eq!(queued().await.expect("count"), 1);
 
@@ -692,20 +693,38 @@ async fn one_queued_build_per_shop(db: Db) {
         .execute(registry)
         .await
         .expect("unqueue");
-    sqlx::query("UPDATE jobs SET status = 'running' WHERE id = 'build_stale'")
+    let mut finished = server.platform.jobs.finished();
+    sqlx::query("UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = 'build_stale'")
         .execute(registry)
         .await
         .expect("running again");
-    let requeued = aurelio_api::builds::requeue_stale(&server.platform, stale).await;
-    assert_eq!(requeued.expect("requeue"), 1);
-    assert_eq!(status_of("build_stale").await.expect("status"), "queued");
+    assert_eq!(aurelio_api::jobs::reap(&server.platform).await.expect("reap"), 0);
+    server.platform.jobs.wake();
+    tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            finished.borrow_and_update();
+            if status_of("build_stale").await.expect("status") != "running" {
+                break;
+            }
+            finished.changed().await.expect("the dispatcher runs");
+        }
+    })
+    .await
+    .expect("a stopped worker's build runs again");
+    assert_eq!(status_of("build_stale").await.expect("status"), "succeeded");
+    let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM jobs WHERE id = 'build_stale'")
+        .fetch_one(registry)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts, 2, "the second attempt of the job");
 
     // Writes keep pushing a queued build back, but not past its limit (steady writes
     // would otherwise hold it back for ever).
     let other = api.provision(&unique("later"), false).await;
-    let limit = aurelio_api::builds::push_back_limit(std::time::Duration::from_secs(600));
+    let limit = aurelio_api::jobs::push_back_limit(std::time::Duration::from_secs(600));
     let queue = |due: i64| {
-        aurelio_api::builds::queue_job(platform, &other.id, "build", "test", due, Some(limit))
+        let job = NewJob::shop("build", &other.id, "test").run_at(due).coalesce(Coalesce::PushBack(limit));
+        aurelio_api::jobs::enqueue(platform, job)
     };
     let now = || i64::try_from(std::time::UNIX_EPOCH.elapsed().expect("time").as_millis());
     let first = queue(now().expect("ms") + 600_000).await.expect("queued");

@@ -337,10 +337,10 @@ async fn hostile_hosts_are_refused_and_caches_stay_bounded(db: Db) {
     for w in work {
         w.await.expect("a worker");
     }
-    let routes = server.platform.domains.cached();
+    let routes = server.platform.state.get::<aurelio_api::domains::Domains>().cached();
     assert!(routes <= MISS_CACHE_MAX, "{routes} cached routes for 3,000 unknown hosts");
     const { assert!(MISS_CACHE_MAX < 3000 && ROUTE_CACHE_MAX <= 10_000) };
-    let shops = server.platform.origin.cached_hosts();
+    let shops = aurelio_api::origin::cache(&server.platform).cached_hosts();
     assert!(shops < 100, "{shops} handles cached, though only a few name shops");
     // The shop is still served, whatever the case of its host or a final dot.
     let home = c.storefront(&shop.handle, "/").await.expect(200);

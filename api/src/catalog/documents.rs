@@ -8,7 +8,7 @@
 use super::active_only;
 use super::store::{self, CATEGORIES_JSON, COLLECTIONS_JSON, STORE_JSON, THEME_JSON};
 use crate::auth::{Permission, Tenant};
-use crate::builds;
+use crate::platform::jobs;
 use crate::error::{ApiError, ApiResult};
 use crate::server::{Body, Platform};
 use axum::Json;
@@ -73,9 +73,9 @@ async fn check_change(tenant: &Tenant, path: &str, body: Option<&str>) -> ApiRes
 async fn save(tenant: &Tenant, path: &str, body: &str, action: &str) -> ApiResult<String> {
     check_change(tenant, path, Some(body)).await?;
     store::put_document(&tenant.db, path, body).await?;
-    tenant.platform.facts.remove(&tenant.shop.id);
+    tenant.platform.forget(&tenant.shop.id);
     tenant.audit(action, json!({ "path": path })).await;
-    builds::enqueue(&tenant.platform, &tenant.shop.id, action).await
+    jobs::request_build(&tenant.platform, &tenant.shop.id, action).await
 }
 
 fn pretty(v: &Value) -> ApiResult<String> {
@@ -454,7 +454,7 @@ async fn delete_page(tenant: Tenant, Path(handle): Path<String>) -> ApiResult<St
         return Err(ApiError::not_found("page"));
     }
     tenant.audit("page.delete", json!({ "handle": handle })).await;
-    builds::enqueue(&tenant.platform, &tenant.shop.id, "page.delete").await?;
+    jobs::request_build(&tenant.platform, &tenant.shop.id, "page.delete").await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

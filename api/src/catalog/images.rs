@@ -11,7 +11,7 @@
 use crate::auth::{Permission, Tenant};
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult};
-use crate::server::Platform;
+use crate::platform::Platform;
 use axum::Json;
 use axum::extract::{DefaultBodyLimit, Multipart};
 use axum::http::StatusCode;

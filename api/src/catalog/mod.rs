@@ -11,7 +11,7 @@ mod read;
 pub mod store;
 
 use crate::auth::{Permission, Tenant};
-use crate::builds;
+use crate::platform::jobs;
 use crate::error::{ApiError, ApiResult};
 use crate::server::{Body, Platform};
 use axum::Json;
@@ -138,7 +138,7 @@ async fn create_product(
     let (product, line) = store::validate(&tenant.db, body).await?;
     let backend = tenant.platform.pools.backend();
     let id = store::insert_product(backend, &tenant.db, None, &product, &line).await?;
-    let build = builds::enqueue(&tenant.platform, &tenant.shop.id, "product created").await?;
+    let build = jobs::request_build(&tenant.platform, &tenant.shop.id, "product created").await?;
     tenant.audit("product.create", serde_json::json!({"id": id, "handle": product.handle})).await;
     let product = store::product(&tenant.db, &id, false).await?;
     Ok((StatusCode::CREATED, Json(ProductResponse { product, build_id: Some(build) })))
@@ -173,7 +173,7 @@ async fn replace_product(
     if !store::replace_product(backend, &tenant.db, &id, &product, &line).await? {
         return Err(ApiError::not_found("product"));
     }
-    let build = builds::enqueue(&tenant.platform, &tenant.shop.id, "product changed").await?;
+    let build = jobs::request_build(&tenant.platform, &tenant.shop.id, "product changed").await?;
     tenant.audit("product.update", serde_json::json!({"id": id})).await;
     let product = store::product(&tenant.db, &id, false).await?;
     Ok(Json(ProductResponse { product, build_id: Some(build) }))
@@ -190,7 +190,7 @@ async fn delete_product(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Sta
     if !store::delete_product(backend, &tenant.db, &id).await? {
         return Err(ApiError::not_found("product"));
     }
-    builds::enqueue(&tenant.platform, &tenant.shop.id, "product deleted").await?;
+    jobs::request_build(&tenant.platform, &tenant.shop.id, "product deleted").await?;
     tenant.audit("product.delete", serde_json::json!({"id": id})).await;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -245,7 +245,7 @@ async fn patch_variant(
         patch.inventory,
     )
     .await?;
-    let build = builds::enqueue(&tenant.platform, &tenant.shop.id, "variant changed").await?;
+    let build = jobs::request_build(&tenant.platform, &tenant.shop.id, "variant changed").await?;
     tenant.audit("variant.update", serde_json::json!({"id": id})).await;
     let product = store::product(&tenant.db, &product_id, false).await?;
     Ok(Json(ProductResponse { product, build_id: Some(build) }))

@@ -142,14 +142,15 @@ pub struct ShopFacts {
     pub settings: CheckoutSettings,
 }
 
-/// The shop's facts, cached for a few seconds (`Platform::facts`; writers of the store
-/// and checkout settings clear it).
+/// The shop's facts, cached for a few seconds (`super::Caches`; writers of the store
+/// and checkout settings clear it through `Platform::forget`).
 pub async fn shop_facts(tenant: &Tenant) -> ApiResult<Arc<ShopFacts>> {
-    if let Some(hit) = tenant.platform.facts.get(&tenant.shop.id) {
+    let caches = tenant.platform.state.get::<super::Caches>();
+    if let Some(hit) = caches.facts.get(&tenant.shop.id) {
         return Ok(hit);
     }
     let fresh = Arc::new(facts(&tenant.db).await?);
-    tenant.platform.facts.insert(tenant.shop.id.clone(), fresh.clone());
+    caches.facts.insert(tenant.shop.id.clone(), fresh.clone());
     Ok(fresh)
 }
 

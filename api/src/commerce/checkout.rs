@@ -216,7 +216,7 @@ async fn checkout(
             // when a variant's availability changed (debounced). The stock is held for
             // the hold of an unpaid order's provider (`holds`).
             if availability_changed {
-                crate::builds::enqueue(&tenant.platform, &tenant.shop.id, "stock changed").await?;
+                crate::platform::jobs::request_build(&tenant.platform, &tenant.shop.id, "stock changed").await?;
             }
             super::holds::schedule_hold(&tenant.platform, &tenant.shop.id, &provider).await;
             Ok((

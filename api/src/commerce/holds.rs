@@ -13,11 +13,11 @@
 //! left, so `availability_changed` decides whether a stock change needs a build.
 
 use super::orders;
-use crate::builds::queue_job;
 use crate::db::now_ms;
 use crate::error::ApiResult;
 use crate::registry;
-use crate::server::Platform;
+use crate::platform::Platform;
+use crate::platform::jobs::{self, NewJob};
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
@@ -87,7 +87,7 @@ pub async fn schedule_hold(platform: &Platform, shop_id: &str, provider: &str) {
         return;
     }
     let due = now_ms().saturating_add(millis(hold));
-    if let Err(e) = queue_job(platform, shop_id, "holds", "order hold", due, None).await {
+    if let Err(e) = queue(platform, shop_id, "holds", "order hold", due).await {
         tracing::warn!(shop = shop_id, error = %e.message, "cannot queue the order hold job");
     }
 }
@@ -95,13 +95,24 @@ pub async fn schedule_hold(platform: &Platform, shop_id: &str, provider: &str) {
 /// After a cart was created: the shop's `cleanup` job is queued (at most once a minute by
 /// this process), due when a cart created now could expire.
 pub async fn schedule_cleanup(platform: &Platform, shop_id: &str) {
-    if !platform.sessions.first_in(shop_id, "cleanup", CLEANUP_EVERY) {
+    if !platform.jobs.first_in(shop_id, "cleanup", CLEANUP_EVERY) {
         return;
     }
     let due = now_ms().saturating_add(millis(platform.config.cart_ttl.min(IDEMPOTENCY_TTL)));
-    if let Err(e) = queue_job(platform, shop_id, "cleanup", "expire carts", due, None).await {
+    if let Err(e) = queue(platform, shop_id, "cleanup", "expire carts", due).await {
         tracing::warn!(shop = shop_id, error = %e.message, "cannot queue the cleanup job");
     }
+}
+
+/// Queues the shop's job of `kind` due at `due` (or keeps the queued one if due earlier).
+async fn queue(
+    platform: &Platform,
+    shop_id: &str,
+    kind: &str,
+    reason: &str,
+    due: i64,
+) -> ApiResult<String> {
+    jobs::enqueue(platform, NewJob::shop(kind, shop_id, reason).run_at(due)).await
 }
 
 fn held_providers_sql() -> String {
@@ -159,7 +170,7 @@ pub async fn release_due(platform: &Platform, shop_id: &str) -> Result<Value, Va
         metrics::counter!("aurelio_orders_expired_total").increment(expired);
     }
     if restocked {
-        crate::builds::enqueue(platform, shop_id, "stock released")
+        jobs::request_build(platform, shop_id, "stock released")
             .await
             .map_err(|e| fail(e.message))?;
     }
@@ -176,7 +187,7 @@ pub async fn release_due(platform: &Platform, shop_id: &str) -> Result<Value, Va
         oldest.map(|t| t.saturating_add(hold).max(now_ms()))
     };
     if let Some(due) = next {
-        queue_job(platform, shop_id, "holds", "order hold", due, None)
+        queue(platform, shop_id, "holds", "order hold", due)
             .await
             .map_err(|e| fail(e.message))?;
     }
@@ -271,7 +282,7 @@ pub async fn clean(platform: &Platform, shop_id: &str) -> Result<Value, Value> {
             .map(|due| due.max(now_ms().saturating_add(1000)))
     };
     if let Some(due) = next {
-        queue_job(platform, shop_id, "cleanup", "expire carts", due, None)
+        queue(platform, shop_id, "cleanup", "expire carts", due)
             .await
             .map_err(|e| fail(e.message))?;
     }

@@ -15,10 +15,60 @@ pub mod settings;
 pub mod totals;
 pub mod webhooks;
 
-use crate::server::Platform;
-use carts::Members;
-use std::sync::Arc;
+use crate::cache::TtlCache;
+use crate::platform::Platform;
+use crate::platform::jobs::{JobError, Kind};
+use carts::{Members, ShopFacts};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use utoipa_axum::router::OpenApiRouter;
+
+/// What commerce keeps in memory (`Platform::state`).
+pub struct Caches {
+    /// Shop id → what cart totals need (currency, tax mode, checkout settings), for a few
+    /// seconds (cleared by `Platform::forget`).
+    pub facts: TtlCache<String, Arc<ShopFacts>>,
+    /// Collection membership per shop, for discounts limited to collections.
+    members: Mutex<HashMap<String, (SystemTime, Arc<Members>)>>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            facts: TtlCache::new(Duration::from_secs(5), 10_000),
+            members: Mutex::default(),
+        }
+    }
+}
+
+/// Registers commerce's job kinds (`webhooks` deliveries, order `holds`, cart `cleanup`)
+/// and drops its cached facts of a shop whose settings change.
+pub fn install(platform: &Platform) {
+    let retry = |detail| JobError { detail, retry: true };
+    platform.jobs.register(
+        Kind::new("webhooks", move |platform: Arc<Platform>, job| async move {
+            webhooks::deliver_due(&platform, job.shop()?).await.map_err(retry)
+        })
+        .concurrency(2)
+        .timeout(Duration::from_secs(300)),
+    );
+    platform.jobs.register(
+        Kind::new("holds", move |platform: Arc<Platform>, job| async move {
+            holds::release_due(&platform, job.shop()?).await.map_err(retry)
+        })
+        .timeout(Duration::from_secs(300)),
+    );
+    platform.jobs.register(
+        Kind::new("cleanup", move |platform: Arc<Platform>, job| async move {
+            holds::clean(&platform, job.shop()?).await.map_err(retry)
+        })
+        .timeout(Duration::from_secs(300)),
+    );
+    platform.state.on_forget(|platform, shop_id| {
+        platform.state.get::<Caches>().facts.remove(&shop_id.to_owned());
+    });
+}
 
 /// The commerce routes.
 pub fn router() -> OpenApiRouter<Arc<Platform>> {
@@ -40,7 +90,8 @@ pub async fn collection_members(platform: &Platform, shop_id: &str) -> Arc<Membe
         .iter()
         .filter_map(|f| std::fs::metadata(dir.join(f)).and_then(|m| m.modified()).ok())
         .max();
-    if let Some((seen, members)) = platform.members.lock().expect("members cache").get(shop_id)
+    let caches = platform.state.get::<Caches>();
+    if let Some((seen, members)) = caches.members.lock().expect("members cache").get(shop_id)
         && Some(*seen) == stamp
     {
         return members.clone();
@@ -63,7 +114,7 @@ pub async fn collection_members(platform: &Platform, shop_id: &str) -> Arc<Membe
     .unwrap_or_default();
     let computed = Arc::new(computed);
     if let Some(stamp) = stamp {
-        platform
+        caches
             .members
             .lock()
             .expect("members cache")

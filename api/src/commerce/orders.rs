@@ -339,7 +339,7 @@ async fn transition(
     tx.commit().await?;
     webhooks::wake(platform, &tenant.shop.id).await;
     if action == Action::Cancel {
-        crate::builds::enqueue(platform, &tenant.shop.id, "stock restored").await?;
+        crate::platform::jobs::request_build(platform, &tenant.shop.id, "stock restored").await?;
     }
     tenant.audit(&name, json!({ "order": id })).await;
     load(&tenant.db, id).await

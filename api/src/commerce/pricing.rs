@@ -10,7 +10,7 @@ use super::discounts::{self, Discount, Reason};
 use super::totals::{self, Effect, Input, Line};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::server::Platform;
+use crate::platform::Platform;
 use axum::http::StatusCode;
 use sqlx::AnyPool;
 use std::sync::Arc;

@@ -246,7 +246,7 @@ async fn put_settings(
     settings.check()?;
     let body = serde_json::to_string_pretty(&settings).map_err(|e| ApiError::internal(&e))?;
     store::put_document(&tenant.db, CHECKOUT_JSON, &body).await?;
-    tenant.platform.facts.remove(&tenant.shop.id);
+    tenant.platform.forget(&tenant.shop.id);
     tenant.audit("settings.checkout", serde_json::json!({})).await;
     Ok(Json(settings))
 }

@@ -251,7 +251,11 @@ pub async fn wake(platform: &Platform, shop_id: &str) {
 }
 
 async fn enqueue_job(platform: &Platform, shop_id: &str, due: i64) -> ApiResult<()> {
-    crate::builds::queue_job(platform, shop_id, "webhooks", "deliver", due, None).await?;
+    crate::platform::jobs::enqueue(
+        platform,
+        crate::platform::jobs::NewJob::shop("webhooks", shop_id, "deliver").run_at(due),
+    )
+    .await?;
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use super::DomainConfig;
 use super::dns::{Dns, Outcome, check_caa};
 use crate::crypto::Sealer;
 use crate::db::now_ms;
-use crate::server::Platform;
+use crate::platform::Platform;
 use instant_acme::{
     Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
     NewOrder, OrderStatus, RetryPolicy,

@@ -268,7 +268,7 @@ async fn claim(
             serde_json::json!({ "hostname": row.hostname, "takeover": row.takeover }),
         )
         .await;
-    platform.domains.forget();
+    platform.state.get::<crate::domains::Domains>().forget();
     Ok((StatusCode::CREATED, Json(out(platform, &row))))
 }
 
@@ -390,6 +390,6 @@ async fn remove(tenant: Tenant, Path(hostname): Path<String>) -> ApiResult<Statu
     }
     tx.commit().await?;
     tenant.audit("domain.removed", serde_json::json!({ "hostname": host })).await;
-    platform.domains.forget();
+    platform.state.get::<crate::domains::Domains>().forget();
     Ok(StatusCode::NO_CONTENT)
 }

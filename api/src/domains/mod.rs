@@ -35,113 +35,14 @@ pub use routes::{
 
 use crate::db::now_ms;
 use crate::registry;
-use crate::server::Platform;
+use crate::platform::Platform;
 use dns::{Check, Dns, Lookup, Outcome};
 use name::Hostname;
-use serde::Deserialize;
 use sqlx::Row;
 use status::Detail;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Settings of custom domains (the `[domains]` table of the configuration file; flags and
-/// `AURELIO_*` variables of `aurelio serve`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DomainConfig {
-    /// Nameservers asked for domain checks (`AURELIO_DNS_NAMESERVERS`); the system's
-    /// resolvers when empty. In production, the zones' authoritative servers or a resolver
-    /// without a long negative cache.
-    pub nameservers: Vec<SocketAddr>,
-    /// How long one DNS query may take, in milliseconds.
-    pub dns_timeout_ms: u64,
-    /// The CNAME target merchants point subdomains at.
-    pub cname_target: String,
-    /// The addresses merchants point apex domains at (A and AAAA records).
-    pub addresses: Vec<IpAddr>,
-    /// ACME directory URL; certificates are not managed when absent.
-    pub acme_directory: Option<String>,
-    /// A PEM file with the root that signed the ACME server's own HTTPS certificate (for
-    /// test authorities such as pebble).
-    pub acme_root_ca: Option<std::path::PathBuf>,
-    /// Contact e-mail of the ACME account.
-    pub acme_contact: Option<String>,
-    /// CAA issuer domains of the authority in use (`letsencrypt.org`).
-    pub caa_issuers: Vec<String>,
-    /// Renew certificates this many days before they expire.
-    pub renew_before_days: u64,
-    /// How often the background checker looks for due work, in milliseconds.
-    pub poll_ms: u64,
-    /// Certificate orders one shop may start per hour (new, renewals and retries).
-    pub orders_per_shop_hour: u32,
-    /// Certificate orders started in one round of the worker (at most one per shop).
-    pub orders_per_round: u32,
-    /// How long one certificate order may take in all, in milliseconds.
-    pub order_timeout_ms: u64,
-}
-
-impl Default for DomainConfig {
-    fn default() -> Self {
-        Self {
-            nameservers: Vec::new(),
-            dns_timeout_ms: 3000,
-            cname_target: "edge.aurelio.localhost".into(),
-            addresses: vec![IpAddr::from([127, 0, 0, 1])],
-            acme_directory: None,
-            acme_root_ca: None,
-            acme_contact: None,
-            caa_issuers: vec!["letsencrypt.org".into()],
-            renew_before_days: 30,
-            poll_ms: 10_000,
-            orders_per_shop_hour: 10,
-            orders_per_round: 10,
-            order_timeout_ms: 120_000,
-        }
-    }
-}
-
-impl DomainConfig {
-    /// The per-query DNS timeout.
-    pub fn dns_timeout(&self) -> Duration {
-        Duration::from_millis(self.dns_timeout_ms.max(1))
-    }
-
-    /// The limit on one certificate order, start to finish.
-    pub fn order_timeout(&self) -> Duration {
-        Duration::from_millis(self.order_timeout_ms.max(1))
-    }
-
-    /// Whether certificates are managed (an ACME directory is configured).
-    pub fn certificates_managed(&self) -> bool {
-        self.acme_directory.is_some()
-    }
-
-    /// A configuration problem that stops the server from starting: a certificate
-    /// authority without a usable `AURELIO_SECRET_KEY` (`secret_key`).
-    pub fn problem(&self, secret_key: Option<&str>) -> Option<String> {
-        if self.certificates_managed() {
-            crate::crypto::Sealer::from_secret(secret_key)
-                .err()
-                .map(|e| format!("certificates are enabled (ACME directory set), but {e}"))
-        } else {
-            None
-        }
-    }
-
-    /// Parses `ip:port` (or `ip`, port 53) separated by commas.
-    pub fn parse_nameservers(list: &str) -> Result<Vec<SocketAddr>, String> {
-        list.split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|s| {
-                s.parse::<SocketAddr>()
-                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| format!("`{s}` is not a nameserver address (ip:port)"))
-            })
-            .collect()
-    }
-}
+pub use crate::platform::config::DomainConfig;
 
 // ---------------------------------------------------------------------------------------
 // Stored rows
@@ -439,7 +340,7 @@ pub async fn check(
     if active && !r.is_primary {
         r.is_primary = make_first_primary(platform, &r).await?;
     }
-    platform.domains.forget();
+    platform.state.get::<Domains>().forget();
     Ok(r)
 }
 
@@ -464,9 +365,9 @@ async fn set_primary(platform: &Platform, shop_id: &str, host: &str) -> Result<(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    platform.domains.forget();
+    platform.state.get::<Domains>().forget();
     // Canonical URLs, sitemaps and feeds name the primary hostname: rebuild.
-    if let Err(e) = crate::builds::enqueue(platform, shop_id, "primary domain changed").await {
+    if let Err(e) = crate::platform::jobs::request_build(platform, shop_id, "primary domain changed").await {
         tracing::warn!(shop = shop_id, error = %e.message, "cannot queue the rebuild");
     }
     Ok(())
@@ -540,7 +441,7 @@ async fn take_over(
         &detail,
     )
     .await;
-    platform.domains.forget();
+    platform.state.get::<Domains>().forget();
     Ok(r)
 }
 
@@ -577,32 +478,39 @@ async fn insert(
 // Background work
 // ---------------------------------------------------------------------------------------
 
-/// Re-checks due domains and takeovers, orders and renews certificates, until `shutdown`.
-pub async fn worker(platform: Arc<Platform>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let poll = Duration::from_millis(platform.config.domains.poll_ms.max(10));
+/// The kind of the platform job that re-checks due domains and takeovers and orders and
+/// renews certificates, every `poll_ms`.
+pub const CHECK: &str = "domains.check";
+
+/// Registers `domains.check` and its schedule.
+pub async fn install(platform: &Platform) -> crate::error::ApiResult<()> {
+    use crate::platform::jobs::{JobError, Kind, Schedule, Timing, set_schedule};
     if let Some(problem) = platform.config.domains.problem(platform.config.secret_key.as_deref()) {
         tracing::error!("{problem}; certificates will not be issued");
     }
-    // Orders a crashed process left in progress are retried (renewals keep the
-    // certificate they had). Every order ends within `order_timeout_ms`.
+    platform.jobs.register(
+        Kind::new(CHECK, |platform: Arc<Platform>, job| async move {
+            release_stale_orders(&platform).await;
+            let mut stopping = job.stopping();
+            run_due(&platform, &mut stopping).await.map_err(JobError::from)?;
+            Ok(serde_json::json!({}))
+        })
+        .attempts(1)
+        .timeout(platform.config.domains.order_timeout() * 3),
+    );
+    let every = Duration::from_millis(platform.config.domains.poll_ms.max(10));
+    set_schedule(platform, &Schedule::platform(CHECK, Timing::Every(every))).await
+}
+
+/// Orders a crashed process left in progress are retried (renewals keep the certificate
+/// they had). Every order ends within `order_timeout_ms`.
+async fn release_stale_orders(platform: &Platform) {
     let stale = now_ms() - 600_000;
     for sql in [
         "UPDATE domains SET certificate = 'pending' WHERE certificate = 'issuing' AND cert_retry_at < $1",
         "UPDATE domains SET certificate = 'active' WHERE certificate = 'renewing' AND cert_retry_at < $1",
     ] {
         let _ = sqlx::query(sql).bind(stale).execute(&platform.registry).await;
-    }
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        if let Err(e) = run_due(&platform, &mut shutdown).await {
-            tracing::warn!(error = %e, "domain checks failed");
-        }
-        tokio::select! {
-            () = tokio::time::sleep(poll) => {}
-            _ = shutdown.changed() => {}
-        }
     }
 }
 

@@ -129,7 +129,7 @@ impl Domains {
 /// `www`/apex counterpart of a verified one), or `None` for hostnames no shop has
 /// verified.
 pub async fn route(platform: &Platform, host: &str) -> Option<Route> {
-    let cache = &platform.domains;
+    let cache = platform.state.get::<Domains>();
     if let Some(hit) = cache.routes.get(&host.to_owned()) {
         return Some(hit);
     }
@@ -182,12 +182,7 @@ async fn lookup_route(platform: &Platform, host: &str) -> Result<Option<Route>, 
 
 /// The shop's primary hostname, when one is verified: storefronts are built for it.
 pub async fn primary(platform: &Platform, shop_id: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
-    )
-    .bind(shop_id)
-    .fetch_optional(&platform.registry)
-    .await
+    crate::registry::primary_domain(&platform.registry, shop_id).await
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The registry database: shops, their keys and the audit log (jobs are in `builds`).
+//! The registry database: shops, their keys, their primary domains and the audit log
+//! (jobs are in `jobs`).
 
 use crate::db::{now_ms, rfc3339};
 use serde::Serialize;
@@ -126,12 +127,23 @@ pub async fn delete_shop(pool: &AnyPool, id: &str) -> Result<bool, sqlx::Error> 
         "DELETE FROM api_keys WHERE shop_id = $1",
         "DELETE FROM jobs WHERE shop_id = $1",
         "DELETE FROM domains WHERE shop_id = $1",
+        "DELETE FROM schedules WHERE shop_id = $1",
     ] {
         sqlx::query(sql).bind(id).execute(&mut *tx).await?;
     }
     let done = sqlx::query("DELETE FROM shops WHERE id = $1").bind(id).execute(&mut *tx).await?;
     tx.commit().await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// The verified primary custom domain of a shop, if it has one.
+pub async fn primary_domain(pool: &AnyPool, shop_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT hostname FROM domains WHERE shop_id = $1 AND is_primary = 1 AND ownership = 'verified'",
+    )
+    .bind(shop_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// Appends to the audit log. Never contains secrets.

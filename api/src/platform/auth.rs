@@ -11,7 +11,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::registry::{self, Shop, random_hex};
-use crate::server::Platform;
+use crate::platform::Platform;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::Serialize;
@@ -306,7 +306,7 @@ impl FromRequestParts<Arc<Platform>> for Admin {
 }
 
 /// The configured admin token; `None` when unset, empty or blank.
-pub fn admin_token(config: &crate::server::Config) -> Option<&str> {
+pub fn admin_token(config: &crate::platform::Config) -> Option<&str> {
     config.admin_token.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 

@@ -144,6 +144,72 @@ pub const REGISTRY: &[Migration] = &[
             "CREATE INDEX domain_takeovers_shop ON domain_takeovers (shop_id)",
         ],
     ),
+    (
+        5,
+        &[
+            // One job system (`jobs`): platform jobs have no shop; a job carries a payload,
+            // a unique key (jobs with one never run at once and coalesce while queued), a
+            // lease its worker renews (a dead worker's job runs again elsewhere), progress
+            // and a retry budget; `dead` is a job out of attempts. Schedules make the next
+            // run of a recurring job when one finishes.
+            "-- sqlite only\nALTER TABLE jobs RENAME TO jobs_v4",
+            "-- sqlite only\nCREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            shop_id TEXT REFERENCES shops(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            run_after BIGINT NOT NULL,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            worker TEXT,
+            created_at BIGINT NOT NULL,
+            started_at BIGINT,
+            finished_at BIGINT,
+            result TEXT,
+            error TEXT,
+            payload TEXT NOT NULL DEFAULT '{}',
+            unique_key TEXT,
+            schedule TEXT,
+            max_attempts BIGINT NOT NULL DEFAULT 1,
+            lease_until BIGINT,
+            progress TEXT
+        )",
+            "-- sqlite only\nINSERT INTO jobs (id, shop_id, kind, status, reason, run_after, \
+             attempts, worker, created_at, started_at, finished_at, result, error) \
+             SELECT id, shop_id, kind, status, reason, run_after, attempts, worker, created_at, \
+             started_at, finished_at, result, error FROM jobs_v4",
+            "-- sqlite only\nDROP TABLE jobs_v4",
+            "-- sqlite only\nCREATE INDEX jobs_shop ON jobs (shop_id, created_at)",
+            "-- postgres only\nDROP INDEX jobs_one_queued",
+            "-- postgres only\nALTER TABLE jobs ALTER COLUMN shop_id DROP NOT NULL",
+            "-- postgres only\nALTER TABLE jobs ADD COLUMN payload TEXT NOT NULL DEFAULT '{}'",
+            "-- postgres only\nALTER TABLE jobs ADD COLUMN unique_key TEXT",
+            "-- postgres only\nALTER TABLE jobs ADD COLUMN schedule TEXT",
+            "-- postgres only\nALTER TABLE jobs ADD COLUMN max_attempts BIGINT NOT NULL DEFAULT 1",
+            "-- postgres only\nALTER TABLE jobs ADD COLUMN lease_until BIGINT",
+            "-- postgres only\nALTER TABLE jobs ADD COLUMN progress TEXT",
+            "-- postgres only\nDROP INDEX jobs_queue",
+            "UPDATE jobs SET unique_key = kind || ':' || shop_id",
+            "UPDATE jobs SET status = 'failed', error = '{\"message\":\"stopped by an upgrade\"}' \
+             WHERE status = 'running'",
+            "CREATE INDEX jobs_due ON jobs (status, run_after)",
+            "CREATE INDEX jobs_kind ON jobs (kind, created_at)",
+            "CREATE INDEX jobs_running_key ON jobs (unique_key) WHERE status = 'running'",
+            "CREATE UNIQUE INDEX jobs_one_queued ON jobs (unique_key) WHERE status = 'queued'",
+            "CREATE TABLE schedules (
+            name TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            shop_id TEXT REFERENCES shops(id) ON DELETE CASCADE,
+            every_ms BIGINT,
+            cron TEXT,
+            payload TEXT NOT NULL DEFAULT '{}',
+            next_run_at BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        )",
+            "CREATE INDEX schedules_shop ON schedules (shop_id)",
+        ],
+    ),
 ];
 
 /// A shop's own database: its catalog now; carts and orders join with their issue.
