@@ -41,6 +41,8 @@ enum Command {
     Serve(Box<cmd::serve::Args>),
     /// A shop's custom domains: add, verify, status (through a running server's API).
     Domain(cmd::domain::Args),
+    /// The job queue for operators: list, show, retry jobs; list schedules.
+    Jobs(cmd::jobs::Args),
     /// Measure build speed and memory on a synthetic catalog.
     Bench(cmd::bench::Args),
     /// Write a product feed (Google, Meta, TikTok) or check a feed file.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Theme(args) => cmd::theme::run(&args),
         Command::Serve(args) => cmd::serve::run(&args),
         Command::Domain(args) => cmd::domain::run(&args),
+        Command::Jobs(args) => cmd::jobs::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
