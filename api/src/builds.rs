@@ -9,9 +9,9 @@
 use crate::auth::{Permission, Tenant};
 use crate::db::rfc3339;
 use crate::error::{ApiError, ApiResult};
-use crate::registry;
 use crate::platform::Platform;
 use crate::platform::jobs::{self, Job, JobError, Kind};
+use crate::registry;
 use aurelio_engine::{BuildOptions, Session};
 use axum::Json;
 use axum::extract::{Path, Query};

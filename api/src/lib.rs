@@ -26,9 +26,9 @@ pub mod openapi;
 pub mod server;
 
 pub use platform::conn::shutdown_signal;
-pub use preview::serve;
 pub use platform::{
     auth, cache, conn, cors, crypto, db, egress, error, extract, jobs, limits, registry, schema,
     sqlite_writer,
 };
+pub use preview::serve;
 pub use server::{Config, Platform, Running, start};

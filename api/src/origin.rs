@@ -13,8 +13,8 @@
 
 use crate::cache::TtlCache;
 use crate::error::ApiError;
-use crate::registry;
 use crate::platform::Platform;
+use crate::registry;
 use aurelio_engine::publish::state::{Entry, LIVE, Live};
 use axum::body::Body;
 use axum::extract::State;

@@ -52,8 +52,7 @@ const SCRIPT: &str = r#"(function () {
 /// Serves `site_dir` with live reload driven by `events`.
 pub fn app(site_dir: PathBuf, events: broadcast::Sender<PreviewEvent>) -> Router {
     let events = Arc::new(events);
-    let storefront = static_site(&site_dir)
-        .layer(axum::middleware::map_response(inject_script));
+    let storefront = static_site(&site_dir).layer(axum::middleware::map_response(inject_script));
     Router::new()
         .route(SCRIPT_PATH, get(script))
         .route(

@@ -4,8 +4,8 @@
 
 use crate::error::ApiError;
 pub use crate::extract::{Body, parse_json};
-pub use crate::platform::{Config, Platform};
 use crate::platform::jobs;
+pub use crate::platform::{Config, Platform};
 use crate::{builds, commerce, domains, openapi, origin};
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};

@@ -9,8 +9,9 @@ use crate::auth::{self, Admin, NewKey, Permission, Role, Tenant};
 use crate::catalog::{images, store};
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Body;
+use crate::platform::Platform;
 use crate::registry::{self, Shop};
-use crate::server::{Body, Platform};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -172,7 +173,8 @@ pub async fn provision(
     let (build_id, outcome) = crate::platform::jobs::run_inline(
         platform,
         crate::platform::jobs::NewJob::shop(crate::platform::jobs::BUILD, &shop.id, "provisioned"),
-    ).await?;
+    )
+    .await?;
     registry::audit(
         &platform.registry,
         Some(&shop.id),
@@ -250,7 +252,7 @@ async fn fill(
         let checkout = demo_dir.join(crate::commerce::settings::CHECKOUT_JSON);
         if let Ok(body) = std::fs::read_to_string(&checkout) {
             let settings: crate::commerce::settings::CheckoutSettings =
-                crate::server::parse_json(body.as_bytes())?;
+                crate::extract::parse_json(body.as_bytes())?;
             settings.check()?;
             store::put_document(&mut *tx, crate::commerce::settings::CHECKOUT_JSON, &body).await?;
         }

@@ -694,7 +694,7 @@ async fn one_queued_build_per_shop(db: Db) {
         .await
         .expect("unqueue");
     let mut finished = server.platform.jobs.finished();
-    sqlx::query("UPDATE jobs SET status = 'running', finished_at = NULL WHERE id = 'build_stale'")
+    sqlx::query("UPDATE jobs SET status = 'running', finished_at = NULL, lease_until = 0 WHERE id = 'build_stale'")
         .execute(registry)
         .await
         .expect("running again");
@@ -723,7 +723,9 @@ async fn one_queued_build_per_shop(db: Db) {
     let other = api.provision(&unique("later"), false).await;
     let limit = aurelio_api::jobs::push_back_limit(std::time::Duration::from_secs(600));
     let queue = |due: i64| {
-        let job = NewJob::shop("build", &other.id, "test").run_at(due).coalesce(Coalesce::PushBack(limit));
+        let job = NewJob::shop("build", &other.id, "test")
+            .run_at(due)
+            .coalesce(Coalesce::PushBack(limit));
         aurelio_api::jobs::enqueue(platform, job)
     };
     let now = || i64::try_from(std::time::UNIX_EPOCH.elapsed().expect("time").as_millis());

@@ -136,7 +136,10 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 } else {
                     println!("{:<40} {:<16} {:<24} NEXT RUN", "NAME", "KIND", "TIMING");
                     for s in &all {
-                        println!("{:<40} {:<16} {:<24} {}", s.name, s.kind, s.timing, s.next_run_at);
+                        println!(
+                            "{:<40} {:<16} {:<24} {}",
+                            s.name, s.kind, s.timing, s.next_run_at
+                        );
                     }
                 }
             }

@@ -8,9 +8,10 @@
 use super::active_only;
 use super::store::{self, CATEGORIES_JSON, COLLECTIONS_JSON, STORE_JSON, THEME_JSON};
 use crate::auth::{Permission, Tenant};
-use crate::platform::jobs;
 use crate::error::{ApiError, ApiResult};
-use crate::server::{Body, Platform};
+use crate::extract::Body;
+use crate::platform::Platform;
+use crate::platform::jobs;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Path;

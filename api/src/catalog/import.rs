@@ -15,9 +15,9 @@
 
 use super::store;
 use crate::auth::{Permission, Tenant};
-use crate::platform::jobs;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::Platform;
+use crate::platform::jobs;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -511,7 +511,8 @@ async fn import_shopify(
     }
     report.errors.sort_by_key(|e| e.row);
     if !q.dry_run && report.created + report.updated > 0 {
-        report.build_id = Some(jobs::request_build(&tenant.platform, &tenant.shop.id, "import").await?);
+        report.build_id =
+            Some(jobs::request_build(&tenant.platform, &tenant.shop.id, "import").await?);
         tenant
             .audit("import.shopify", json!({ "created": report.created, "updated": report.updated, "failed": report.failed }))
             .await;

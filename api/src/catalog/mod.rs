@@ -11,9 +11,10 @@ mod read;
 pub mod store;
 
 use crate::auth::{Permission, Tenant};
-use crate::platform::jobs;
 use crate::error::{ApiError, ApiResult};
-use crate::server::{Body, Platform};
+use crate::extract::Body;
+use crate::platform::Platform;
+use crate::platform::jobs;
 use axum::Json;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;

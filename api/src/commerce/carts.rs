@@ -11,8 +11,9 @@ use crate::auth::{Permission, Tenant};
 use crate::catalog::store;
 use crate::db::{Columns, now_ms};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Body;
+use crate::platform::Platform;
 use crate::registry::random_hex;
-use crate::server::{Body, Platform};
 use crate::sqlite_writer::{self as sqlite, numbered};
 use axum::Json;
 use axum::extract::Path;
@@ -581,7 +582,7 @@ async fn create_cart(
     let req: NewCart = if body.iter().all(u8::is_ascii_whitespace) {
         NewCart::default()
     } else {
-        crate::server::parse_json(&body)?
+        crate::extract::parse_json(&body)?
     };
     if let Some(email) = &req.email
         && !is_email(email)

@@ -25,8 +25,9 @@ use crate::auth::{Permission, Tenant};
 use crate::catalog::store::next_counter;
 use crate::db::now_ms;
 use crate::error::{ApiError, ApiResult, Detail};
+use crate::extract::Body;
+use crate::platform::Platform;
 use crate::registry::new_id;
-use crate::server::{Body, Platform};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -216,7 +217,12 @@ async fn checkout(
             // when a variant's availability changed (debounced). The stock is held for
             // the hold of an unpaid order's provider (`holds`).
             if availability_changed {
-                crate::platform::jobs::request_build(&tenant.platform, &tenant.shop.id, "stock changed").await?;
+                crate::platform::jobs::request_build(
+                    &tenant.platform,
+                    &tenant.shop.id,
+                    "stock changed",
+                )
+                .await?;
             }
             super::holds::schedule_hold(&tenant.platform, &tenant.shop.id, &provider).await;
             Ok((

@@ -15,9 +15,9 @@
 use super::orders;
 use crate::db::now_ms;
 use crate::error::ApiResult;
-use crate::registry;
 use crate::platform::Platform;
 use crate::platform::jobs::{self, NewJob};
+use crate::registry;
 use serde_json::{Value, json};
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
@@ -187,9 +187,7 @@ pub async fn release_due(platform: &Platform, shop_id: &str) -> Result<Value, Va
         oldest.map(|t| t.saturating_add(hold).max(now_ms()))
     };
     if let Some(due) = next {
-        queue(platform, shop_id, "holds", "order hold", due)
-            .await
-            .map_err(|e| fail(e.message))?;
+        queue(platform, shop_id, "holds", "order hold", due).await.map_err(|e| fail(e.message))?;
     }
     Ok(json!({ "expired": expired, "restocked": restocked }))
 }

@@ -35,10 +35,7 @@ pub struct Caches {
 
 impl Default for Caches {
     fn default() -> Self {
-        Self {
-            facts: TtlCache::new(Duration::from_secs(5), 10_000),
-            members: Mutex::default(),
-        }
+        Self { facts: TtlCache::new(Duration::from_secs(5), 10_000), members: Mutex::default() }
     }
 }
 

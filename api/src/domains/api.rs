@@ -13,8 +13,9 @@ use super::{
 use crate::auth::{Permission, Tenant};
 use crate::db::{now_ms, rfc3339};
 use crate::error::{ApiError, ApiResult, is_unique_violation};
+use crate::extract::Body;
+use crate::platform::Platform;
 use crate::registry;
-use crate::server::{Body, Platform};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;

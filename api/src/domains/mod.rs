@@ -34,15 +34,15 @@ pub use routes::{
 };
 
 use crate::db::now_ms;
-use crate::registry;
 use crate::platform::Platform;
+pub use crate::platform::config::DomainConfig;
+use crate::registry;
 use dns::{Check, Dns, Lookup, Outcome};
 use name::Hostname;
 use sqlx::Row;
 use status::Detail;
 use std::sync::Arc;
 use std::time::Duration;
-pub use crate::platform::config::DomainConfig;
 
 // ---------------------------------------------------------------------------------------
 // Stored rows
@@ -367,7 +367,9 @@ async fn set_primary(platform: &Platform, shop_id: &str, host: &str) -> Result<(
     tx.commit().await?;
     platform.state.get::<Domains>().forget();
     // Canonical URLs, sitemaps and feeds name the primary hostname: rebuild.
-    if let Err(e) = crate::platform::jobs::request_build(platform, shop_id, "primary domain changed").await {
+    if let Err(e) =
+        crate::platform::jobs::request_build(platform, shop_id, "primary domain changed").await
+    {
         tracing::warn!(shop = shop_id, error = %e.message, "cannot queue the rebuild");
     }
     Ok(())

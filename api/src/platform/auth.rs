@@ -10,8 +10,8 @@
 //! database: 404.
 
 use crate::error::{ApiError, ApiResult};
-use crate::registry::{self, Shop, random_hex};
 use crate::platform::Platform;
+use crate::registry::{self, Shop, random_hex};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::Serialize;

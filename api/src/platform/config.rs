@@ -126,7 +126,6 @@ impl Config {
     }
 }
 
-
 /// Settings of custom domains (the `[domains]` table of the configuration file; flags and
 /// `AURELIO_*` variables of `aurelio serve`).
 #[derive(Debug, Clone, Deserialize)]

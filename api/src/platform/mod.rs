@@ -16,11 +16,11 @@ pub mod db;
 pub mod egress;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod limits;
 pub mod registry;
 pub mod schema;
 pub mod sqlite_writer;
-pub mod jobs;
 mod state;
 
 pub use config::{Config, DomainConfig};

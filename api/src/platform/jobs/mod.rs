@@ -439,8 +439,11 @@ pub async fn install_core(platform: &Platform) -> ApiResult<()> {
         })
         .attempts(3),
     );
-    set_schedule(platform, &Schedule::platform("jobs.prune", Timing::Every(Duration::from_secs(3600))))
-        .await
+    set_schedule(
+        platform,
+        &Schedule::platform("jobs.prune", Timing::Every(Duration::from_secs(3600))),
+    )
+    .await
 }
 
 /// The error a job id or kind that names nothing gets.

@@ -97,7 +97,10 @@ fn checked_name(field: &str, value: Option<String>) -> ApiResult<Option<String>>
                 || v.len() > 64
                 || !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) =>
         {
-            Err(ApiError::invalid(field, format!("`{field}` is 1 to 64 letters, digits, `.`, `_` or `-`")))
+            Err(ApiError::invalid(
+                field,
+                format!("`{field}` is 1 to 64 letters, digits, `.`, `_` or `-`"),
+            ))
         }
         v => Ok(v),
     }
@@ -160,7 +163,10 @@ async fn retry_job(
     if !super::requeue_dead(&platform, &id).await? {
         return Err(ApiError::conflict(
             "status",
-            format!("the job is `{}`; only dead or failed jobs are retried, and not while another with its key is queued", job.status),
+            format!(
+                "the job is `{}`; only dead or failed jobs are retried, and not while another with its key is queued",
+                job.status
+            ),
         ));
     }
     platform.jobs.wake();

@@ -42,7 +42,13 @@ pub struct Schedule {
 impl Schedule {
     /// A platform-wide schedule of `kind`, named after it.
     pub fn platform(kind: &str, timing: Timing) -> Self {
-        Self { name: kind.to_owned(), kind: kind.to_owned(), shop_id: None, timing, payload: json!({}) }
+        Self {
+            name: kind.to_owned(),
+            kind: kind.to_owned(),
+            shop_id: None,
+            timing,
+            payload: json!({}),
+        }
     }
 
     /// A schedule of `kind` for one shop, named `<kind>:<shop>`.
@@ -134,7 +140,9 @@ pub async fn set_schedule(platform: &Platform, s: &Schedule) -> ApiResult<()> {
     let now = now_ms();
     let first = match &s.timing {
         Timing::Every(_) => now,
-        Timing::Cron(_) => next_after(&s.timing, now).map_err(|e| ApiError::invalid("schedule", e))?,
+        Timing::Cron(_) => {
+            next_after(&s.timing, now).map_err(|e| ApiError::invalid("schedule", e))?
+        }
     };
     let (every_ms, cron) = timing_columns(&s.timing);
     platform
