@@ -45,7 +45,8 @@ pub struct Args {
     /// spell builds at once, later ones wait this long after the last [default: 250].
     #[arg(long, env = "AURELIO_BUILD_DEBOUNCE_MS")]
     pub build_debounce_ms: Option<u64>,
-    /// Build workers in this process (0 leaves builds to other processes).
+    /// Jobs this process runs at once: builds, deliveries, checks (0 leaves them to other
+    /// processes) [default: 4].
     #[arg(long, env = "AURELIO_WORKERS")]
     pub workers: Option<usize>,
     /// Key sealing secrets at rest (payment credentials, certificates): 64 hex digits.
