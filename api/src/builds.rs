@@ -38,7 +38,13 @@ pub fn install(platform: &Platform) {
     platform.jobs.register(
         Kind::new(jobs::BUILD, |platform: Arc<Platform>, job: Job| async move {
             let shop = job.shop()?.to_owned();
-            build_and_publish(&platform, &shop, &job).await
+            let started = Instant::now();
+            let outcome = build_and_publish(&platform, &shop, &job).await;
+            let status = if outcome.is_ok() { "succeeded" } else { "failed" };
+            metrics::counter!("aurelio_builds_total", "status" => status).increment(1);
+            metrics::histogram!("aurelio_build_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            outcome
         })
         .attempts(3)
         .backoff(Duration::from_secs(2), Duration::from_secs(60))

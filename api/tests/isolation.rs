@@ -47,7 +47,7 @@ fn fill(path: &str, ids: &Ids) -> String {
         let name = match (parent, param) {
             ("products", "id") => "product",
             ("variants", "id") | ("lines", "variant_id") => "variant",
-            ("builds", "id") => "build",
+            ("builds", "id") | ("jobs", "id") => "build",
             ("keys", "id") => "key",
             ("collections", "handle") => "collection",
             ("pages", "handle") => "page",

@@ -194,7 +194,7 @@ pub const REGISTRY: &[Migration] = &[
              WHERE status = 'running'",
             "CREATE INDEX jobs_due ON jobs (status, run_after)",
             "CREATE INDEX jobs_kind ON jobs (kind, created_at)",
-            "CREATE INDEX jobs_running_key ON jobs (unique_key) WHERE status = 'running'",
+            "CREATE INDEX jobs_key ON jobs (unique_key, created_at)",
             "CREATE UNIQUE INDEX jobs_one_queued ON jobs (unique_key) WHERE status = 'queued'",
             "CREATE TABLE schedules (
             name TEXT PRIMARY KEY,

@@ -73,8 +73,10 @@ pub async fn run(platform: Arc<Platform>, slots: usize, mut shutdown: watch::Rec
                 Err(e) => tracing::warn!(error = %e, "cannot claim a job"),
             }
         }
+        // Jobs due now that no claim took are waiting for their unique key or for a slot:
+        // a finished job or a wake-up brings the dispatcher back, else the next nap.
         let nap = match store::next_due(&platform).await {
-            Ok(Some(ms)) => Duration::from_millis(u64::try_from(ms).unwrap_or(0).max(5)),
+            Ok(Some(ms)) if ms > 0 => Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
             _ => MAX_NAP,
         };
         tokio::select! {
