@@ -52,7 +52,7 @@ const SCRIPT: &str = r#"(function () {
 /// Serves `site_dir` with live reload driven by `events`.
 pub fn app(site_dir: PathBuf, events: broadcast::Sender<PreviewEvent>) -> Router {
     let events = Arc::new(events);
-    let storefront = static_site(&site_dir).layer(axum::middleware::map_response(inject_script));
+    let storefront = static_site(site_dir).layer(axum::middleware::map_response(inject_script));
     Router::new()
         .route(SCRIPT_PATH, get(script))
         .route(
@@ -125,6 +125,36 @@ async fn inject_script(response: Response<Body>) -> Response<Body> {
     Response::from_parts(parts, Body::from(html))
 }
 
+/// The built site as files: `index.html` for directories, the site's `404.html` (or a
+/// plain 404) for what is missing, and the health checks.
+fn static_site(site_dir: PathBuf) -> Router {
+    use axum::http::StatusCode;
+    use axum::response::{Html, IntoResponse};
+    use axum::routing::get;
+    let not_found_page = site_dir.join("404.html");
+    let not_found = get(move || {
+        let page = not_found_page.clone();
+        async move {
+            match tokio::fs::read_to_string(&page).await {
+                Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
+                Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
+            }
+        }
+    });
+    let storefront = tower_http::services::ServeDir::new(site_dir)
+        .append_index_html_on_directories(true)
+        .fallback(not_found);
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .fallback_service(storefront)
+}
+
+/// Serves `app` on `listener` until Ctrl-C or SIGTERM, finishing in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,34 +188,4 @@ mod tests {
         let body = axum::body::to_bytes(robots.into_body(), 1 << 20).await.expect("body");
         assert_eq!(&body[..], b"User-agent: *");
     }
-}
-
-/// The built site as files: `index.html` for directories, the site's `404.html` (or a
-/// plain 404) for what is missing, and the health checks.
-fn static_site(site_dir: &std::path::Path) -> Router {
-    use axum::http::StatusCode;
-    use axum::response::{Html, IntoResponse};
-    use axum::routing::get;
-    let not_found_page = site_dir.join("404.html");
-    let not_found = get(move || {
-        let page = not_found_page.clone();
-        async move {
-            match tokio::fs::read_to_string(&page).await {
-                Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
-                Err(_) => (StatusCode::NOT_FOUND, "not found").into_response(),
-            }
-        }
-    });
-    let storefront = tower_http::services::ServeDir::new(site_dir)
-        .append_index_html_on_directories(true)
-        .fallback(not_found);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
-        .fallback_service(storefront)
-}
-
-/// Serves `app` on `listener` until Ctrl-C or SIGTERM, finishing in-flight requests.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app).with_graceful_shutdown(crate::shutdown_signal()).await
 }

@@ -126,9 +126,11 @@ async fn the_admin_sees_every_job_and_retries_dead_ones(db: Db) {
     let listed = api.get(&format!("/api/v1/jobs?status=dead&shop={}", shop.id), ADMIN).await;
     assert_eq!(listed.expect(200).json()["jobs"][0]["id"], json!(id));
 
-    api.post(&format!("/api/v1/jobs/{id}/retry"), &shop.secret, json!({}))
-        .await
-        .error(401, "unauthorized", None);
+    api.post(&format!("/api/v1/jobs/{id}/retry"), &shop.secret, json!({})).await.error(
+        401,
+        "unauthorized",
+        None,
+    );
     let retried = api.post(&format!("/api/v1/jobs/{id}/retry"), ADMIN, json!({})).await;
     let retried = retried.expect(202).json();
     // Queued with no attempts made, or already claimed again by the dispatcher.
@@ -162,7 +164,8 @@ async fn wait_until(
                 return job;
             }
             // Woken by the next finished job, or within a second (a retry's backoff).
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), finished.changed()).await;
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(1), finished.changed()).await;
         }
     })
     .await

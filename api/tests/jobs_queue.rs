@@ -99,9 +99,9 @@ async fn retries_timeouts_and_progress(db: Db) {
 
     // A fatal error is not retried.
     let fatal = leak(format!("test.fatal{}", random_hex(2)));
-    platform.jobs.register(Kind::new(fatal, |_, _| async {
-        Err::<Value, _>(JobError::fatal("bad input"))
-    }));
+    platform
+        .jobs
+        .register(Kind::new(fatal, |_, _| async { Err::<Value, _>(JobError::fatal("bad input")) }));
     let id = jobs::enqueue(&platform, NewJob::platform(fatal, "test")).await.unwrap();
     let job = settled(&platform, &id, &["failed", "dead", "succeeded"]).await;
     assert_eq!((job.status.as_str(), job.attempts), ("failed", 1), "{job:?}");
@@ -237,8 +237,12 @@ async fn two_dispatchers_share_the_queue(db: Db) {
                             overlaps.lock().unwrap().push(key.clone());
                         }
                     }
-                    tokio::time::sleep(Duration::from_millis(if key.is_empty() { 15 } else { 150 }))
-                        .await;
+                    tokio::time::sleep(Duration::from_millis(if key.is_empty() {
+                        15
+                    } else {
+                        150
+                    }))
+                    .await;
                     if !key.is_empty() {
                         *busy.lock().unwrap().get_mut(&key).unwrap() -= 1;
                     }

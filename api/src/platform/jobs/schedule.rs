@@ -316,7 +316,8 @@ mod tests {
         let daily = next_after(&Timing::Cron("30 2 * * *".into()), now).expect("valid");
         let at = chrono::DateTime::from_timestamp_millis(daily).expect("time");
         assert_eq!(at.to_rfc3339(), "2026-12-08T02:30:00+00:00");
-        assert!(check(&Timing::Cron("0 */5 * * * *".into())).unwrap_err().contains("has 6 fields"));
+        let six = check(&Timing::Cron("0 */5 * * * *".into())).expect_err("six fields");
+        assert!(six.contains("has 6 fields"), "{six}");
         assert!(check(&Timing::Cron("61 * * * *".into())).is_err());
         assert!(check(&Timing::Every(Duration::from_millis(1))).is_err());
         assert_eq!(next_after(&Timing::Every(Duration::from_secs(2)), 1_000), Ok(3_000));

@@ -191,10 +191,11 @@ async fn attempt(
         Err(e) => tracing::warn!(ms = elapsed.as_millis(), state, error = %e, "job failed"),
     }
     // A run that will be tried again is still the schedule's run.
-    if let (Some(name), true) = (&claimed.schedule, state != "queued") {
-        if let Err(e) = schedule::queue_next(platform, name).await {
-            tracing::error!(schedule = %name, error = %e, "cannot queue the next run");
-        }
+    if let Some(name) = &claimed.schedule
+        && state != "queued"
+        && let Err(e) = schedule::queue_next(platform, name).await
+    {
+        tracing::error!(schedule = %name, error = %e, "cannot queue the next run");
     }
     platform.jobs.finished.send_replace(claimed.id.clone());
     answer
