@@ -41,6 +41,9 @@ pub fn install(platform: &Platform) {
             let started = Instant::now();
             let outcome = build_and_publish(&platform, &shop, &job).await;
             let status = if outcome.is_ok() { "succeeded" } else { "failed" };
+            if let Ok(done) = &outcome {
+                tracing::info!(shop = %shop, pages = %done["pages"], ms = started.elapsed().as_millis(), "build published");
+            }
             metrics::counter!("aurelio_builds_total", "status" => status).increment(1);
             metrics::histogram!("aurelio_build_duration_seconds")
                 .record(started.elapsed().as_secs_f64());

@@ -143,8 +143,14 @@ impl Running {
 }
 
 /// Wires every feature to the core: their job kinds, schedules and cache hooks (with
-/// `router`, the one place that names features). `start` calls it; idempotent.
+/// `router`, the one place that names features). `start` calls it; so does anything that
+/// runs jobs before serving (`aurelio demo` provisions first). Once per platform.
 pub async fn install(platform: &Platform) -> anyhow::Result<()> {
+    #[derive(Default)]
+    struct Installed(std::sync::atomic::AtomicBool);
+    if platform.state.get::<Installed>().0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
     jobs::install_core(platform).await.map_err(|e| anyhow::anyhow!(e.message))?;
     builds::install(platform);
     commerce::install(platform);

@@ -49,6 +49,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on port {}", args.port))?;
         let platform = aurelio_api::Platform::open(config).await?;
+        aurelio_api::server::install(&platform).await?;
         println!("provisioning the demo shop (database, catalog, build, publish)...");
         let request = NewTenant {
             handle: "demo".into(),

@@ -306,7 +306,8 @@ pub(super) async fn next_due(platform: &Platform) -> ApiResult<Option<i64>> {
     Ok(due.map(|d| (d - now_ms()).max(0)))
 }
 
-/// Deletes finished jobs past their retention; the number deleted.
+/// Deletes finished jobs past their retention (succeeded runs of schedules after a day at
+/// most: a check every few seconds adds up); the number deleted.
 pub(super) async fn prune(platform: &Platform, done: Duration, kept: Duration) -> ApiResult<u64> {
     let now = now_ms();
     let deleted = platform
@@ -316,10 +317,12 @@ pub(super) async fn prune(platform: &Platform, done: Duration, kept: Duration) -
             &platform.registry,
             sqlx::query(
                 "DELETE FROM jobs WHERE (status = 'succeeded' AND finished_at < $1) \
+                 OR (status = 'succeeded' AND schedule IS NOT NULL AND finished_at < $3) \
                  OR (status IN ('failed', 'dead') AND finished_at < $2)",
             )
             .bind(now - ms(done))
-            .bind(now - ms(kept)),
+            .bind(now - ms(kept))
+            .bind(now - ms(done.min(Duration::from_secs(24 * 3600)))),
         )
         .await?;
     Ok(deleted.rows_affected())

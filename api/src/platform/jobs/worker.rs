@@ -187,7 +187,7 @@ async fn attempt(
     metrics::histogram!("aurelio_job_duration_seconds", "kind" => claimed.kind.clone())
         .record(elapsed.as_secs_f64());
     match &answer {
-        Ok(_) => tracing::info!(ms = elapsed.as_millis(), state, "job done"),
+        Ok(_) => tracing::debug!(ms = elapsed.as_millis(), state, "job done"),
         Err(e) => tracing::warn!(ms = elapsed.as_millis(), state, error = %e, "job failed"),
     }
     // A run that will be tried again is still the schedule's run.
