@@ -131,6 +131,7 @@ async fn build_and_publish(
     let target_url = platform.publish_url(shop_id);
     let (platform2, shop) = (Arc::clone(platform), shop_id.to_owned());
     let progress = job.reporter();
+    let cancel = job.cancel();
     let blocking = tokio::task::spawn_blocking(move || {
         let mut session = session.engine.lock().expect("session lock");
         progress.set(1, 4, "build");
@@ -139,6 +140,10 @@ async fn build_and_publish(
         let target = aurelio_engine::publish::Target::from_url(&target_url)
             .map_err(|e| JobError::fatal(format!("publish target: {e}")))?;
         let publish = || {
+            // An attempt given up (its lease went to another worker) never publishes.
+            if cancel.is_set() {
+                return Err(JobError::retry("given up before publishing"));
+            }
             let published = aurelio_engine::publish::publish(
                 &target,
                 &opts.out,

@@ -60,6 +60,24 @@ pub struct Job {
     pub attempt: i64,
     progress: Reporter,
     stop: tokio::sync::watch::Receiver<bool>,
+    cancel: Cancel,
+}
+
+/// Set when a job's attempt is given up (its timeout passed, or its lease went to another
+/// worker): work the handler handed to another thread checks it before anything lasting
+/// (a build checks it before publishing).
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Whether the attempt was given up.
+    pub fn is_set(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn set(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Reports a job's progress from any task or thread (`Job::reporter`).
@@ -88,6 +106,11 @@ impl Job {
     /// A handle that reports this job's progress from elsewhere (a blocking thread).
     pub fn reporter(&self) -> Reporter {
         self.progress.clone()
+    }
+
+    /// A flag set when this attempt is given up (`Cancel`).
+    pub fn cancel(&self) -> Cancel {
+        self.cancel.clone()
     }
 
     /// A receiver that turns `true` when the process shuts down: a long job returns early

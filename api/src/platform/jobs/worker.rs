@@ -4,7 +4,7 @@
 //! queues a schedule's next run, and on shutdown lets the jobs in progress finish.
 
 use super::store::{self, Claimed, Outcome};
-use super::{Job, JobError, Kind, NewJob, Progress, Reporter, schedule};
+use super::{Cancel, Job, JobError, Kind, NewJob, Progress, Reporter, schedule};
 use crate::error::ApiResult;
 use crate::platform::Platform;
 use crate::registry;
@@ -109,7 +109,15 @@ pub async fn run_inline(
     };
     let kind = platform.jobs.kind(&job.kind);
     let (_tx, stop) = watch::channel(false);
-    let outcome = execute(platform, kind, claimed, &worker, stop).await;
+    // In a task of its own: if the caller gives up (a request past its time limit), the
+    // job still finishes and records its outcome instead of waiting out its lease.
+    let platform = Arc::clone(platform);
+    let outcome = tokio::spawn(async move {
+        let _keep = _tx;
+        execute(&platform, kind, claimed, &worker, stop).await
+    })
+    .await
+    .unwrap_or_else(|e| Err(serde_json::json!({ "message": format!("the job panicked: {e}") })));
     Ok((id, outcome))
 }
 
@@ -136,6 +144,7 @@ async fn attempt(
 ) -> Result<Value, Value> {
     let started = Instant::now();
     let (progress_tx, mut progress_rx) = watch::channel(None::<Progress>);
+    let cancel = Cancel::default();
     let outcome = match &kind {
         None => Err(JobError::fatal(format!("no handler for the job kind `{}`", claimed.kind))),
         Some(kind) => {
@@ -148,14 +157,19 @@ async fn attempt(
                 attempt: claimed.attempts,
                 progress: Reporter(Arc::new(progress_tx)),
                 stop,
+                cancel: cancel.clone(),
             };
             let work = tokio::time::timeout(kind.timeout, (kind.handler)(platform.clone(), job));
             let lease = heartbeat(platform, &claimed.id, worker, &mut progress_rx);
             tokio::select! {
-                done = work => done.unwrap_or_else(|_| Err(JobError::retry(format!(
-                    "stopped after its timeout of {} s", kind.timeout.as_secs()
-                )))),
+                done = work => done.unwrap_or_else(|_| {
+                    cancel.set();
+                    Err(JobError::retry(format!(
+                        "stopped after its timeout of {} s", kind.timeout.as_secs()
+                    )))
+                }),
                 () = lease => {
+                    cancel.set();
                     tracing::warn!("lost the job's lease; another worker runs it");
                     metrics::counter!("aurelio_jobs_lost_total", "kind" => claimed.kind.clone())
                         .increment(1);
@@ -171,6 +185,15 @@ async fn attempt(
         Err(JobError { detail, retry: true }) => (Outcome::Retry(detail.clone()), Err(detail)),
         Err(JobError { detail, retry: false }) => (Outcome::Failed(detail.clone()), Err(detail)),
     };
+    // The next run of a schedule is queued before this one is marked finished, so no
+    // sweep or starting process sees the schedule without a run and queues a second one.
+    // (A run that will be tried again stays the schedule's run.)
+    let retries = matches!(recorded, Outcome::Retry(_)) && claimed.attempts < claimed.max_attempts;
+    if let Some(name) = claimed.schedule.as_deref().filter(|_| !retries)
+        && let Err(e) = schedule::queue_next(platform, name).await
+    {
+        tracing::error!(schedule = %name, error = %e, "cannot queue the next run");
+    }
     let state =
         store::finish(platform, &claimed, worker, kind.as_deref(), recorded, progress.as_ref())
             .await;
@@ -189,13 +212,6 @@ async fn attempt(
     match &answer {
         Ok(_) => tracing::debug!(ms = elapsed.as_millis(), state, "job done"),
         Err(e) => tracing::warn!(ms = elapsed.as_millis(), state, error = %e, "job failed"),
-    }
-    // A run that will be tried again is still the schedule's run.
-    if let Some(name) = &claimed.schedule
-        && state != "queued"
-        && let Err(e) = schedule::queue_next(platform, name).await
-    {
-        tracing::error!(schedule = %name, error = %e, "cannot queue the next run");
     }
     platform.jobs.finished.send_replace(claimed.id.clone());
     answer
