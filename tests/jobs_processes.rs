@@ -629,11 +629,9 @@ fn never_twice_at_once(database_url: Option<&str>) {
     let done = [("kind", "build"), ("status", "succeeded")];
     let (by_a, by_b) =
         (metric(&ma, "aurelio_jobs_total", &done), metric(&mb, "aurelio_jobs_total", &done));
-    #[allow(clippy::cast_precision_loss)]
     let registry = succeeded.len() as f64;
     assert_eq!(by_a + by_b, registry, "A {by_a} + B {by_b} builds, the registry {registry}");
     // Each provisioned half of the shops (their first builds); each ran queued ones too.
-    #[allow(clippy::cast_precision_loss)]
     let (first_a, first_b) = (SHOPS.div_ceil(2) as f64, (SHOPS / 2) as f64);
     assert!(by_a > first_a && by_b > first_b, "both processes ran builds: A {by_a}, B {by_b}");
     for m in [&ma, &mb] {
