@@ -531,7 +531,7 @@ fn write(
             continue;
         }
         assert!(
-            matches!(answer.status, 200 | 201 | 202),
+            (200..=202).contains(&answer.status),
             "{method} {path}: {} {}",
             answer.status,
             answer.text()
