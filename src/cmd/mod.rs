@@ -6,6 +6,7 @@ pub mod demo;
 pub mod domain;
 pub mod feed;
 pub mod fixtures;
+pub mod listen;
 pub mod publish;
 pub mod serve;
 pub mod theme;
