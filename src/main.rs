@@ -7,6 +7,7 @@ mod cmd;
 mod progress;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 
 /// Builds allocate many small strings from several threads at once; mimalloc's per-thread
 /// heaps make that about twice as fast as the system allocator (see docs/benchmarks.md).
@@ -39,7 +40,8 @@ enum Command {
     Theme(cmd::theme::Args),
     /// Run the API server and the storefront origin.
     Serve(Box<cmd::serve::Args>),
-    /// A shop's custom domains: add, verify, status (through a running server's API).
+    /// A shop's custom domains: add, verify, status, primary, remove (through a running
+    /// server's API).
     Domain(cmd::domain::Args),
     /// The job queue for operators: list, show, retry jobs; list schedules.
     Jobs(cmd::jobs::Args),
@@ -49,6 +51,12 @@ enum Command {
     Feed(cmd::feed::Args),
 }
 
+/// Logs are coloured only on a terminal, and never when `NO_COLOR` is set (no-color.org):
+/// a redirected log file gets no escape codes.
+fn colour_logs() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -56,6 +64,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "warn,aurelio=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour_logs())
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

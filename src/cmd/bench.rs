@@ -30,7 +30,7 @@ pub struct Args {
     /// Measure the incremental cycle instead of clean builds.
     #[arg(long)]
     pub incremental: bool,
-    /// Working directory (a temporary one when absent).
+    /// Working directory [default: a temporary directory].
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// Incremental mode: keep the image cache an earlier run left in `--dir`, so the first
@@ -255,8 +255,8 @@ fn watch_path(args: &Args, dir: &Path, site: &Path, cache: &Path) -> anyhow::Res
     let mut child = Command::new(std::env::current_exe()?)
         .arg("watch")
         .args(["--site".as_ref(), site.as_os_str(), "--out".as_ref(), out.as_os_str()])
-        .args(["--cache".as_ref(), cache.as_os_str()])
-        .args(["--port", &port.to_string()])
+        .args(["--cache-dir".as_ref(), cache.as_os_str()])
+        .args(["--listen", &port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -9,17 +9,17 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct SiteArgs {
     /// The catalog directory (store.json, products.jsonl, ...).
-    #[arg(long)]
+    #[arg(long, default_value = ".")]
     pub site: PathBuf,
     /// Where the storefront goes; changed only when a build succeeds.
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: PathBuf,
-    /// Theme preset name or theme JSON file (the store's theme when absent).
+    /// Theme preset name or theme JSON file [default: the store's theme].
     #[arg(long)]
     pub theme: Option<String>,
-    /// Cache directory for encoded images and build state (default `<site>/.aurelio/cache`).
-    #[arg(long, env = "AURELIO_CACHE_DIR")]
-    pub cache: Option<PathBuf>,
+    /// Cache directory for encoded images and build state [default: <site>/.aurelio/cache].
+    #[arg(long, alias = "cache", env = "AURELIO_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl SiteArgs {
@@ -31,7 +31,7 @@ impl SiteArgs {
             base_url,
             theme: self.theme.clone(),
             clean,
-            cache_dir: self.cache.clone(),
+            cache_dir: self.cache_dir.clone(),
         }
     }
 }
@@ -41,7 +41,7 @@ impl SiteArgs {
 pub struct Args {
     #[command(flatten)]
     site: SiteArgs,
-    /// Overrides `base_url` of store.json, e.g. `http://127.0.0.1:8080`.
+    /// The site's address, e.g. `http://127.0.0.1:8080` [default: `base_url` of store.json].
     #[arg(long)]
     pub base_url: Option<String>,
     /// Build from scratch, ignoring the previous output (encoded images stay cached).

@@ -1,27 +1,56 @@
 //! `aurelio demo`: the whole platform on an empty machine. Provisions the shop `demo` from
 //! `fixtures/demo-store` (database, keys, first build and publish), then serves the
-//! storefront and the API on one port and prints how to use them.
+//! storefront and the API on one address and prints how to use them.
 
+use crate::cmd::listen;
 use anyhow::Context;
 use aurelio_api::tenants::{NewTenant, provision};
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `aurelio demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port to serve on (127.0.0.1).
-    #[arg(long, default_value_t = 8080)]
-    pub port: u16,
+    /// Address to serve on (a bare port means 127.0.0.1:PORT).
+    #[arg(long, alias = "port", default_value = "127.0.0.1:8080", value_parser = crate::cmd::listen::parse)]
+    pub listen: SocketAddr,
     /// Data directory (SQLite files, built and published sites). Starts fresh each run.
     #[arg(long, default_value = ".aurelio/demo")]
     pub data: PathBuf,
-    /// The demo catalog directory.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/demo-store"))]
-    pub site: PathBuf,
+    /// The demo catalog directory [default: fixtures/demo-store of the Aurelio sources,
+    /// looked for from the current directory and from the binary's location].
+    #[arg(long)]
+    pub site: Option<PathBuf>,
+}
+
+/// The demo catalog named by `--site`, or `fixtures/demo-store` found at run time: under
+/// the current directory, beside an ancestor of the binary (`target/debug/aurelio` of a
+/// checkout), or where the sources were when the binary was built.
+fn demo_catalog(args: &Args) -> anyhow::Result<PathBuf> {
+    if let Some(site) = &args.site {
+        return Ok(site.clone());
+    }
+    let relative = Path::new("fixtures").join("demo-store");
+    let exe = std::env::current_exe().ok();
+    let ancestors = exe.iter().flat_map(|e| e.ancestors().skip(1));
+    let candidates = std::iter::once(PathBuf::from("."))
+        .chain(ancestors.map(Path::to_path_buf))
+        .chain(std::iter::once(PathBuf::from(env!("CARGO_MANIFEST_DIR"))));
+    for dir in candidates {
+        let catalog = dir.join(&relative);
+        if catalog.join("store.json").is_file() {
+            return Ok(catalog);
+        }
+    }
+    anyhow::bail!(
+        "cannot find the demo catalog `fixtures/demo-store`: run from the Aurelio sources or \
+         pass --site DIR"
+    )
 }
 
 /// Provisions the demo shop, then serves until Ctrl-C.
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    let catalog = demo_catalog(args)?;
     // A fresh shop each run; the image cache is kept, so images are encoded only once.
     for dir in ["registry.db", "registry.db-wal", "registry.db-shm"] {
         let _ = std::fs::remove_file(args.data.join(dir));
@@ -29,25 +58,26 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     for dir in ["shops", "work", "published", "media"] {
         let _ = std::fs::remove_dir_all(args.data.join(dir));
     }
-    let api = format!("http://127.0.0.1:{}", args.port);
-    let storefront = format!("http://demo.localhost:{}", args.port);
     let admin_token = std::env::var("AURELIO_ADMIN_TOKEN")
         .unwrap_or_else(|_| format!("adm_{}", aurelio_api::registry::random_hex(16)));
-    let config = aurelio_api::Config {
-        listen: ([127, 0, 0, 1], args.port).into(),
-        data_dir: args.data.clone(),
-        admin_token: Some(admin_token.clone()),
-        public_url: api.clone(),
-        storefront_url: format!("http://{{shop}}.localhost:{}", args.port),
-        default_shop: Some("demo".into()),
-        secret_key: std::env::var("AURELIO_SECRET_KEY").ok(),
-        demo_catalog: args.site.clone(),
-        ..aurelio_api::Config::default()
-    };
     super::serve::runtime()?.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(config.listen)
+        let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .with_context(|| format!("cannot listen on port {}", args.port))?;
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let api = listen::local_url(addr);
+        let storefront = format!("http://demo.localhost:{}", addr.port());
+        let config = aurelio_api::Config {
+            listen: addr,
+            data_dir: args.data.clone(),
+            admin_token: Some(admin_token.clone()),
+            public_url: api.clone(),
+            storefront_url: format!("http://{{shop}}.localhost:{}", addr.port()),
+            default_shop: Some("demo".into()),
+            secret_key: std::env::var("AURELIO_SECRET_KEY").ok(),
+            demo_catalog: catalog,
+            ..aurelio_api::Config::default()
+        };
         let platform = aurelio_api::Platform::open(config).await?;
         aurelio_api::server::install(&platform).await?;
         println!("provisioning the demo shop (database, catalog, build, publish)...");

@@ -1,5 +1,5 @@
-//! `aurelio domain add|verify|status|list`: custom domains of a shop, through the HTTP API
-//! of a running server (`--api`, default `http://127.0.0.1:8080`) with a shop's secret
+//! `aurelio domain add|verify|status|primary|remove`: custom domains of a shop, through the
+//! HTTP API of a running server (`--api`, default `http://127.0.0.1:8080`) with a shop's secret
 //! key (`--key` or `AURELIO_API_KEY`, an `sk_...` key with the admin role). Going through
 //! the API keeps one code path: the server does the DNS checks with its own nameservers
 //! and the background re-checks keep running there.
@@ -19,7 +19,7 @@ pub struct Args {
     /// URL of the running Aurelio API.
     #[arg(long, global = true, env = "AURELIO_API_URL", default_value = "http://127.0.0.1:8080")]
     api: String,
-    /// The shop's secret key (`sk_...`, role admin or owner).
+    /// The shop's secret key (`sk_...`, role admin or owner); required.
     #[arg(long, global = true, env = "AURELIO_API_KEY", hide_env_values = true)]
     key: Option<String>,
     /// Print the API's JSON instead of a summary.
@@ -231,23 +231,27 @@ fn show(d: &Value, json: bool, with_records: bool) {
 /// The `aurelio serve` flags of custom domains.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Nameservers for domain checks, `ip:port` separated by commas (the system's
-    /// resolvers when unset).
+    /// Nameservers for domain checks, `ip:port` separated by commas
+    /// [default: the system's resolvers].
     #[arg(long, env = "AURELIO_DNS_NAMESERVERS")]
     pub dns_nameservers: Option<String>,
-    /// The hostname merchants point subdomains at with a CNAME.
+    /// The hostname merchants point subdomains at with a CNAME
+    /// [default: edge.aurelio.localhost].
     #[arg(long, env = "AURELIO_DOMAIN_CNAME_TARGET")]
     pub domain_cname_target: Option<String>,
-    /// The addresses merchants point apex domains at, separated by commas.
+    /// The addresses merchants point apex domains at, separated by commas
+    /// [default: 127.0.0.1].
     #[arg(long, env = "AURELIO_DOMAIN_ADDRESSES")]
     pub domain_addresses: Option<String>,
-    /// ACME directory URL for certificates (e.g. Let's Encrypt's); none are issued when unset.
+    /// ACME directory URL for certificates (e.g. Let's Encrypt's)
+    /// [default: none: no certificates are issued].
     #[arg(long, env = "AURELIO_ACME_DIRECTORY")]
     pub acme_directory: Option<String>,
-    /// PEM root that signed the ACME server's HTTPS certificate (test authorities).
+    /// PEM root that signed the ACME server's HTTPS certificate (test authorities)
+    /// [default: the standard public roots].
     #[arg(long, env = "AURELIO_ACME_ROOT_CA")]
     pub acme_root_ca: Option<std::path::PathBuf>,
-    /// Contact e-mail for the ACME account.
+    /// Contact e-mail for the ACME account [default: none].
     #[arg(long, env = "AURELIO_ACME_CONTACT")]
     pub acme_contact: Option<String>,
 }

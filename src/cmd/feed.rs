@@ -43,10 +43,10 @@ pub struct BenchArgs {
     /// Timed runs per format.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
-    /// Working directory (a temporary one when absent); feeds are written into it.
+    /// Working directory; feeds are written into it [default: a temporary directory].
     #[arg(long)]
     pub dir: Option<PathBuf>,
-    /// Time only this channel (`google`, `meta`, `tiktok`; repeatable; all when absent).
+    /// Time only this channel (`google`, `meta`, `tiktok`; repeatable) [default: all].
     #[arg(long)]
     pub channel: Vec<String>,
 }
@@ -55,16 +55,16 @@ pub struct BenchArgs {
 #[derive(Debug, clap::Args)]
 pub struct GenerateArgs {
     /// The catalog directory.
-    #[arg(long)]
+    #[arg(long, default_value = ".")]
     pub site: PathBuf,
-    /// Write the feed to this file instead of standard output.
-    #[arg(short, long)]
-    pub output: Option<PathBuf>,
-    /// Overrides `base_url` of `store.json` (as `aurelio build --base-url` does).
+    /// The file to write the feed to [default: standard output].
+    #[arg(short, long, alias = "output")]
+    pub out: Option<PathBuf>,
+    /// The site's address, as `aurelio build --base-url` [default: `base_url` of store.json].
     #[arg(long)]
     pub base_url: Option<String>,
-    /// Image cache shared with builds (default `<site>/.aurelio/cache`).
-    #[arg(long)]
+    /// Image cache shared with builds [default: <site>/.aurelio/cache].
+    #[arg(long, alias = "cache", env = "AURELIO_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -74,7 +74,7 @@ pub struct TiktokArgs {
     #[command(flatten)]
     pub common: GenerateArgs,
     /// `csv` (the template TikTok ingests) or `json`.
-    #[arg(long, default_value = "csv")]
+    #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
     pub format: String,
 }
 
@@ -83,7 +83,7 @@ pub struct TiktokArgs {
 pub struct CheckArgs {
     /// The feed file.
     pub file: PathBuf,
-    /// `google`, `meta` or `tiktok`; detected from the content when absent.
+    /// `google`, `meta` or `tiktok` [default: detected from the content].
     #[arg(long)]
     pub channel: Option<String>,
 }
@@ -129,7 +129,7 @@ fn generate(args: &GenerateArgs, format: Format) -> anyhow::Result<()> {
     })?;
     let urls = Urls::new(&catalog.store.base_url);
     let sources = Sources { catalog: &catalog, images: &images, urls: &urls };
-    let report = match &args.output {
+    let report = match &args.out {
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("cannot create `{}`", path.display()))?;
@@ -158,14 +158,15 @@ fn generate(args: &GenerateArgs, format: Format) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "{} feed: {} items from {} products ({} excluded, {} variants left out), {} bytes in {} ms",
+        "{} feed: {} items from {} products ({} excluded, {} variants left out), {} bytes in {} ms{}",
         format.channel().name(),
         report.items,
         report.products,
         report.excluded,
         report.skipped,
         report.bytes,
-        started.elapsed().as_millis()
+        started.elapsed().as_millis(),
+        args.out.as_ref().map(|p| format!(" → {}", p.display())).unwrap_or_default()
     );
     Ok(())
 }

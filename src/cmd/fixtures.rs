@@ -11,7 +11,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     pub products: usize,
     /// Output directory.
-    #[arg(long)]
+    #[arg(short, long)]
     pub out: PathBuf,
     /// Seed; the same seed writes the same catalog.
     #[arg(long, default_value_t = 1)]

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod feed;
 pub mod fixtures;
 pub mod jobs;
+pub mod listen;
 pub mod publish;
 pub mod serve;
 pub mod theme;

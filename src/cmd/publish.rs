@@ -30,7 +30,7 @@ pub struct Args {
     /// List the deploys of the destination, the live one marked.
     #[arg(long)]
     pub list: bool,
-    /// Base URL of the site for the purge list (default: from the site's robots.txt).
+    /// Base URL of the site for the purge list [default: from the site's robots.txt].
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// How long hashed assets and images that left the site stay in the bucket, so that
@@ -41,11 +41,11 @@ pub struct Args {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// POST the purge list (JSON) to this URL after a deploy that changed files; a failure
-    /// is reported and does not undo the deploy.
+    /// is reported and does not undo the deploy [default: none].
     #[arg(long, value_name = "URL", env = "AURELIO_PURGE_WEBHOOK")]
     pub purge_webhook: Option<String>,
-    /// Where to write the purge list (`-` for standard output); default: a file in the
-    /// temporary directory, named after the deploy.
+    /// Where to write the purge list (`-` for standard output) [default: a file in the
+    /// temporary directory, named after the deploy].
     #[arg(long, value_name = "FILE")]
     pub purge_list: Option<PathBuf>,
     /// Deploys kept restorable: older ones leave `--list`, and their records and the copies

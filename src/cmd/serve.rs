@@ -12,33 +12,37 @@ use std::time::Duration;
 /// Arguments of `aurelio serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A TOML file with any of the settings below (flags and environment win).
+    /// A TOML file with any of the settings below (flags and environment win)
+    /// [default: none].
     #[arg(long, env = "AURELIO_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, env = "AURELIO_LISTEN")]
+    /// Address to listen on (a bare port means 127.0.0.1:PORT) [default: 127.0.0.1:8080].
+    #[arg(long, alias = "port", env = "AURELIO_LISTEN", value_parser = crate::cmd::listen::parse)]
     pub listen: Option<SocketAddr>,
-    /// Data directory: SQLite files (registry and one per shop), builds, published sites.
+    /// Data directory: SQLite files (registry and one per shop), builds, published sites
+    /// [default: .aurelio/data].
     #[arg(long, env = "AURELIO_DATA")]
     pub data: Option<PathBuf>,
     /// PostgreSQL server for the registry and one database per shop, e.g.
-    /// `postgres://user@host/aurelio`. SQLite under --data when absent.
+    /// `postgres://user@host/aurelio` [default: SQLite files under --data].
     #[arg(long, env = "AURELIO_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// The platform admin token that provisions shops.
+    /// The platform admin token that provisions shops [default: none: no provisioning].
     #[arg(long, env = "AURELIO_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Public URL of this API (written into storefronts for their script).
+    /// Public URL of this API (written into storefronts for their script)
+    /// [default: http://127.0.0.1:<port of --listen>].
     #[arg(long, env = "AURELIO_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// Storefront URL of a shop, `{shop}` standing for its handle.
+    /// Storefront URL of a shop, `{shop}` standing for its handle
+    /// [default: http://{shop}.localhost:<port of --listen>].
     #[arg(long, env = "AURELIO_STOREFRONT_URL")]
     pub storefront_url: Option<String>,
-    /// Publish target, `{shop}` standing for the shop id (e.g. `s3://bucket/{shop}`).
-    /// Default: a directory under --data, served by this server.
+    /// Publish target, `{shop}` standing for the shop id (e.g. `s3://bucket/{shop}`)
+    /// [default: <data>/published/{shop}, served by this server].
     #[arg(long, env = "AURELIO_PUBLISH_URL")]
     pub publish_url: Option<String>,
-    /// Object store URL for uploaded images (default: a directory under --data).
+    /// Object store URL for uploaded images [default: <data>/media].
     #[arg(long, env = "AURELIO_MEDIA_URL")]
     pub media_url: Option<String>,
     /// Milliseconds a burst of catalog writes coalesces for: the first write after a quiet
@@ -49,7 +53,8 @@ pub struct Args {
     /// processes) [default: 4].
     #[arg(long, env = "AURELIO_WORKERS")]
     pub workers: Option<usize>,
-    /// Key sealing secrets at rest (payment credentials, certificates): 64 hex digits.
+    /// Key sealing secrets at rest (payment credentials, certificates): 64 hex digits
+    /// [default: none: such secrets cannot be stored].
     #[arg(long, env = "AURELIO_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// Stripe's API base URL (tests point it at a stand-in) [default: https://api.stripe.com].
@@ -59,15 +64,15 @@ pub struct Args {
     /// development only; refused by default, see docs/security.md).
     #[arg(long, env = "AURELIO_ALLOW_PRIVATE_EGRESS")]
     pub allow_private_egress: bool,
-    /// Shop database pools kept open at most.
+    /// Shop database pools kept open at most [default: 200].
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
     /// Rate limits on the API (`off` only for load tests; the others are `[limits]` in
-    /// the configuration file, see `docs/security.md`).
+    /// the configuration file, see `docs/security.md`) [default: on].
     #[arg(long, env = "AURELIO_RATE_LIMITS", value_parser = ["on", "off"])]
     pub rate_limits: Option<String>,
     /// The header a trusted proxy or CDN in front sets to the client's address
-    /// (`x-forwarded-for`: its last value). Unset: the connection's address.
+    /// (`x-forwarded-for`: its last value) [default: none: the connection's address].
     #[arg(long, env = "AURELIO_CLIENT_IP_HEADER")]
     pub client_ip_header: Option<String>,
     /// Seconds an unpaid `manual` order holds its stock before it expires (0: forever)
@@ -141,7 +146,6 @@ impl Args {
         if let Some(days) = self.cart_ttl_days {
             c.cart_ttl = Duration::from_secs(days.saturating_mul(86_400));
         }
-        self.domains.apply(&mut c.domains)?;
         if self.secret_key.is_some() {
             c.secret_key.clone_from(&self.secret_key);
         }
@@ -183,4 +187,40 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     aurelio_engine::publish::install_crypto_provider();
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Args as _;
+
+    /// `--help` states the configuration's own defaults. They cannot be clap defaults: a
+    /// flag must win over the file only when it is given.
+    #[test]
+    fn help_states_the_defaults_of_the_configuration() {
+        let command = Args::augment_args(clap::Command::new("serve"));
+        let help = |id: &str| {
+            let arg = command.get_arguments().find(|a| a.get_id() == id).expect(id);
+            arg.get_long_help().or(arg.get_help()).map(ToString::to_string).unwrap_or_default()
+        };
+        let c = Config::default();
+        let d = &c.domains;
+        let addresses: Vec<String> = d.addresses.iter().map(ToString::to_string).collect();
+        let cases = [
+            ("listen", c.listen.to_string()),
+            ("data", c.data_dir.display().to_string()),
+            ("build_debounce_ms", c.build_debounce.as_millis().to_string()),
+            ("workers", c.workers.to_string()),
+            ("max_open_pools", c.max_open_pools.to_string()),
+            ("rate_limits", if c.limits.enabled { "on" } else { "off" }.to_owned()),
+            ("order_hold_secs", c.order_hold.as_secs().to_string()),
+            ("cart_ttl_days", (c.cart_ttl.as_secs() / 86_400).to_string()),
+            ("domain_cname_target", d.cname_target.clone()),
+            ("domain_addresses", addresses.join(",")),
+        ];
+        for (id, value) in cases {
+            let text = help(id);
+            assert!(text.contains(&format!("[default: {value}]")), "--{id}: {text}");
+        }
+    }
 }

@@ -21,21 +21,22 @@ enum Command {
         /// The theme JSON file.
         file: PathBuf,
         /// Check it as that catalog directory's theme: a file without `extends` then
-        /// extends the preset named in its `store.json`, as the build does.
-        #[arg(long)]
-        site: Option<PathBuf>,
+        /// extends the preset named in its `store.json` (`minimal` when there is none), as
+        /// the build does.
+        #[arg(long, default_value = ".")]
+        site: PathBuf,
     },
     /// Write the effective theme (preset plus overrides) of a catalog directory as one file.
     Export {
         /// The catalog directory whose theme to export.
         #[arg(long, default_value = ".")]
         site: PathBuf,
-        /// Export this preset or theme file instead of the shop's theme.
+        /// Export this preset or theme file [default: the shop's theme].
         #[arg(long)]
         theme: Option<String>,
-        /// Output file (standard output when absent).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
+        /// The file to write [default: standard output].
+        #[arg(short, long, alias = "output")]
+        out: Option<PathBuf>,
     },
     /// Validate a theme file and make it the catalog directory's `theme.json`.
     Import {
@@ -60,7 +61,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Validate { file, site } => {
-            let base = site.as_deref().map_or_else(|| "minimal".to_owned(), store_theme_or_default);
+            let base = store_theme_or_default(site);
             let source = ThemeSource::File { path: file, default_base: &base };
             match theme::load(&source) {
                 Ok((t, warnings)) => {
@@ -83,11 +84,20 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 }
             }
         }
-        Command::Export { site, theme: choice, output } => {
+        Command::Export { site, theme: choice, out } => {
             let t = effective(site, choice.as_deref())?;
-            match output {
-                Some(path) => write_atomically(path, t.to_json().as_bytes())?,
-                None => print!("{}", t.to_json()),
+            let json = t.to_json();
+            match out {
+                Some(path) => {
+                    write_atomically(path, json.as_bytes())?;
+                    println!(
+                        "exported theme `{}` ({} bytes) to {}",
+                        t.model.metadata.name,
+                        json.len(),
+                        path.display()
+                    );
+                }
+                None => print!("{json}"),
             }
             Ok(())
         }

@@ -5,16 +5,17 @@
 //! and shown as an overlay in the browser, and watching goes on.
 
 use crate::cmd::build::{SiteArgs, print_diagnostics, summary};
+use crate::cmd::listen;
 use crate::progress::CliProgress;
 use anyhow::Context;
-use aurelio_api::preview::{self, PreviewEvent};
+use aurelio_api::preview::{self, Preview, PreviewEvent};
 use aurelio_engine::{BuildOptions, Session};
 use notify::{RecursiveMode, Watcher};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
 
 /// Quiet time after the last file event before rebuilding: enough for an editor's save
 /// (a write and a rename, or a burst of writes) to land whole, too short to be felt.
@@ -33,28 +34,44 @@ const POLL: Duration = Duration::from_millis(250);
 pub struct Args {
     #[command(flatten)]
     site: SiteArgs,
-    /// Port of the preview server (127.0.0.1).
-    #[arg(long, default_value_t = 4000)]
-    pub port: u16,
+    /// Address of the preview server (a bare port means 127.0.0.1:PORT).
+    #[arg(long, alias = "port", default_value = "127.0.0.1:4000", value_parser = crate::cmd::listen::parse)]
+    pub listen: SocketAddr,
 }
 
 /// Builds, serves, and rebuilds on change until Ctrl-C.
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let base_url = format!("http://127.0.0.1:{}", args.port);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    // Listen first: a taken address fails at once, not after the first build, and the
+    // site's base URL is the address actually listened on.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(args.listen))
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let base_url = listen::local_url(listener.local_addr()?);
     let opts = args.site.options(Some(base_url.clone()), false);
-    let (events, _) = broadcast::channel(16);
+    let preview = Preview::new();
     let mut session = Session::deferring_feeds();
-    rebuild(&mut session, &opts, &events);
+    rebuild(&mut session, &opts, &preview);
     if !opts.out.join("index.html").is_file() {
         std::fs::create_dir_all(&opts.out)?;
     }
 
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(("127.0.0.1", args.port)))
-        .with_context(|| format!("cannot listen on port {}", args.port))?;
-    let app = preview::app(opts.out.clone(), events.clone());
+    // The file watcher is in place before the preview answers, so a change made after the
+    // first page was served is always seen.
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = notify::recommended_watcher(move |event| {
+        let _ = tx.send(event);
+    })
+    .context("cannot start the file watcher")?;
+    watcher
+        .watch(&opts.site, RecursiveMode::Recursive)
+        .with_context(|| format!("cannot watch `{}`", opts.site.display()))?;
+    if let Some(theme) = opts.theme.as_deref().map(Path::new).filter(|p| p.is_file()) {
+        watcher.watch(theme, RecursiveMode::NonRecursive)?;
+    }
+
+    let app = preview::app(opts.out.clone(), preview.clone());
     runtime.spawn(async move {
         if let Err(e) = aurelio_api::serve(listener, app).await {
             eprintln!("error: the preview server stopped: {e}");
@@ -70,17 +87,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     });
     println!("preview: {base_url}/  (watching {}; Ctrl-C to stop)", opts.site.display());
 
-    let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
-        let _ = tx.send(event);
-    })
-    .context("cannot start the file watcher")?;
-    watcher
-        .watch(&opts.site, RecursiveMode::Recursive)
-        .with_context(|| format!("cannot watch `{}`", opts.site.display()))?;
-    if let Some(theme) = opts.theme.as_deref().map(Path::new).filter(|p| p.is_file()) {
-        watcher.watch(theme, RecursiveMode::NonRecursive)?;
-    }
     let ignored = Ignored::new(&opts);
     let mut last_change = Instant::now();
     loop {
@@ -111,8 +117,28 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         changed.dedup();
         let shown: Vec<String> = changed.iter().take(3).map(|p| p.display().to_string()).collect();
         println!("changed: {}{}", shown.join(", "), if changed.len() > 3 { ", …" } else { "" });
-        rebuild(&mut session, &opts, &events);
+        rebuild(&mut session, &opts, &preview);
         last_change = Instant::now();
+    }
+}
+
+/// Where `settle` takes events and the time from: the file watcher and the clock, or a
+/// script in tests (so they never depend on how fast a loaded machine runs them).
+trait Events {
+    /// The current time.
+    fn now(&self) -> Instant;
+    /// The next event, if one comes within `wait`; `None` after `wait` or when the sender
+    /// is gone.
+    fn next_within(&self, wait: Duration) -> Option<notify::Result<notify::Event>>;
+}
+
+impl Events for mpsc::Receiver<notify::Result<notify::Event>> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn next_within(&self, wait: Duration) -> Option<notify::Result<notify::Event>> {
+        self.recv_timeout(wait).ok()
     }
 }
 
@@ -120,23 +146,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 /// event came for `SETTLE`, or `SETTLE_AT_MOST` after the start.
 fn settle(
     mut changed: Vec<PathBuf>,
-    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
+    events: &impl Events,
     relevant: impl Fn(&notify::Result<notify::Event>) -> bool,
 ) -> Vec<PathBuf> {
-    let latest = Instant::now() + SETTLE_AT_MOST;
-    let mut quiet_until = Instant::now() + SETTLE;
+    let latest = events.now() + SETTLE_AT_MOST;
+    let mut quiet_until = events.now() + SETTLE;
     loop {
-        let wait = quiet_until.min(latest).saturating_duration_since(Instant::now());
+        let wait = quiet_until.min(latest).saturating_duration_since(events.now());
         if wait.is_zero() {
             return changed;
         }
-        match rx.recv_timeout(wait) {
-            Ok(event) if relevant(&event) => {
+        match events.next_within(wait) {
+            Some(event) if relevant(&event) => {
                 changed.extend(paths(&event));
-                quiet_until = Instant::now() + SETTLE;
+                quiet_until = events.now() + SETTLE;
             }
-            Ok(_) => {}
-            Err(_) => return changed,
+            Some(_) => {}
+            // Quiet for the whole wait (or the sender is gone).
+            None => return changed,
         }
     }
 }
@@ -159,12 +186,12 @@ fn finish_feeds(session: &mut Session) {
 }
 
 /// Rebuilds and tells the browser.
-fn rebuild(session: &mut Session, opts: &BuildOptions, events: &broadcast::Sender<PreviewEvent>) {
+fn rebuild(session: &mut Session, opts: &BuildOptions, preview: &Preview) {
     match aurelio_engine::build_in(session, opts, &CliProgress::new()) {
         Ok(report) => {
             print_diagnostics(&report.warnings);
             println!("{}", summary(&report));
-            let _ = events.send(PreviewEvent::Reload);
+            preview.send(PreviewEvent::Reload);
         }
         Err(err) => {
             let mut message = String::new();
@@ -176,7 +203,7 @@ fn rebuild(session: &mut Session, opts: &BuildOptions, events: &broadcast::Sende
             if message.is_empty() {
                 message = err.to_string();
             }
-            let _ = events.send(PreviewEvent::Error(message));
+            preview.send(PreviewEvent::Error(message));
         }
     }
 }
@@ -215,60 +242,106 @@ impl Ignored {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::collections::VecDeque;
 
     fn event(path: &str) -> notify::Result<notify::Event> {
         Ok(notify::Event::new(notify::EventKind::Any).add_path(PathBuf::from(path)))
+    }
+
+    /// Events due at given times on a clock of its own, which moves only when `settle`
+    /// waits: the same answers however slowly the test runs.
+    struct Script {
+        start: Instant,
+        now: Cell<Instant>,
+        due: RefCell<VecDeque<(Duration, notify::Result<notify::Event>)>>,
+    }
+
+    impl Script {
+        fn new(events: impl IntoIterator<Item = (u64, &'static str)>) -> Self {
+            let start = Instant::now();
+            let due = events.into_iter().map(|(ms, p)| (Duration::from_millis(ms), event(p)));
+            Self { start, now: Cell::new(start), due: RefCell::new(due.collect()) }
+        }
+
+        fn elapsed(&self) -> Duration {
+            self.now.get() - self.start
+        }
+
+        fn left(&self) -> Vec<PathBuf> {
+            self.due.borrow().iter().flat_map(|(_, e)| paths(e)).collect()
+        }
+    }
+
+    impl Events for Script {
+        fn now(&self) -> Instant {
+            self.now.get()
+        }
+
+        fn next_within(&self, wait: Duration) -> Option<notify::Result<notify::Event>> {
+            let until = self.now.get() + wait;
+            let mut due = self.due.borrow_mut();
+            match due.front() {
+                Some((at, _)) if self.start + *at <= until => {
+                    self.now.set(self.now.get().max(self.start + *at));
+                    due.pop_front().map(|(_, e)| e)
+                }
+                _ => {
+                    self.now.set(until);
+                    None
+                }
+            }
+        }
     }
 
     /// Events closer together than `SETTLE` make one rebuild; one after a quiet spell
     /// waits for the next.
     #[test]
     fn a_burst_of_events_settles_into_one_rebuild() {
-        let (tx, rx) = mpsc::channel();
-        let sender = std::thread::spawn(move || {
-            for path in ["b", "c"] {
-                std::thread::sleep(SETTLE / 4);
-                tx.send(event(path)).expect("send");
-            }
-            std::thread::sleep(SETTLE * 10);
-            tx.send(event("later")).expect("send");
-        });
-        let changed = settle(vec![PathBuf::from("a")], &rx, |_| true);
+        let quarter = SETTLE.as_millis() as u64 / 4;
+        let script = Script::new([(quarter, "b"), (2 * quarter, "c"), (20 * quarter, "later")]);
+        let changed = settle(vec![PathBuf::from("a")], &script, |_| true);
         assert_eq!(changed, ["a", "b", "c"].map(PathBuf::from));
-        sender.join().expect("sender");
-        assert_eq!(
-            rx.try_iter().flat_map(|e| paths(&e)).collect::<Vec<_>>(),
-            [PathBuf::from("later")]
-        );
+        assert_eq!(script.elapsed(), 2 * SETTLE / 4 + SETTLE, "quiet for SETTLE after `c`");
+        assert_eq!(script.left(), [PathBuf::from("later")]);
     }
 
-    /// A stream of events that never settles still gets its rebuild.
+    /// A stream of events that never settles is cut at `SETTLE_AT_MOST`.
     #[test]
     fn a_stream_that_never_settles_is_cut_short() {
-        let (tx, rx) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = Arc::clone(&stop);
-        let sender = std::thread::spawn(move || {
-            while !stopping.load(Ordering::SeqCst) {
-                let _ = tx.send(event("busy"));
-                std::thread::sleep(SETTLE / 4);
-            }
-        });
-        let changed = settle(Vec::new(), &rx, |_| true);
-        stop.store(true, Ordering::SeqCst);
-        sender.join().expect("sender");
-        // Every event until `SETTLE_AT_MOST`, one each `SETTLE / 4` at most.
-        let most = (SETTLE_AT_MOST.as_millis() / (SETTLE / 4).as_millis()) as usize;
-        assert!(!changed.is_empty() && changed.len() <= most, "{} events", changed.len());
+        let step = SETTLE.as_millis() as u64 / 4;
+        let end = 4 * SETTLE_AT_MOST.as_millis() as u64;
+        let script = Script::new((1..=end / step).map(|i| (i * step, "busy")));
+        let changed = settle(Vec::new(), &script, |_| true);
+        assert_eq!(script.elapsed(), SETTLE_AT_MOST);
+        let cut = (SETTLE_AT_MOST.as_millis() as u64 / step) as usize;
+        assert_eq!(changed.len(), cut, "every event up to SETTLE_AT_MOST, none after");
+        assert_eq!(script.left().len(), (end / step) as usize - cut);
     }
 
     /// Events that do not count neither join the burst nor keep it open.
     #[test]
     fn irrelevant_events_do_not_count() {
-        let (tx, rx) = mpsc::channel();
-        tx.send(event("out/index.html")).expect("send");
-        tx.send(event("catalog/store.json")).expect("send");
-        let changed = settle(Vec::new(), &rx, |e| !paths(e)[0].starts_with("out"));
+        let quarter = SETTLE.as_millis() as u64 / 4;
+        let script = Script::new([
+            (quarter, "out/index.html"),
+            (2 * quarter, "catalog/store.json"),
+            (2 * quarter + SETTLE.as_millis() as u64 - 1, "out/products/a.html"),
+            (2 * quarter + SETTLE.as_millis() as u64 + 1, "catalog/late.json"),
+        ]);
+        let changed = settle(Vec::new(), &script, |e| !paths(e)[0].starts_with("out"));
         assert_eq!(changed, [PathBuf::from("catalog/store.json")]);
+        assert_eq!(script.left(), [PathBuf::from("catalog/late.json")]);
+    }
+
+    /// The real source: events already queued are taken without waiting, and a sender
+    /// that is gone ends the burst.
+    #[test]
+    fn the_file_watcher_channel_ends_a_burst_when_its_sender_is_gone() {
+        let (tx, rx) = mpsc::channel();
+        tx.send(event("a")).expect("send");
+        tx.send(event("b")).expect("send");
+        drop(tx);
+        assert_eq!(settle(Vec::new(), &rx, |_| true), ["a", "b"].map(PathBuf::from));
     }
 }
