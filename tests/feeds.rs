@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{aurelio, build, demo_store, json_ld_of_type, repo_path, tempdir};
+use common::{
+    FEED_CACHE_FLAG, aurelio, build, demo_store, json_ld_of_type, repo_path, shared_cache, tempdir,
+};
 use scraper::Html;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -81,6 +83,8 @@ fn feed_command_writes_the_same_feed_as_the_build() {
             demo_store().as_os_str(),
             "-o".as_ref(),
             written.as_os_str(),
+            FEED_CACHE_FLAG.as_ref(),
+            shared_cache().as_os_str(),
         ])
         .success();
         assert_eq!(
@@ -90,7 +94,16 @@ fn feed_command_writes_the_same_feed_as_the_build() {
         );
     }
     // Without -o the feed goes to standard output.
-    let run = aurelio(&["feed", "meta", "--site", demo_store().to_str().expect("utf-8")]).success();
+    let site = demo_store();
+    let run = aurelio(&[
+        "feed".as_ref(),
+        "meta".as_ref(),
+        "--site".as_ref(),
+        site.as_os_str(),
+        FEED_CACHE_FLAG.as_ref(),
+        shared_cache().as_os_str(),
+    ])
+    .success();
     assert_eq!(run.stdout.as_bytes(), std::fs::read(out.join("feeds/meta.csv")).expect("built"));
     assert!(run.stderr.contains("meta feed: "), "{}", run.stderr);
 }

@@ -6,11 +6,11 @@
 
 mod common;
 
+use common::png_bomb::png_bomb;
 use common::*;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// A copy of the demo catalog to change, in a fresh directory: (guard, catalog path).
 fn demo_copy() -> (tempfile::TempDir, PathBuf) {
@@ -99,93 +99,20 @@ fn a_catalog_theme_with_deep_css_fails_its_build_cleanly() {
 // Image bombs
 // ---------------------------------------------------------------------------------------
 
-/// CRC-32 of PNG chunks.
-fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, slot) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-        *slot = c;
-    }
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        c = table[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
-}
-
-/// Deflate's bit order: values least significant bit first, Huffman codes most first.
-struct Bits {
-    out: Vec<u8>,
-    acc: u64,
-    len: u32,
-}
-
-impl Bits {
-    fn put(&mut self, value: u32, n: u32) {
-        self.acc |= u64::from(value) << self.len;
-        self.len += n;
-        while self.len >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.len -= 8;
-        }
-    }
-
-    fn code(&mut self, code: u32, n: u32) {
-        self.put(code.reverse_bits() >> (32 - n), n);
-    }
-}
-
-/// A valid PNG of `width` × `height` black 16-bit RGBA pixels (8 bytes each), its zlib
-/// stream one fixed-Huffman block of back-references: about 13 bits per 258 decoded bytes,
-/// so 7070 × 7070 (400 MB decoded) is a 2.5 MB file.
-fn png_bomb(width: u32, height: u32) -> Vec<u8> {
-    let raw = u64::from(height) * (1 + u64::from(width) * 8);
-    let mut bits = Bits { out: vec![0x78, 0x01], acc: 0, len: 0 };
-    bits.put(1, 1); // last block
-    bits.put(1, 2); // fixed Huffman codes
-    bits.code(0x30, 8); // literal 0
-    let matches = (raw - 1) / 258;
-    for _ in 0..matches {
-        bits.code(0xC5, 8); // length 258 (symbol 285)
-        bits.code(0, 5); // distance 1
-    }
-    for _ in 0..(raw - 1 - matches * 258) {
-        bits.code(0x30, 8);
-    }
-    bits.code(0, 7); // end of block
-    if bits.len > 0 {
-        bits.put(0, 8 - bits.len);
-    }
-    let adler = (((raw % 65_521) as u32) << 16) | 1;
-    let mut zlib = bits.out;
-    zlib.extend_from_slice(&adler.to_be_bytes());
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], data: &[u8]| {
-        png.extend_from_slice(&u32::try_from(data.len()).expect("small").to_be_bytes());
-        png.extend_from_slice(kind);
-        png.extend_from_slice(data);
-        png.extend_from_slice(&crc32(&[kind, data]).to_be_bytes());
-    };
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &zlib);
-    chunk(b"IEND", &[]);
-    png
-}
-
 #[test]
 fn an_image_bomb_in_a_catalog_is_refused_from_its_header() {
     let (dir, site) = demo_copy();
-    std::fs::write(site.join("images/bomb.png"), png_bomb(7070, 7070)).expect("write the bomb");
     change_first_product(&site, |p| p["images"][0]["src"] = "images/bomb.png".into());
+    // The same recipe, small: a valid PNG the build takes, so what refuses the big ones
+    // below is a limit, not a broken file.
+    std::fs::write(site.join("images/bomb.png"), png_bomb(30, 20)).expect("write a small one");
+    let (run, out) = build_into(&site, dir.path());
+    assert!(run.success, "a small PNG of the bomb recipe builds:\n{}", run.stderr);
+    assert!(!run.stderr.contains("bomb.png"), "no diagnostic for the small one:\n{}", run.stderr);
+    std::fs::remove_dir_all(&out).expect("remove the output");
+    std::fs::write(site.join("images/bomb.png"), png_bomb(7070, 7070)).expect("write the bomb");
     let (run, _) = build_into(&site, dir.path());
-    assert!(!run.success, "the bomb was built");
+    assert!(!crashed(&run) && !run.success, "the bomb was built:\n{}", run.stderr);
     assert!(
         run.stderr.contains("`images/bomb.png`") && run.stderr.contains("limit is 40 megapixels"),
         "{}",
@@ -194,7 +121,12 @@ fn an_image_bomb_in_a_catalog_is_refused_from_its_header() {
     // 16-bit within the pixel limit but over the decoded-size limit.
     std::fs::write(site.join("images/bomb.png"), png_bomb(5000, 5000)).expect("write");
     let (run, _) = build_into(&site, dir.path());
-    assert!(run.stderr.contains("200 MB decoded"), "{}", run.stderr);
+    assert!(!crashed(&run) && !run.success, "the 200 MB bomb was built:\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("`images/bomb.png`") && run.stderr.contains("200 MB decoded"),
+        "{}",
+        run.stderr
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -208,21 +140,21 @@ fn build_with_page_template(template: &str) -> (tempfile::TempDir, Run, PathBuf)
     std::fs::create_dir_all(site.join("templates")).expect("templates/");
     std::fs::write(site.join("templates/page.html"), template).expect("write the template");
     let out = dir.path().join("out");
-    let output = Command::new(BIN)
-        .args([OsStr::new("build"), "--site".as_ref(), site.as_os_str()])
-        .args([OsStr::new("--out"), out.as_os_str()])
+    let args: Vec<&OsStr> = vec![
+        "build".as_ref(),
+        "--site".as_ref(),
+        site.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        BUILD_CACHE_FLAG.as_ref(),
+        shared_cache().as_os_str(),
+    ];
+    let output = command(&args)
         .env("AURELIO_SECRET_KEY", "sekrit-0123456789abcdef")
         .env("AWS_SECRET_ACCESS_KEY", "aws-sekrit-key")
-        .env_remove("AURELIO_LOG")
         .output()
         .expect("run aurelio");
-    let run = Run {
-        command: "aurelio build".into(),
-        success: output.status.success(),
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
+    let run = Run::of(command_line(&args), &output);
     (dir, run, out)
 }
 

@@ -1,8 +1,9 @@
 //! Every folder under `fixtures/invalid/` is a catalog with a known mistake; building it
 //! must fail, print each line of its `expected.txt`, and leave no output behind.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 fn invalid_cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/invalid");
@@ -22,15 +23,11 @@ fn check(case: &Path) {
         .unwrap_or_else(|e| panic!("{name}: expected.txt: {e}"));
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("site");
-    let output = Command::new(env!("CARGO_BIN_EXE_aurelio"))
-        .args(["build", "--site"])
-        .arg(case)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .expect("aurelio runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{name}: the build must fail\n{stderr}");
+    // With a cache outside the case (common::shared_cache): a build must not write into
+    // fixtures/, even one that fails.
+    let run = common::try_build(case, &out, None);
+    let stderr = &run.stderr;
+    assert!(!run.success, "{name}: the build must fail\n{stderr}");
     for line in expected.lines().filter(|l| !l.trim().is_empty()) {
         assert!(stderr.contains(line), "{name}: missing `{line}` in\n{stderr}");
     }

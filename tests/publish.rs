@@ -1,15 +1,16 @@
 //! End-to-end tests of `aurelio publish` against a real S3-compatible server (moto), through
 //! the real binary: full publish with headers, no-op publish, a one-product change, purge
 //! list and webhook, rollback, a missing bucket, and publishes interrupted at random points
-//! (an injected failure after N writes, and SIGKILL) after which the live site must stay
-//! whole and a re-run must complete it.
+//! (an injected failure after N writes, and SIGKILL while a proxy holds the publish
+//! mid-request after N bytes) after which the live site must stay whole and a re-run must
+//! complete it.
 //!
 //! `./scripts/test` starts moto and sets `AURELIO_TEST_S3_ENDPOINT`; run by hand, these
 //! tests fail with instructions when it is missing.
 
 mod common;
 
-use common::{BIN, copy_dir, demo_store, tempdir};
+use common::{StallProxy, copy_dir, demo_store, tempdir, try_build_args};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::{Attribute, ObjectStoreExt};
@@ -21,7 +22,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ENDPOINT_VAR: &str = "AURELIO_TEST_S3_ENDPOINT";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -166,19 +167,17 @@ fn raw_http(endpoint: &str, method: &str, path: &str) -> u16 {
 /// a test server, S3 requests go to a closed local port: never to a real cloud.
 fn aurelio(args: &[&str]) -> Command {
     let endpoint = std::env::var(ENDPOINT_VAR).unwrap_or_else(|_| "http://127.0.0.1:9".into());
-    let mut cmd = Command::new(BIN);
+    let mut cmd = common::command(args);
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("AWS_") || key == "AURELIO_PURGE_WEBHOOK" {
             cmd.env_remove(key);
         }
     }
-    cmd.args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
+    cmd.env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
         .env("AWS_REGION", "us-east-1")
-        .env_remove("AURELIO_LOG")
         .env_remove("AURELIO_PUBLISH_FAIL_AFTER");
     cmd
 }
@@ -208,15 +207,13 @@ fn publish(dir: &Path, url: &str, extra: &[&str]) -> Value {
         .unwrap_or_else(|e| panic!("publish printed no JSON ({e}): {stdout}"))
 }
 
-/// `aurelio build`, which must succeed.
+/// `aurelio build` with the tests' shared cache, which must succeed.
 #[track_caller]
 fn build(site: &Path, out: &Path, theme: Option<&str>) {
-    let (site, out) = (site.to_string_lossy(), out.to_string_lossy());
-    let mut args = vec!["build", "--site", &site, "--out", &out];
-    if let Some(theme) = theme {
-        args.extend(["--theme", theme]);
-    }
-    run(&mut aurelio(&args));
+    match theme {
+        Some(theme) => try_build_args(site, out, &["--theme", theme]).success(),
+        None => try_build_args::<&str>(site, out, &[]).success(),
+    };
 }
 
 /// The manifest of a built site: path → hash.
@@ -686,10 +683,14 @@ fn publishes_interrupted_at_random_points_leave_a_whole_site_and_a_rerun_complet
         | 1;
     let mut rng = Rng(seed);
     let url = bucket.url("shop");
+    let upstream = endpoint().trim_start_matches("http://").to_owned();
     publish(&v1, &url, &[]);
-    let started = Instant::now();
-    publish(&v2, &url, &[]);
-    let change = started.elapsed();
+    // The bytes a publish of the change sends to S3, counted by a proxy that holds nothing.
+    let counter = StallProxy::start(&upstream, None);
+    run(aurelio(&["publish", "--from", &v2.to_string_lossy(), "--to", &url])
+        .env("AWS_ENDPOINT_URL", counter.url()));
+    let change_bytes = counter.bytes_sent();
+    assert!(change_bytes > 0, "the publish of the change went through the proxy");
     publish(&v1, &url, &[]);
     let writes = 2 * site_paths(&v2).len() as u64 + 8;
     let v1_manifest = std::fs::read(v1.join("aurelio-manifest.json")).expect("manifest");
@@ -713,32 +714,40 @@ fn publishes_interrupted_at_random_points_leave_a_whole_site_and_a_rerun_complet
         assert_consistent(&bucket, "shop", DEMO_BASE, &when);
     }
 
-    // Real kills at random moments while the site that is not live is being published.
-    let mut killed = 0;
+    // Real kills (SIGKILL) in the middle of a publish of the site that is not live: it talks
+    // to S3 through a proxy that holds back everything after a random number of bytes, so
+    // the publish is stuck mid-request at that point when it is killed. No sleeping: the
+    // test waits for the proxy to hold bytes back. When a publish needs fewer bytes than
+    // the cut (one resumed after an earlier kill), it completes, and the round tries again
+    // with a smaller cut, down to one byte, which every publish sends: every round kills.
     for round in 0..4 {
-        let live_is_v1 =
-            bucket.get("shop/aurelio-manifest.json").is_some_and(|(b, ..)| b == v1_manifest);
-        let site = if live_is_v1 { &v2 } else { &v1 };
-        let window = (change.as_millis() as u64 * 4 / 5).max(50);
-        let delay = Duration::from_millis(5 + rng.below(window));
-        let mut child = aurelio(&["publish", "--from", &site.to_string_lossy(), "--to", &url])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let started = Instant::now();
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
-        let when =
-            format!("seed {seed}, kill round {round} after {:?} ({status})", started.elapsed());
-        assert_consistent(&bucket, "shop", DEMO_BASE, &when);
-        killed += usize::from(!status.success());
+        let mut most = change_bytes;
+        loop {
+            let live_is_v1 =
+                bucket.get("shop/aurelio-manifest.json").is_some_and(|(b, ..)| b == v1_manifest);
+            let site = if live_is_v1 { &v2 } else { &v1 };
+            let cut = 1 + rng.below(most);
+            let proxy = StallProxy::start(&upstream, Some(cut));
+            let mut child = aurelio(&["publish", "--from", &site.to_string_lossy(), "--to", &url])
+                .env("AWS_ENDPOINT_URL", proxy.url())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn");
+            let stuck = proxy.wait_stalled(&mut child);
+            let _ = child.kill();
+            let status = child.wait().expect("wait");
+            let when = format!("seed {seed}, kill round {round}, cut after {cut} bytes ({status})");
+            assert_consistent(&bucket, "shop", DEMO_BASE, &when);
+            if stuck {
+                assert!(!status.success(), "{when}: a publish held mid-request succeeded");
+                break;
+            }
+            assert!(status.success(), "{when}: the publish failed before its cut");
+            assert!(cut > 1, "{when}: a whole publish sent a single byte");
+            most = cut - 1;
+        }
     }
-    assert!(
-        killed > 0,
-        "seed {seed}: no kill landed while a publish ran (a change took {change:?})"
-    );
 
     // A re-run completes the publish; the result equals a clean publish of the same site.
     publish(&v2, &url, &[]);

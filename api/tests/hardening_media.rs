@@ -4,8 +4,12 @@
 //! a clear 4xx in the standard error body, and the shop works afterwards.
 
 mod common;
+/// The bomb generator the end-to-end and engine tests use too.
+#[path = "../../tests/common/png_bomb.rs"]
+mod png_bomb;
 
 use common::{Db, Payload, Server, multipart, product, unique};
+use png_bomb::png_bomb;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -38,81 +42,6 @@ async fn deep_theme_css_is_refused_not_fatal(db: Db) {
     let saved = saved.expect(200).json();
     let build = api.wait_built(sk, saved["build_id"].as_str().expect("build_id")).await;
     assert_eq!(build["status"], json!("succeeded"), "{build}");
-}
-
-/// CRC-32 of PNG chunks.
-fn crc32(parts: &[&[u8]]) -> u32 {
-    let mut c = 0xFFFF_FFFFu32;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        c ^= u32::from(b);
-        for _ in 0..8 {
-            c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-        }
-    }
-    !c
-}
-
-/// Deflate's bit order: values least significant bit first, Huffman codes most first.
-struct Bits {
-    out: Vec<u8>,
-    acc: u64,
-    len: u32,
-}
-
-impl Bits {
-    fn put(&mut self, value: u32, n: u32) {
-        self.acc |= u64::from(value) << self.len;
-        self.len += n;
-        while self.len >= 8 {
-            self.out.push(self.acc as u8);
-            self.acc >>= 8;
-            self.len -= 8;
-        }
-    }
-
-    fn code(&mut self, code: u32, n: u32) {
-        self.put(code.reverse_bits() >> (32 - n), n);
-    }
-}
-
-/// A valid PNG of `width` × `height` black 16-bit RGBA pixels (8 bytes each) whose zlib
-/// stream is one fixed-Huffman block of back-references: 13 bits per 258 decoded bytes, so
-/// the review's 7070 × 7070 (400 MB decoded) is a 2.5 MB file.
-fn png_bomb(width: u32, height: u32) -> Vec<u8> {
-    let raw = u64::from(height) * (1 + u64::from(width) * 8);
-    let mut bits = Bits { out: vec![0x78, 0x01], acc: 0, len: 0 };
-    bits.put(1, 1); // the last block
-    bits.put(1, 2); // fixed Huffman codes
-    bits.code(0x30, 8); // literal 0
-    let matches = (raw - 1) / 258;
-    for _ in 0..matches {
-        bits.code(0xC5, 8); // length 258 (symbol 285)
-        bits.code(0, 5); // distance 1
-    }
-    for _ in 0..(raw - 1 - matches * 258) {
-        bits.code(0x30, 8);
-    }
-    bits.code(0, 7); // end of block
-    if bits.len > 0 {
-        bits.put(0, 8 - bits.len);
-    }
-    let adler = (((raw % 65_521) as u32) << 16) | 1;
-    let mut zlib = bits.out;
-    zlib.extend_from_slice(&adler.to_be_bytes());
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut chunk = |kind: &[u8], data: &[u8]| {
-        png.extend_from_slice(&u32::try_from(data.len()).expect("small").to_be_bytes());
-        png.extend_from_slice(kind);
-        png.extend_from_slice(data);
-        png.extend_from_slice(&crc32(&[kind, data]).to_be_bytes());
-    };
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[16, 6, 0, 0, 0]);
-    chunk(b"IHDR", &ihdr);
-    chunk(b"IDAT", &zlib);
-    chunk(b"IEND", &[]);
-    png
 }
 
 /// This process's resident memory in bytes (the test server runs in it).

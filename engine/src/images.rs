@@ -644,8 +644,14 @@ fn encode_variant(img: &DynamicImage, alpha: bool) -> Result<EncodedVariant, Str
 
 use image::ImageEncoder as _;
 
+/// The bomb generator the end-to-end and API tests use too (valid PNGs, checksums and all).
+#[cfg(test)]
+#[path = "../../tests/common/png_bomb.rs"]
+mod png_bomb;
+
 #[cfg(test)]
 mod tests {
+    use super::png_bomb::{crc32, png_bomb};
     use super::*;
 
     fn jpeg(width: u32, height: u32) -> Vec<u8> {
@@ -712,15 +718,30 @@ mod tests {
 
     #[test]
     fn decompression_bombs_are_refused_before_decoding() {
-        // A PNG header claiming 60000 × 60000 pixels.
+        // The recipe makes valid PNGs: a small one encodes, so what refuses the big one is
+        // the pixel limit, not a broken file.
+        let small = encode(&png_bomb(30, 20)).expect("a small PNG of the bomb recipe encodes");
+        assert_eq!(small.variants.last().map(|v| (v.width, v.height)), Some((30, 20)));
+        // The review's bomb: 7070 × 7070 16-bit RGBA, 400 MB decoded from 2.5 MB.
+        let err = encode(&png_bomb(7070, 7070)).err().unwrap_or_default();
+        assert!(err.contains("7070×7070") && err.contains("the limit is 40 megapixels"), "{err}");
+
+        // A real 1 × 1 PNG whose header is rewritten to claim 20000 × 20000 pixels (each
+        // side within the 30000 side limit, 400 megapixels), with the header's CRC
+        // recomputed: without it the decoder refuses a corrupt file and the pixel limit is
+        // never reached.
         let img = image::RgbImage::new(1, 1);
         let mut png = Vec::new();
         image::codecs::png::PngEncoder::new(&mut png)
             .write_image(&img, 1, 1, image::ExtendedColorType::Rgb8)
             .expect("encode");
-        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
-        png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        assert_eq!(&png[12..16], b"IHDR", "IHDR is the first chunk, 13 bytes long");
+        png[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let crc = crc32(&[&png[12..29]]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
         let err = encode(&png).err().unwrap_or_default();
-        assert!(err.contains("limit") || err.contains("corrupt"), "{err}");
+        assert!(err.contains("20000×20000") && err.contains("the limit is 40 megapixels"), "{err}");
+        assert!(!err.contains("corrupt"), "{err}");
     }
 }

@@ -339,7 +339,10 @@ mod tests {
 
     #[test]
     fn knows_iso_codes_only() {
-        assert!(Currency::from_code("USD").is_some());
+        let usd = Currency::from_code("USD").expect("USD is an ISO code");
+        assert_eq!((usd.code(), usd.exponent()), ("USD", 2));
+        let yen = Currency::from_code("JPY").expect("JPY is an ISO code");
+        assert_eq!((yen.code(), yen.exponent()), ("JPY", 0));
         assert!(Currency::from_code("usd").is_none());
         assert!(Currency::from_code("EURO").is_none());
         assert!(Currency::from_code("XYZ").is_none());

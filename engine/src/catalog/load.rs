@@ -690,8 +690,14 @@ mod tests {
         let check = |cache: &mut ParseCache, what: &str| {
             let quick = load_cached(dir.path(), cache).expect("the quick load succeeds").catalog;
             let fresh = load(dir.path()).expect("the fresh load succeeds").catalog;
-            assert_eq!(quick.collections, fresh.collections, "{what}");
             assert_eq!(quick.products.len(), fresh.products.len(), "{what}");
+            for (q, f) in quick.products.iter().zip(&fresh.products) {
+                assert_eq!(q, f, "{what}: product `{}` of the quick load", q.handle);
+            }
+            assert_eq!(quick.collections, fresh.collections, "{what}");
+            assert_eq!(quick.categories, fresh.categories, "{what}");
+            assert_eq!(quick.pages, fresh.pages, "{what}");
+            assert_eq!(format!("{:?}", quick.store), format!("{:?}", fresh.store), "{what}");
             quick.products
         };
         check(&mut cache, "first load");

@@ -410,7 +410,12 @@ mod tests {
             let (theme, diags) =
                 load(&ThemeSource::Preset(name)).unwrap_or_else(|d| panic!("{name}: {d}"));
             assert_eq!(diags.warning_count(), 0, "{name}: {diags}");
-            assert!(theme.model.color("sale").is_some());
+            let sale = theme.model.color("sale").unwrap_or_default();
+            let hex = sale.strip_prefix('#').unwrap_or_default();
+            assert!(
+                matches!(hex.len(), 3 | 4 | 6 | 8) && hex.chars().all(|c| c.is_ascii_hexdigit()),
+                "{name}: the sale colour is `{sale}`"
+            );
         }
     }
 
