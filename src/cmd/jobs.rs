@@ -12,13 +12,13 @@ use std::path::PathBuf;
 pub struct Args {
     #[command(subcommand)]
     command: Sub,
-    /// The TOML configuration file of `aurelio serve`.
+    /// The TOML configuration file of `aurelio serve` [default: none].
     #[arg(long, global = true, env = "AURELIO_CONFIG")]
     config: Option<PathBuf>,
     /// Data directory of `aurelio serve` (its SQLite registry) [default: .aurelio/data].
     #[arg(long, global = true, env = "AURELIO_DATA")]
     data: Option<PathBuf>,
-    /// PostgreSQL URL of `aurelio serve`'s registry (SQLite under --data when absent).
+    /// PostgreSQL URL of `aurelio serve`'s registry [default: SQLite files under --data].
     #[arg(long, global = true, env = "AURELIO_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Print JSON instead of a table.
@@ -30,22 +30,23 @@ pub struct Args {
 enum Sub {
     /// Jobs, newest first.
     List {
-        /// Only this shop's (its id).
+        /// Only this shop's (its id) [default: every shop].
         #[arg(long)]
         shop: Option<String>,
         /// Only platform jobs (of no shop).
         #[arg(long, conflicts_with = "shop")]
         platform: bool,
-        /// Only this kind (`build`, `webhooks`, `holds`, `cleanup`, `domains.check`…).
+        /// Only this kind (`build`, `webhooks`, `holds`, `cleanup`, `domains.check`…)
+        /// [default: every kind].
         #[arg(long)]
         kind: Option<String>,
-        /// Only this state.
+        /// Only this state [default: every state].
         #[arg(long, value_parser = ["queued", "running", "succeeded", "failed", "dead"])]
         status: Option<String>,
         /// At most this many (1 to 200).
         #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=200))]
         limit: i64,
-        /// The next page: the cursor printed under the previous one.
+        /// The next page: the cursor printed under the previous one [default: the first page].
         #[arg(long)]
         cursor: Option<String>,
     },
