@@ -106,8 +106,8 @@ const SCRIPT: &str = r#"(function () {
 
 /// Serves `site_dir` with live reload driven by `preview`.
 pub fn app(site_dir: PathBuf, preview: Preview) -> Router {
-    let storefront = static_site(site_dir)
-        .layer(axum::middleware::from_fn_with_state(preview.clone(), live));
+    let storefront =
+        static_site(site_dir).layer(axum::middleware::from_fn_with_state(preview.clone(), live));
     Router::new()
         .route(SCRIPT_PATH, get(script))
         .route(EVENTS_PATH, get(events).with_state(preview))

@@ -171,7 +171,8 @@ pub async fn facts(db: &AnyPool) -> ApiResult<ShopFacts> {
         prices_include_tax: store_json
             .get("prices_include_tax")
             .and_then(Value::as_bool)
-            .unwrap_or(false),
+            // As the engine and docs/catalog-format.md read a store without the key.
+            .unwrap_or(true),
         settings: settings::load(db).await?,
     })
 }

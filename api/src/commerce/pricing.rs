@@ -218,7 +218,13 @@ pub async fn price(
             o.name,
             if t.shipping_discount > 0 { ", free with a code" } else { "" }
         )),
-        None => breakdown.push("shipping: set a country to see shipping options".into()),
+        None if facts.settings.shipping_zones.is_empty() => {
+            breakdown.push("shipping: free (the shop charges no shipping)".into());
+        }
+        None if country.is_empty() => {
+            breakdown.push("shipping: set a country to see shipping options".into());
+        }
+        None => breakdown.push(format!("shipping: no shipping option for {country}")),
     }
     breakdown.push(if t.tax_included {
         format!(
