@@ -210,9 +210,12 @@ async fn fill(
             .map_err(|e| ApiError::internal(&format!("demo catalog: {e}")))?;
         serde_json::from_str::<Value>(&text).map_err(|e| ApiError::internal(&e))?
     } else {
+        // Said outright, so the storefront's "prices include tax" and checkout agree; the
+        // merchant changes it with `PUT /api/v1/store`.
         json!({
             "currency": req.currency.as_deref().unwrap_or("EUR"),
             "locale": req.locale.as_deref().unwrap_or("en-IE"),
+            "prices_include_tax": false,
         })
     };
     store_json["name"] = json!(req.name);
