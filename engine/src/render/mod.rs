@@ -319,7 +319,8 @@ impl<'a> Renderer<'a> {
     /// What every page shares (store, navigation, assets, theme, templates), hashed.
     pub fn global_fingerprint(&self, templates: &str) -> blake3::Hash {
         let mut h = blake3::Hasher::new();
-        h.update(b"aurelio-page-v1\0");
+        // Bumped whenever a page's bytes change for the same input.
+        h.update(b"aurelio-page-v2\0");
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
         h.update(self.common.clone().into_json().to_string().as_bytes());
         h.update(templates.as_bytes());
