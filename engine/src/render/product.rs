@@ -88,6 +88,14 @@ impl Renderer<'_> {
                 if let Some(m) = &v.mpn {
                     offer["mpn"] = json!(m);
                 }
+                // The date the feeds give for a variant on backorder, so page and feed agree.
+                if let Some(date) = v
+                    .availability_date
+                    .as_deref()
+                    .filter(|_| v.availability() == crate::catalog::Availability::Backorder)
+                {
+                    offer["availabilityStarts"] = json!(date);
+                }
                 offer
             })
             .collect();

@@ -3,7 +3,7 @@
 
 use super::Problem;
 use super::formats::{
-    check_shipping, check_url, is_interval, is_weight, looks_like_html, parse_price,
+    check_shipping, check_url, is_datetime, is_interval, is_weight, looks_like_html, parse_price,
 };
 use crate::catalog::{did_you_mean, gtin_is_valid};
 use crate::diagnostics::Severity;
@@ -277,6 +277,16 @@ impl Rules {
                     Some("availability_date".into()),
                     format!("`{a}` items should give an `availability_date`"),
                 ));
+            }
+        }
+        if let Some(d) = r.get("availability_date") {
+            if !is_datetime(d) {
+                err!(
+                    "availability_date",
+                    format!("`{d}` is not an ISO 8601 date-time like `2026-12-25T13:00-0800`"),
+                );
+            } else if d.chars().count() > 25 {
+                err!("availability_date", format!("`{d}` is longer than 25 characters"));
             }
         }
         if let Some(c) = r.get("condition")
