@@ -189,6 +189,43 @@ mod tests {
     }
 
     #[test]
+    fn availability_dates_are_checked() {
+        let item = |fields: &str| {
+            format!(
+                "<?xml version=\"1.0\"?>\n<rss version=\"2.0\" xmlns:g=\"http://base.google.com/ns/1.0\">\n<channel>\n<item>\n<g:id>A-1</g:id>\n<g:title>Tee</g:title>\n<g:description>Soft</g:description>\n<g:link>https://x.test/p/</g:link>\n<g:image_link>https://x.test/i.jpg</g:image_link>\n<g:price>15.00 USD</g:price>\n<g:brand>Acme</g:brand>\n<g:gtin>4006381333931</g:gtin>\n{fields}\n</item>\n</channel>\n</rss>\n"
+            )
+        };
+        let problems = |fields: &str| -> Vec<String> {
+            let report =
+                check(item(fields).as_bytes(), Channel::Google, Syntax::Xml).expect("reads");
+            report.problems.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            problems("<g:availability>backorder</g:availability>"),
+            vec![
+                "warning: line 4: item `A-1`: `availability_date`: `backorder` items should give an `availability_date`"
+            ]
+        );
+        for good in ["2027-03-01T09:00+0100", "2027-03-01T00:00Z", "2027-03-01T09:00:00+01:00"] {
+            let fields = format!(
+                "<g:availability>backorder</g:availability>\n<g:availability_date>{good}</g:availability_date>"
+            );
+            assert_eq!(problems(&fields), Vec::<String>::new(), "{good}");
+        }
+        for bad in ["2027-03-01", "next week", "2027-03-01T09:00:00.000000000+01:00"] {
+            let fields = format!(
+                "<g:availability>backorder</g:availability>\n<g:availability_date>{bad}</g:availability_date>"
+            );
+            let got = problems(&fields);
+            assert!(
+                got.len() == 1
+                    && got[0].starts_with("error: line 4: item `A-1`: `availability_date`: "),
+                "{bad}: {got:#?}"
+            );
+        }
+    }
+
+    #[test]
     fn detects_channels_from_content() {
         assert_eq!(detect(b"<?xml version=\"1.0\"?><rss>"), Some((Channel::Google, Syntax::Xml)));
         assert_eq!(detect(b"id,title\n"), Some((Channel::Meta, Syntax::Csv)));
