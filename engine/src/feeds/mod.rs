@@ -424,6 +424,22 @@ mod tests {
     }
 
     #[test]
+    fn the_demo_stores_feeds_have_no_problems() {
+        let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo-store");
+        let catalog = catalog::load(&site).expect("the demo store loads").catalog;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let images = published_images(&catalog, tmp.path()).expect("images");
+        for format in [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson] {
+            let (text, report) = feed(&catalog, &images, format);
+            assert!(report.warnings.is_empty(), "{format:?}: {:?}", report.warnings);
+            let (channel, syntax) = check::detect(text.as_bytes()).expect("detects");
+            let checked = check::check(text.as_bytes(), channel, syntax).expect("reads");
+            assert_eq!(checked.problems, Vec::new(), "{format:?}");
+            assert!(!text.contains(" ."), "{format:?}: a space before a period");
+        }
+    }
+
+    #[test]
     fn feeds_are_deterministic() {
         let (_tmp, catalog, images) = catalog_with_settings(serde_json::json!({}), |_| {});
         assert_eq!(
