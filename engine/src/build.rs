@@ -8,35 +8,40 @@
 //! the output in one swap. Either way a failed build leaves the output as it was, and the
 //! result is byte-identical to a clean build.
 
+mod apply;
+mod session;
+mod state;
+mod write;
+
+pub use session::Session;
+
 use crate::catalog::{self, Catalog, CatalogError, Loaded};
 use crate::diagnostics::Diagnostics;
 use crate::feeds;
 use crate::images::{self, ImageCache, ImageStats, SourceIndex};
-use crate::output::{
-    self, CachePolicy, Content, FileEntry, Janitor, MANIFEST, Manifest, Sink, Staging, short_hash,
-};
+use crate::output::{CachePolicy, MANIFEST, Manifest, Staging, short_hash};
 use crate::progress::{Progress, Timings};
-use crate::render::{self, Job, Renderer, Urls};
+use crate::render::{self, Renderer, Urls};
 use crate::sitemap;
 use crate::theme::{self, Theme};
+use apply::{Pending, commit_in_place};
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use session::{DeferredFeeds, LastBuild};
+use state::{
+    BuildState, STATE_VERSION, manifest_json, page_changes, previous, save_state, state_path,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use write::write_site;
 
 /// The shared stylesheet, compiled into the binary.
 pub const STOREFRONT_CSS: &str = include_str!("../../assets/storefront.css");
 /// The storefront script, compiled into the binary.
 pub const STOREFRONT_JS: &str = include_str!("../../assets/storefront.js");
 
-/// At most this many render errors are listed; the rest are counted.
-const MAX_RENDER_ERRORS: usize = 20;
 /// Change sets up to this many pages are applied in place; larger ones are staged.
 const IN_PLACE_MAX_PAGES: usize = 2000;
-/// Version of the persisted build state.
-const STATE_VERSION: u32 = 4;
 
 /// What to build and where.
 #[derive(Debug, Clone, Default)]
@@ -138,128 +143,6 @@ impl BuildError {
     }
 }
 
-/// What a long-lived process (`aurelio watch`, the API's rebuilds) keeps between builds so
-/// that an edit costs only what it touches. Everything is keyed by what it is derived
-/// from, so a stale entry is never used: the products parsed last time (by line hash),
-/// the compiled templates (by their sources) and stylesheet (by the theme), and the
-/// state and manifest of the last build into an output (by the manifest's hash on disk).
-///
-/// A session can defer product feeds (`defer_feeds`): a build then brings the pages up to
-/// date and leaves feeds that changed as they were (a product change regenerates every
-/// feed, 150 MB at 10,000 products); `finish_feeds` generates them afterwards, so the
-/// storefront is right first and the feeds follow.
-#[derive(Default)]
-pub struct Session {
-    parsed: catalog::ParseCache,
-    templates: Option<(blake3::Hash, Arc<tera::Tera>)>,
-    css: Option<(blake3::Hash, String)>,
-    cards: render::CardCache,
-    last: Option<LastBuild>,
-    /// The last build's image step, for the next build into the output it made live
-    /// (by the hash of that output's manifest, as `LastBuild::state` records it).
-    images: Option<(String, images::Memo)>,
-    defer_feeds: bool,
-    deferred: Option<DeferredFeeds>,
-    /// Deletes replaced and removed files after a build has returned.
-    janitor: Janitor,
-}
-
-/// What generating the feeds a build deferred needs: the catalog and images of that build.
-struct DeferredFeeds {
-    /// Set by `build_in` (which owns the catalog) once the build succeeded.
-    catalog: Option<Catalog>,
-    images: Arc<images::ImageMap>,
-    out: PathBuf,
-    cache_dir: PathBuf,
-}
-
-impl Session {
-    /// A session whose builds defer out-of-date feeds to `finish_feeds`.
-    pub fn deferring_feeds() -> Self {
-        Self { defer_feeds: true, ..Self::default() }
-    }
-
-    /// Waits until the files earlier builds replaced or removed are deleted (that happens
-    /// in the background; dropping the session waits too).
-    pub fn wait_for_cleanup(&mut self) {
-        self.janitor.wait();
-    }
-
-    /// Generates the feeds the last build deferred and writes them into its output in
-    /// place (manifest and state included), unless the output changed since (the next
-    /// build then sees to them). `None` when nothing was pending.
-    pub fn finish_feeds(&mut self) -> Result<Option<FeedsReport>, BuildError> {
-        let Some(deferred) = self.deferred.take() else { return Ok(None) };
-        let DeferredFeeds { catalog, images, out, cache_dir } = deferred;
-        let Some(catalog) = catalog else { return Ok(None) };
-        let result = self.write_feeds(&catalog, &images, &out, &cache_dir);
-        self.parsed.restore(catalog.products);
-        result
-    }
-
-    fn write_feeds(
-        &mut self,
-        catalog: &Catalog,
-        images: &images::ImageMap,
-        out: &Path,
-        cache_dir: &Path,
-    ) -> Result<Option<FeedsReport>, BuildError> {
-        let started = Instant::now();
-        let Some((state, mut manifest)) = previous(self, cache_dir, out) else {
-            return Ok(None);
-        };
-        let io = |source| BuildError::Io { path: out.to_owned(), source };
-        let urls = Urls::new(&catalog.store.base_url);
-        let sources = feeds::Sources { catalog, images, urls: &urls };
-        let site_feeds = feeds::site::SiteFeeds { sources, cache_dir, out };
-        let in_place = Pending { out: out.to_owned(), files: Mutex::new(Vec::new()) };
-        let mut fresh = Manifest::default();
-        site_feeds.put(&in_place, Some(&manifest), &mut fresh, false).map_err(io)?;
-        let written: Vec<String> = fresh.files.keys().cloned().collect();
-        manifest.files.extend(fresh.files);
-        let BuildState { pages, sources, .. } = Arc::unwrap_or_clone(state);
-        let state_of = |manifest_bytes: &[u8]| BuildState {
-            version: STATE_VERSION,
-            manifest_hash: blake3::hash(manifest_bytes).to_hex().to_string(),
-            pages,
-            sources,
-        };
-        let state_file = state_path(cache_dir, out);
-        let (_, state, _) =
-            commit_in_place(in_place, &manifest, &[], &state_file, state_of, &mut self.janitor)?;
-        // Feeds are not images: the image step's memo holds for the new manifest too.
-        if let Some((hash, _)) = &mut self.images {
-            hash.clone_from(&state.manifest_hash);
-        }
-        self.last = Some(LastBuild {
-            out: out.to_owned(),
-            cache_dir: cache_dir.to_owned(),
-            state,
-            manifest,
-        });
-        Ok(Some(FeedsReport { written, elapsed: started.elapsed() }))
-    }
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("templates", &self.templates.as_ref().map(|(k, _)| k))
-            .field("css", &self.css.as_ref().map(|(k, _)| k))
-            .field("last", &self.last.as_ref().map(|l| &l.out))
-            .finish_non_exhaustive()
-    }
-}
-
-/// The state and manifest a session's last build left in an output directory.
-struct LastBuild {
-    /// The output directory and the cache directory of that build.
-    out: PathBuf,
-    cache_dir: PathBuf,
-    state: Arc<BuildState>,
-    manifest: Manifest,
-}
-
 /// Loads the catalog directory and its theme and builds the storefront.
 pub fn build(opts: &BuildOptions, progress: &dyn Progress) -> Result<BuildReport, BuildError> {
     let started = Instant::now();
@@ -332,142 +215,6 @@ fn build_loaded(
     timings.extend(std::mem::take(&mut report.timings));
     report.timings = timings;
     Ok(report)
-}
-
-/// What the last successful build into an output directory left behind.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct BuildState {
-    version: u32,
-    /// blake3 of the output's manifest, to notice outputs changed behind our back.
-    manifest_hash: String,
-    /// (page file, fingerprint) in the order of the build's jobs, which the next build
-    /// usually has too: then pages are compared by position, with no lookups.
-    pages: Vec<(String, String)>,
-    /// Source image hashes.
-    sources: SourceIndex,
-}
-
-/// Which of the pages (`(file, fingerprint)` each) differ from the last build's, by index,
-/// and the files of the last build's pages that are gone.
-fn page_changes(
-    before: &[(String, String)],
-    now: &[(String, String)],
-) -> (Vec<usize>, Vec<String>) {
-    let same_files = before.len() == now.len() && before.iter().zip(now).all(|(b, n)| b.0 == n.0);
-    if same_files {
-        let changed = (0..now.len()).filter(|&i| before[i].1 != now[i].1).collect();
-        return (changed, Vec::new());
-    }
-    let known: foldhash::HashMap<&str, &str> =
-        before.iter().map(|(f, h)| (f.as_str(), h.as_str())).collect();
-    let changed =
-        (0..now.len()).filter(|&i| known.get(now[i].0.as_str()) != Some(&now[i].1.as_str()));
-    let files: foldhash::HashSet<&str> = now.iter().map(|(f, _)| f.as_str()).collect();
-    let removed = before.iter().filter(|(f, _)| !files.contains(f.as_str()));
-    (changed.collect(), removed.map(|(f, _)| f.clone()).collect())
-}
-
-fn state_path(cache_dir: &Path, out: &Path) -> PathBuf {
-    let canonical = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_owned());
-    let key = blake3::hash(canonical.to_string_lossy().as_bytes()).to_hex();
-    cache_dir.join("builds").join(format!("{}.json", &key[..24]))
-}
-
-/// The previous state and manifest, if the output still is what that build left: the
-/// session's own when the manifest on disk is still the one it wrote, else read from disk.
-fn previous(
-    session: &mut Session,
-    cache_dir: &Path,
-    out: &Path,
-) -> Option<(Arc<BuildState>, Manifest)> {
-    let manifest_bytes = std::fs::read(out.join(MANIFEST)).ok()?;
-    if let Some(last) = session.last.take()
-        && last.out == out
-        && last.cache_dir == cache_dir
-        && last.state.manifest_hash == blake3::hash(&manifest_bytes).to_hex().as_str()
-    {
-        return Some((last.state, last.manifest));
-    }
-    let state: BuildState =
-        serde_json::from_slice(&std::fs::read(state_path(cache_dir, out)).ok()?).ok()?;
-    let hash = blake3::hash(&manifest_bytes).to_hex().to_string();
-    if state.version != STATE_VERSION || state.manifest_hash != hash {
-        return None;
-    }
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).ok()?;
-    Some((Arc::new(state), manifest))
-}
-
-/// Changes kept in memory and applied to the output in place on commit.
-struct Pending {
-    out: PathBuf,
-    files: Mutex<Vec<(String, PendingContent)>>,
-}
-
-enum PendingContent {
-    Bytes(Vec<u8>),
-    File(PathBuf),
-}
-
-impl Sink for Pending {
-    fn put(
-        &self,
-        rel: &str,
-        content: Content<'_>,
-        cache: CachePolicy,
-    ) -> std::io::Result<(String, FileEntry)> {
-        let (entry, pending) = match content {
-            Content::Bytes(b) => (output::entry(rel, b, cache), PendingContent::Bytes(b.to_vec())),
-            Content::File { path, hash, size } => {
-                (output::entry_of(rel, hash, size, cache), PendingContent::File(path.to_owned()))
-            }
-        };
-        if let Ok(mut files) = self.files.lock() {
-            files.push((rel.to_owned(), pending));
-        }
-        Ok((rel.to_owned(), entry))
-    }
-}
-
-impl Pending {
-    /// Writes every pending file (each atomically: temporary file, then exchange), then
-    /// takes `removed` files out of the output. What is left to delete (the replaced
-    /// files, the removed ones and the directories they leave empty) goes to `janitor`.
-    fn apply(self, removed: &[String], janitor: &mut Janitor) -> std::io::Result<usize> {
-        let files = self.files.into_inner().unwrap_or_default();
-        let count = files.len();
-        let displaced: Vec<Option<PathBuf>> = files
-            .into_par_iter()
-            .map(|(rel, content)| {
-                let target = self.out.join(&rel);
-                if let Some(parent) = target.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                match content {
-                    PendingContent::Bytes(bytes) => output::write_exchanging(&target, &bytes),
-                    PendingContent::File(path) => {
-                        let tmp = output::temporary_name(&target, "link");
-                        output::link_or_copy(&path, &tmp)?;
-                        Ok(output::exchange(&tmp, &target)?.then_some(tmp))
-                    }
-                }
-            })
-            .collect::<std::io::Result<_>>()?;
-        for old in displaced.into_iter().flatten() {
-            janitor.push(old, None);
-        }
-        for rel in removed {
-            // Out of the site at once (a cheap rename within its directory); deleted later.
-            let path = self.out.join(rel);
-            let gone = output::temporary_name(&path, "gone");
-            match std::fs::rename(&path, &gone) {
-                Ok(()) => janitor.push(gone, Some(self.out.clone())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(count)
-    }
 }
 
 /// Builds the storefront of an already loaded catalog with a theme.
@@ -793,190 +540,4 @@ fn build_catalog_inner(
         timings,
         feeds_pending,
     })
-}
-
-/// Applies an in-place change set: serialises `manifest` into it, then writes every file
-/// while the state (made from the manifest's bytes) is saved. Returns the files written
-/// (the manifest not counted), the state and the manifest's size.
-fn commit_in_place(
-    in_place: Pending,
-    manifest: &Manifest,
-    stale: &[String],
-    state_file: &Path,
-    state_of: impl FnOnce(&[u8]) -> BuildState + Send,
-    janitor: &mut Janitor,
-) -> Result<(usize, Arc<BuildState>, usize), BuildError> {
-    let out = in_place.out.clone();
-    let io = |source| BuildError::Io { path: out.clone(), source };
-    let manifest_bytes = manifest_json(manifest);
-    in_place.put(MANIFEST, Content::Bytes(&manifest_bytes), CachePolicy::Revalidate).map_err(io)?;
-    // The state is made while the changes are applied, then serialised and written by the
-    // janitor once they are: the session keeps it in memory, the file is for the next
-    // process (which, should it come first, finds the old state and builds in full).
-    let mut applying = Janitor::default();
-    let (applied, state) =
-        rayon::join(|| in_place.apply(stale, &mut applying), || state_of(&manifest_bytes));
-    janitor.absorb(applying);
-    let written = match applied {
-        Ok(written) => written,
-        Err(e) => {
-            // Some changes may be missing: no state may vouch for this output.
-            janitor.wait();
-            let _ = std::fs::remove_file(state_file);
-            return Err(io(e));
-        }
-    };
-    let state = Arc::new(state);
-    let saved = Arc::clone(&state);
-    janitor.write(state_file.to_owned(), move || serde_json::to_vec(&*saved).ok());
-    janitor.start();
-    Ok((written - 1, state, manifest_bytes.len()))
-}
-
-/// Writes the build state; losing it only costs a full build next time, never correctness.
-fn save_state(file: &Path, state: &BuildState) {
-    if let Some(parent) = file.parent() {
-        let _ = std::fs::create_dir_all(parent);
-    }
-    if let Ok(bytes) = serde_json::to_vec(state) {
-        let _ = output::write_replacing(file, &bytes);
-    }
-}
-
-/// The manifest as compact JSON (23,000 entries at 10,000 products: pretty printing made
-/// it half again as large and slower to write and to read back).
-fn manifest_json(manifest: &Manifest) -> Vec<u8> {
-    serde_json::to_vec(manifest).unwrap_or_default()
-}
-
-/// Renders `render_set` into `sink`, links unchanged pages from the previous output when
-/// staging, and puts the images and extra files. Records what it puts in `manifest`; files
-/// an in-place sink does not need (unchanged in `previous`) are left out.
-#[allow(clippy::too_many_arguments)] // one call site per strategy; a struct would only rename them
-fn write_site(
-    renderer: &Renderer<'_>,
-    jobs: &[Job],
-    render_set: &[usize],
-    changed: &[usize],
-    previous: Option<&Manifest>,
-    sink: &dyn Sink,
-    images: &Pending,
-    kept: &[(String, FileEntry)],
-    extra: &[(String, Vec<u8>, CachePolicy)],
-    manifest: &mut Manifest,
-    diags: &mut Diagnostics,
-    progress: &dyn Progress,
-) -> Result<(), BuildError> {
-    let io = |path: &str| {
-        let path = PathBuf::from(path);
-        move |source| BuildError::Io { path, source }
-    };
-    let changed: HashSet<usize> = changed.iter().copied().collect();
-    let out = images.out.clone();
-    // Images: put each into this sink unless it is unchanged in an in-place build.
-    let image_files = std::mem::take(
-        &mut *images.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
-    );
-    for (rel, content) in &image_files {
-        let cache = CachePolicy::Immutable;
-        let unchanged =
-            previous.and_then(|m| m.files.get(rel)).filter(|_| !sink.receives_everything());
-        if unchanged.is_some() {
-            continue;
-        }
-        let put = match content {
-            PendingContent::Bytes(b) => sink.put(rel, Content::Bytes(b), cache),
-            PendingContent::File(path) => {
-                let bytes_hash =
-                    previous.and_then(|m| m.files.get(rel)).map(|e| (e.hash.clone(), e.size));
-                let (hash, size) = match bytes_hash {
-                    Some(hs) => hs,
-                    None => {
-                        let bytes = std::fs::read(path).map_err(io(rel))?;
-                        (blake3::hash(&bytes).to_hex().to_string(), bytes.len() as u64)
-                    }
-                };
-                sink.put(rel, Content::File { path, hash: &hash, size }, cache)
-            }
-        };
-        let (rel, entry) = put.map_err(io(rel))?;
-        manifest.files.insert(rel, entry);
-    }
-    // Images left in place: a staging directory links them from the live output.
-    for (rel, entry) in kept.iter().filter(|_| sink.receives_everything()) {
-        let content = Content::File { path: &out.join(rel), hash: &entry.hash, size: entry.size };
-        let (rel, entry) = sink.put(rel, content, CachePolicy::Immutable).map_err(io(rel))?;
-        manifest.files.insert(rel, entry);
-    }
-    progress.phase("pages", render_set.len() as u64);
-    let rendered: Vec<Result<(String, FileEntry), (String, String)>> = render_set
-        .par_iter()
-        .map(|&i| {
-            let job = jobs[i];
-            let file = renderer.file(job);
-            let result = match previous
-                .and_then(|m| m.files.get(&file))
-                .filter(|_| !changed.contains(&i))
-            {
-                // Staging an unchanged page: link it from the live output.
-                Some(entry) => sink
-                    .put(
-                        &file,
-                        Content::File {
-                            path: &out.join(&file),
-                            hash: &entry.hash,
-                            size: entry.size,
-                        },
-                        CachePolicy::Revalidate,
-                    )
-                    .or_else(|_| {
-                        let html = renderer.render(job).map_err(std::io::Error::other)?;
-                        sink.put(&file, Content::Bytes(html.as_bytes()), CachePolicy::Revalidate)
-                    }),
-                None => {
-                    let html = renderer.render(job).map_err(|e| (file.clone(), e))?;
-                    sink.put(&file, Content::Bytes(html.as_bytes()), CachePolicy::Revalidate)
-                }
-            };
-            progress.advance(1);
-            result.map_err(|e| (file.clone(), format!("cannot write the file: {e}")))
-        })
-        .collect();
-    progress.finish_phase();
-    let mut failures = 0;
-    for result in rendered {
-        match result {
-            Ok((rel, entry)) => {
-                manifest.files.insert(rel, entry);
-            }
-            Err((file, message)) => {
-                failures += 1;
-                if failures <= MAX_RENDER_ERRORS {
-                    diags.error("render", &file, None, None, message);
-                }
-            }
-        }
-    }
-    if failures > MAX_RENDER_ERRORS {
-        let more = failures - MAX_RENDER_ERRORS;
-        diags.error(
-            "render",
-            "(more pages)",
-            None,
-            None,
-            format!("{more} more pages failed to render"),
-        );
-    }
-    if diags.has_errors() {
-        return Err(BuildError::Invalid(diags.clone()));
-    }
-    for (path, bytes, cache) in extra {
-        let entry = output::entry(path, bytes, *cache);
-        if !sink.receives_everything() && previous.and_then(|m| m.files.get(path)) == Some(&entry) {
-            continue;
-        }
-        let (rel, entry) = sink.put(path, Content::Bytes(bytes), *cache).map_err(io(path))?;
-        manifest.files.insert(rel, entry);
-    }
-    Ok(())
 }

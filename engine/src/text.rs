@@ -83,16 +83,38 @@ pub fn strip_markup(text: &str) -> Option<String> {
     (cleaned != text).then_some(cleaned)
 }
 
-/// Plain text of a Markdown source: no markup, whitespace collapsed.
+/// Plain text of a Markdown source: no markup, whitespace collapsed. Blocks (paragraphs,
+/// headings, list items) are separated by a space; inline markup (emphasis, links, images,
+/// code) leaves its text in place, so `simply *wet*.` reads `simply wet.`.
 pub fn markdown_to_text(source: &str) -> String {
+    use pulldown_cmark::{Event, Tag, TagEnd};
     let mut out = String::with_capacity(source.len());
-    for event in Parser::new(source) {
-        use pulldown_cmark::Event::{Code, End, HardBreak, SoftBreak, Text};
+    // Where the link or image being read started in `out`, to tell an empty one.
+    let mut starts: Vec<usize> = Vec::new();
+    // A link or image without text just ended where the source had a space before it.
+    let mut dropped = false;
+    // The structure `markdown_to_html` reads (tables, strikethrough), so no `|` or `~~`
+    // is left in the text.
+    let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    for event in Parser::new_ext(source, options) {
         match event {
-            Text(t) | Code(t) => out.push_str(&t),
-            SoftBreak | HardBreak | End(_) => out.push(' '),
+            Event::Text(t) | Event::Code(t) => {
+                // `See ![](x.jpg).`: no space is left before the period.
+                if dropped && t.starts_with(['.', ',', ')']) {
+                    out.truncate(out.trim_end().len());
+                }
+                out.push_str(&t);
+            }
+            Event::Start(Tag::Link { .. } | Tag::Image { .. }) => starts.push(out.len()),
+            Event::End(TagEnd::Link | TagEnd::Image) => {
+                dropped = starts.pop() == Some(out.len());
+                continue;
+            }
+            Event::End(TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough) => {}
+            Event::SoftBreak | Event::HardBreak | Event::End(_) => out.push(' '),
             _ => {}
         }
+        dropped = false;
     }
     let text = strip_markup(&out).unwrap_or(out);
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -192,6 +214,41 @@ mod tests {
     fn excerpts_cut_at_words() {
         assert_eq!(excerpt("short", 10), "short");
         assert_eq!(excerpt("one two three four five", 12), "one two…");
+    }
+
+    #[test]
+    fn inline_markup_leaves_punctuation_attached() {
+        for (source, text) in [
+            (
+                "built for days when the forecast is simply *wet*.",
+                "built for days when the forecast is simply wet.",
+            ),
+            (
+                "A **reflective heel strip**, pull-on handles.",
+                "A reflective heel strip, pull-on handles.",
+            ),
+            ("~~Old~~; new", "Old; new"),
+            ("Read [our sizing guide](https://x.test/sizes/).", "Read our sizing guide."),
+            ("Ask us ([email](mailto:a@x.test)), or call.", "Ask us (email), or call."),
+            (
+                "Run `aurelio build`, then `aurelio publish`.",
+                "Run aurelio build, then aurelio publish.",
+            ),
+            ("Shown: ![the Fjell boot](boot.jpg).", "Shown: the Fjell boot."),
+            ("Shown below ![](boot.jpg).", "Shown below."),
+            ("Empty link [](https://x.test/), then text", "Empty link, then text"),
+            ("***[wet](https://x.test/)***!", "wet!"),
+            ("*a*b **c**d", "ab cd"),
+        ] {
+            assert_eq!(markdown_to_text(source), text, "{source}");
+        }
+    }
+
+    #[test]
+    fn markdown_text_separates_blocks() {
+        assert_eq!(markdown_to_text("# Wet\n\nDry.\n\n- *a*\n- b"), "Wet Dry. a b");
+        assert_eq!(markdown_to_text("line one\nline two  \nthree"), "line one line two three");
+        assert_eq!(markdown_to_text("| a | b |\n|---|---|\n| 1 | **2** |"), "a b 1 2");
     }
 
     #[test]

@@ -171,6 +171,9 @@ pub struct Variant {
     pub mpn: Option<String>,
     /// Barcode as printed.
     pub barcode: Option<String>,
+    /// When a variant on backorder ships again: an ISO 8601 date (`2027-03-01`) or an
+    /// RFC 3339 date-time, as written in `products.jsonl`.
+    pub availability_date: Option<String>,
 }
 
 /// The stable public id of the variant with this SKU (`var_` and 20 hex digits), the same

@@ -382,6 +382,18 @@ fn parse_variants(
                 format!("stock is counted from -{MAX_INVENTORY} to {MAX_INVENTORY}"),
             );
         }
+        if let Some(date) = &rv.availability_date
+            && !is_availability_date(date)
+        {
+            err(
+                d,
+                "availability-date",
+                field("availability_date"),
+                format!(
+                    "`{date}` is not an ISO 8601 date like `2027-03-01` or a date-time like `2027-03-01T09:00:00+01:00`"
+                ),
+            );
+        }
         let weight_grams = weight_grams.filter(|g| {
             let ok = *g <= MAX_GRAMS;
             if !ok {
@@ -401,10 +413,17 @@ fn parse_variants(
                 gtin: rv.gtin,
                 mpn: rv.mpn.filter(|m| !m.trim().is_empty()),
                 barcode: rv.barcode.filter(|b| !b.trim().is_empty()),
+                availability_date: rv.availability_date.filter(|a| is_availability_date(a)),
             });
         }
     }
     variants
+}
+
+/// `YYYY-MM-DD` (a real calendar day) or an RFC 3339 date-time.
+fn is_availability_date(text: &str) -> bool {
+    let date_only = text.len() == 10 && rfc3339_to_unix(&format!("{text}T00:00:00Z")).is_some();
+    date_only || rfc3339_to_unix(text).is_some()
 }
 
 /// An option's values for a message: the first few, then how many more.
@@ -657,5 +676,31 @@ mod tests {
             message.ends_with("V0, V1, V2, V3, V4, V5, V6, V7, V8, V9 and 290 more"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn availability_dates_are_iso_8601_dates_or_date_times() {
+        let line = |date: &str| {
+            json!({"handle": "a", "title": "A", "variants": [
+                {"sku": "A-1", "price": "1.00", "availability_date": date}
+            ]})
+            .to_string()
+        };
+        for good in
+            ["2027-03-01", "2028-02-29", "2027-03-01T09:00:00+01:00", "2027-03-01T09:00:00Z"]
+        {
+            let p = parse_product_line(&line(good), eur(), &[]).expect(good);
+            assert_eq!(p.variants[0].availability_date.as_deref(), Some(good));
+        }
+        for bad in ["2027-02-29", "2027-13-01", "01/03/2027", "2027-03-01T09:00", "soon", ""] {
+            assert_eq!(
+                problems(&line(bad)),
+                vec![(
+                    "availability-date".to_owned(),
+                    Some("variants[0].availability_date".into())
+                )],
+                "{bad}"
+            );
+        }
     }
 }

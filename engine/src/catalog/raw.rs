@@ -77,6 +77,8 @@ pub(super) struct RawVariant {
     pub mpn: Option<String>,
     #[serde(default)]
     pub barcode: Option<String>,
+    #[serde(default)]
+    pub availability_date: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -93,6 +93,9 @@ impl Encoder for Rss {
         text(&mut w, "g:title", &item.title);
         text(&mut w, "g:link", &item.link);
         text(&mut w, "g:availability", availability_name(Channel::Google, item.availability));
+        if let Some(date) = &item.availability_date {
+            text(&mut w, "g:availability_date", date);
+        }
         text(&mut w, "g:price", &price_text(item.price));
         if let Some(sale) = item.sale_price {
             text(&mut w, "g:sale_price", &price_text(sale));

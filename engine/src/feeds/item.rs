@@ -101,6 +101,38 @@ pub fn price_text(m: Money) -> String {
     format!("{} {}", m.decimal(), m.currency.code())
 }
 
+/// A catalog's `availability_date` (`2027-03-01` or an RFC 3339 date-time) as Google
+/// spells a date-time, `YYYY-MM-DDThh:mm` then `Z` or `±hhmm` (25 characters at most;
+/// Meta and TikTok read the same ISO 8601 form). A bare date is the start of that day in
+/// UTC. `None` for anything else (the loader has refused it already).
+pub fn feed_datetime(text: &str) -> Option<String> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let date = text.get(..10)?;
+    let date_ok = date.as_bytes()[4] == b'-'
+        && date.as_bytes()[7] == b'-'
+        && [&date[..4], &date[5..7], &date[8..]].iter().all(|p| digits(p));
+    if !date_ok {
+        return None;
+    }
+    let Some(time) = text[10..].strip_prefix(['T', 't']) else {
+        return text[10..].is_empty().then(|| format!("{date}T00:00Z"));
+    };
+    let (clock, zone) = time.split_at(time.find(['Z', 'z', '+', '-'])?);
+    let hh_mm = clock.get(..5).filter(|c| c.as_bytes()[2] == b':')?;
+    if !digits(&hh_mm[..2]) || !digits(&hh_mm[3..]) {
+        return None;
+    }
+    let zone = match zone {
+        "Z" | "z" => "Z".to_owned(),
+        _ => {
+            let (sign, rest) = zone.split_at(1);
+            let offset = rest.replace(':', "");
+            (offset.len() == 4 && digits(&offset)).then(|| format!("{sign}{offset}"))?
+        }
+    };
+    Some(format!("{date}T{hh_mm}{zone}"))
+}
+
 /// Removes control characters (invalid in XML 1.0, rejected by every channel) and trims.
 pub(super) fn clean(text: &str) -> String {
     if text.chars().any(char::is_control) {
@@ -204,6 +236,8 @@ pub struct Item<'a> {
     pub additional_images: &'a [String],
     /// Availability from stock.
     pub availability: Availability,
+    /// When a variant on backorder ships again (`feed_datetime`); only on backorder.
+    pub availability_date: Option<String>,
     /// The regular price: the compare-at price when on sale, else the price.
     pub price: Money,
     /// The price the shopper pays when on sale.
@@ -393,6 +427,11 @@ impl Sources<'_> {
             image,
             additional_images: additional,
             availability: v.availability(),
+            availability_date: v
+                .availability_date
+                .as_deref()
+                .filter(|_| v.availability() == Availability::Backorder)
+                .and_then(feed_datetime),
             price,
             sale_price,
             brand: s.brand.as_deref().map(|b| truncate(b, limits.brand)),
@@ -434,6 +473,23 @@ mod tests {
             "available for order"
         );
         assert_eq!(availability_name(Channel::Google, Availability::OutOfStock), "out_of_stock");
+    }
+
+    #[test]
+    fn availability_dates_are_spelt_as_google_asks() {
+        assert_eq!(feed_datetime("2027-03-01").as_deref(), Some("2027-03-01T00:00Z"));
+        assert_eq!(
+            feed_datetime("2027-03-01T09:30:00+01:00").as_deref(),
+            Some("2027-03-01T09:30+0100")
+        );
+        assert_eq!(
+            feed_datetime("2027-03-01T09:30:15.250-08:00").as_deref(),
+            Some("2027-03-01T09:30-0800")
+        );
+        assert_eq!(feed_datetime("2027-03-01T23:59:59Z").as_deref(), Some("2027-03-01T23:59Z"));
+        for bad in ["", "soon", "2027-03", "2027-03-01T09", "2027-03-01T09:30:00", "2027-03-01 x"] {
+            assert_eq!(feed_datetime(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -374,6 +374,72 @@ mod tests {
     }
 
     #[test]
+    fn backorder_items_carry_their_availability_date() {
+        let sku = std::sync::Mutex::new(String::new());
+        let (_tmp, catalog, images) = catalog_with_settings(serde_json::json!({}), |products| {
+            let line = products
+                .lines()
+                .find(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("json");
+                    v["status"].as_str().unwrap_or("active") == "active"
+                        && v["images"].as_array().is_some_and(|i| !i.is_empty())
+                        && v["variants"].as_array().is_some_and(|v| v.len() > 1)
+                })
+                .expect("an active product with images and variants")
+                .to_owned();
+            let mut v: serde_json::Value = serde_json::from_str(&line).expect("json");
+            v["variants"][0]["inventory"] = serde_json::json!(0);
+            v["variants"][0]["inventory_policy"] = serde_json::json!("continue");
+            v["variants"][0]["availability_date"] = serde_json::json!("2027-03-01T09:00:00+01:00");
+            // In stock: a date is not what channels expect, so none is given.
+            v["variants"][1]["inventory"] = serde_json::json!(5);
+            v["variants"][1]["availability_date"] = serde_json::json!("2027-04-01");
+            *sku.lock().expect("lock") = v["variants"][0]["sku"].as_str().expect("sku").into();
+            *products = products.replacen(&line, &v.to_string(), 1);
+        });
+        let sku = sku.into_inner().expect("lock");
+        let (xml, _) = feed(&catalog, &images, Format::GoogleXml);
+        assert_eq!(xml.matches("<g:availability_date>").count(), 1, "only the backorder item");
+        let item =
+            xml.split("<item>").find(|i| i.contains(&format!("<g:id>{sku}<"))).expect("item");
+        assert!(item.contains("<g:availability>backorder</g:availability>"), "{item}");
+        assert!(
+            item.contains("<g:availability_date>2027-03-01T09:00+0100</g:availability_date>"),
+            "{item}"
+        );
+        for format in [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson] {
+            let (text, _) = feed(&catalog, &images, format);
+            assert_eq!(text.matches("2027-03-01T09:00+0100").count(), 1, "{format:?}");
+            assert!(!text.contains("2027-04-01"), "{format:?}: a date on an item in stock");
+            let (channel, syntax) = check::detect(text.as_bytes()).expect("detects");
+            let checked = check::check(text.as_bytes(), channel, syntax).expect("reads");
+            let about_dates: Vec<_> = checked
+                .problems
+                .iter()
+                .filter(|p| p.field.as_deref() == Some("availability_date"))
+                .collect();
+            assert!(about_dates.is_empty(), "{format:?}: {about_dates:#?}");
+            assert_eq!(checked.errors(), 0, "{format:?}: {:#?}", checked.problems);
+        }
+    }
+
+    #[test]
+    fn the_demo_stores_feeds_have_no_problems() {
+        let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo-store");
+        let catalog = catalog::load(&site).expect("the demo store loads").catalog;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let images = published_images(&catalog, tmp.path()).expect("images");
+        for format in [Format::GoogleXml, Format::MetaCsv, Format::TiktokCsv, Format::TiktokJson] {
+            let (text, report) = feed(&catalog, &images, format);
+            assert!(report.warnings.is_empty(), "{format:?}: {:?}", report.warnings);
+            let (channel, syntax) = check::detect(text.as_bytes()).expect("detects");
+            let checked = check::check(text.as_bytes(), channel, syntax).expect("reads");
+            assert_eq!(checked.problems, Vec::new(), "{format:?}");
+            assert!(!text.contains(" ."), "{format:?}: a space before a period");
+        }
+    }
+
+    #[test]
     fn feeds_are_deterministic() {
         let (_tmp, catalog, images) = catalog_with_settings(serde_json::json!({}), |_| {});
         assert_eq!(

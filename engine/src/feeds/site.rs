@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 /// Bumped whenever the bytes of a feed change for the same input.
-const FEED_VERSION: u32 = 2;
+const FEED_VERSION: u32 = 3;
 
 /// The formats the site carries, from the store's `feeds.channels`.
 pub fn formats(catalog: &Catalog) -> Vec<Format> {

@@ -8,9 +8,10 @@ use crate::catalog::ShippingRate;
 use std::borrow::Cow;
 
 /// Columns that differ between the variants of a product, after the id column.
-pub const ITEM_COLUMNS: [&str; 12] = [
+pub const ITEM_COLUMNS: [&str; 13] = [
     "title",
     "availability",
+    "availability_date",
     "price",
     "sale_price",
     "link",
@@ -54,11 +55,12 @@ fn shipping_cell(rates: &[ShippingRate]) -> String {
 }
 
 /// The item cells after the id, in `ITEM_COLUMNS` order.
-fn item_cells(channel: Channel, item: &Item<'_>) -> [String; 12] {
+fn item_cells(channel: Channel, item: &Item<'_>) -> [String; 13] {
     let opt = |v: Option<&str>| v.unwrap_or_default().to_owned();
     [
         item.title.clone(),
         availability_name(channel, item.availability).to_owned(),
+        opt(item.availability_date.as_deref()),
         price_text(item.price),
         item.sale_price.map(price_text).unwrap_or_default(),
         item.link.clone(),

@@ -6,6 +6,8 @@
 
 mod cards;
 mod context;
+mod listing;
+mod product;
 mod recursion;
 mod sections;
 mod templates;
@@ -24,18 +26,16 @@ pub use context::{
     variant_url,
 };
 
-use crate::catalog::{Catalog, Product};
+use crate::catalog::Catalog;
 use crate::images::ImageMap;
-use crate::text::{excerpt, markdown_to_html, markdown_to_text};
+use crate::text::markdown_to_html;
 use crate::theme::Theme;
-use context::{Meta, breadcrumb_ld, description, price_ctx};
-use serde_json::{Value, json};
+use context::{Meta, description};
+use serde_json::json;
 use std::collections::HashMap;
 
 /// Products per page of a collection or category listing.
 pub const PAGE_SIZE: usize = 24;
-/// Related products shown on a product page.
-const RELATED: usize = 4;
 
 /// Which listing a page belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,17 +101,6 @@ pub struct Renderer<'a> {
     trail_hashes: Vec<[u8; 32]>,
     common: tera::Context,
     search_index: String,
-}
-
-/// A listing page's parts other than its cards (shared by rendering and fingerprints).
-struct ListingParts<'a> {
-    base: String,
-    title: &'a String,
-    description_md: &'a String,
-    members: &'a Vec<usize>,
-    image: Option<context::ImageCtx>,
-    trail: Vec<Link>,
-    subcategories: Vec<Link>,
 }
 
 /// Paths of the static assets pages link to.
@@ -330,7 +319,8 @@ impl<'a> Renderer<'a> {
     /// What every page shares (store, navigation, assets, theme, templates), hashed.
     pub fn global_fingerprint(&self, templates: &str) -> blake3::Hash {
         let mut h = blake3::Hasher::new();
-        h.update(b"aurelio-page-v1\0");
+        // Bumped whenever a page's bytes change for the same input.
+        h.update(b"aurelio-page-v2\0");
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
         h.update(self.common.clone().into_json().to_string().as_bytes());
         h.update(templates.as_bytes());
@@ -429,317 +419,6 @@ impl<'a> Renderer<'a> {
         meta
     }
 
-    fn product(&self, ctx: &mut tera::Context, index: usize) -> Meta {
-        let c = self.catalog;
-        let p = &c.products[index];
-        let path = product_path(p);
-        let images: Vec<_> = p
-            .images
-            .iter()
-            .filter_map(|img| image_ctx(self.images, &self.urls, &img.src, &img.alt))
-            .collect();
-        let variants: Vec<Value> = p
-            .variants
-            .iter()
-            .map(|v| {
-                json!({
-                    "id": v.id(),
-                    "sku": v.sku,
-                    "title": if v.options.is_empty() { p.title.clone() } else { v.options.join(" / ") },
-                    "options": v.options,
-                    "price": price_ctx(v.price, c),
-                    "compare_at_price": v.compare_at_price.map(|m| price_ctx(m, c)),
-                    "availability": v.availability().as_str(),
-                    "available": v.availability() != crate::catalog::Availability::OutOfStock,
-                    "gtin": v.gtin,
-                })
-            })
-            .collect();
-        let options: Vec<Value> =
-            p.options.iter().map(|o| json!({"name": o.name, "values": o.values})).collect();
-        let trail = self.product_trail(p);
-        let min = p.min_price();
-        let product = json!({
-            "handle": p.handle,
-            "title": p.title,
-            "url": self.urls.link(&path),
-            "vendor": p.vendor,
-            "product_type": p.product_type,
-            "tags": p.tags,
-            "description_html": markdown_to_html(&p.description, &self.urls.root),
-            "images": images,
-            "options": options,
-            "variants": variants,
-            "price": price_ctx(min, c),
-            "price_varies": p.max_price() != min,
-            "availability": p.availability().as_str(),
-            "available": p.availability() != crate::catalog::Availability::OutOfStock,
-            "variants_json": json_ld(&Value::Array(variants.clone())),
-        });
-        ctx.insert("product", &product);
-        ctx.insert("related", &self.related(index));
-        ctx.insert("breadcrumbs", &trail);
-        let text = markdown_to_text(&p.description);
-        let description = p.seo_description.clone().unwrap_or_else(|| excerpt(&text, 160));
-        let title = p.seo_title.clone().unwrap_or_else(|| self.title(&p.title));
-        let mut meta = self.meta(title, description, &path);
-        meta.og_type = "product";
-        meta.og_image = images.first().map(|i| i.absolute_url.clone());
-        let product_url = self.urls.absolute(&path);
-        let offers: Vec<Value> = p
-            .variants
-            .iter()
-            .map(|v| {
-                let mut offer = json!({
-                    "@type": "Offer",
-                    "sku": v.sku,
-                    "price": v.price.decimal(),
-                    "priceCurrency": c.store.currency.code(),
-                    "availability": v.availability().schema_org(),
-                    "itemCondition": "https://schema.org/NewCondition",
-                    "url": variant_url(&product_url, &v.sku),
-                });
-                if let Some(g) = &v.gtin {
-                    offer["gtin"] = json!(g);
-                }
-                if let Some(m) = &v.mpn {
-                    offer["mpn"] = json!(m);
-                }
-                offer
-            })
-            .collect();
-        let mut ld = json!({
-            "@context": "https://schema.org",
-            "@type": "Product",
-            "name": p.title,
-            "description": excerpt(&text, 5000),
-            "url": product_url,
-            "image": images.iter().map(|i| i.absolute_url.clone()).collect::<Vec<_>>(),
-            "offers": offers,
-        });
-        if let Some(v) = &p.vendor {
-            ld["brand"] = json!({"@type": "Brand", "name": v});
-        }
-        if let Some(t) = &p.product_type {
-            ld["category"] = json!(t);
-        }
-        if let [only] = p.variants.as_slice() {
-            ld["sku"] = json!(only.sku);
-        }
-        meta.json_ld.push(json_ld(&ld));
-        meta.json_ld.push(json_ld(&breadcrumb_ld(&trail, &self.urls)));
-        meta
-    }
-
-    /// Home → category path (of the first category) → product.
-    fn product_trail(&self, p: &Product) -> Vec<Link> {
-        let mut trail = vec![Link { title: "Home".into(), url: self.urls.link("") }];
-        if let Some(&first) = p.categories.first() {
-            trail.extend(self.category_trail(first));
-        }
-        trail.push(Link { title: p.title.clone(), url: self.urls.link(&product_path(p)) });
-        trail
-    }
-
-    fn category_trail(&self, index: usize) -> Vec<Link> {
-        let cats = &self.catalog.categories;
-        let mut chain = vec![index];
-        while let Some(parent) = cats[*chain.last().unwrap_or(&index)].parent {
-            chain.push(parent);
-        }
-        chain
-            .iter()
-            .rev()
-            .map(|&i| Link {
-                title: cats[i].title.clone(),
-                url: self.urls.link(&category_path(&cats[i])),
-            })
-            .collect()
-    }
-
-    /// The next products after this one in its first category (wrapping), else in the
-    /// whole catalog: deterministic and cheap.
-    fn related(&self, index: usize) -> Vec<&Value> {
-        self.related_indices(index).into_iter().map(|i| &self.cards.get(i).summary).collect()
-    }
-
-    fn related_indices(&self, index: usize) -> Vec<usize> {
-        let p = &self.catalog.products[index];
-        let pool: &[usize] = match p.categories.first() {
-            Some(&c) if self.category_members[c].len() > 1 => &self.category_members[c],
-            _ => &[],
-        };
-        if pool.is_empty() {
-            let n = self.cards.len();
-            return (1..n)
-                .map(|k| (index + k) % n)
-                .filter(|i| !self.cards.get(*i).summary.is_null())
-                .take(RELATED)
-                .collect();
-        }
-        let start = self.place_in_category[index];
-        (1..pool.len())
-            .map(|k| pool[(start + k) % pool.len()])
-            .filter(|i| *i != index)
-            .take(RELATED)
-            .collect()
-    }
-
-    /// Everything a listing page shows except its product cards.
-    fn listing_parts(&self, kind: ListKind, index: usize) -> ListingParts<'_> {
-        let c = self.catalog;
-        let base = self.listing_base(kind, index);
-        let (title, description_md, members, image) = match kind {
-            ListKind::Collection => {
-                let col = &c.collections[index];
-                let image = col
-                    .image
-                    .as_ref()
-                    .and_then(|i| image_ctx(self.images, &self.urls, &i.src, &i.alt));
-                (&col.title, &col.description, &col.products, image)
-            }
-            ListKind::Category => {
-                let cat = &c.categories[index];
-                (&cat.title, &cat.description, &self.category_members[index], None)
-            }
-        };
-        let mut trail = vec![Link { title: "Home".into(), url: self.urls.link("") }];
-        let subcategories: Vec<Link> = match kind {
-            ListKind::Collection => {
-                trail.push(Link {
-                    title: "Collections".into(),
-                    url: self.urls.link("collections/"),
-                });
-                trail.push(Link { title: title.clone(), url: self.urls.link(&base) });
-                Vec::new()
-            }
-            ListKind::Category => {
-                trail.extend(self.category_trail(index));
-                c.categories
-                    .iter()
-                    .filter(|s| s.parent == Some(index))
-                    .map(|s| Link {
-                        title: s.title.clone(),
-                        url: self.urls.link(&category_path(s)),
-                    })
-                    .collect()
-            }
-        };
-        ListingParts { base, title, description_md, members, image, trail, subcategories }
-    }
-
-    /// The fingerprint input of a listing page: its parts plus the hashes of its cards.
-    fn listing_fingerprint(
-        &self,
-        h: &mut blake3::Hasher,
-        kind: ListKind,
-        index: usize,
-        page: usize,
-    ) {
-        let parts = self.listing_parts(kind, index);
-        h.update(b"listing\0");
-        h.update(format!("{kind:?}\0{index}\0{page}\0{}\0", parts.members.len()).as_bytes());
-        h.update(parts.base.as_bytes());
-        h.update(parts.title.as_bytes());
-        h.update(b"\0");
-        h.update(parts.description_md.as_bytes());
-        h.update(b"\0");
-        h.update(
-            serde_json::to_string(&(&parts.image, &parts.trail, &parts.subcategories))
-                .unwrap_or_default()
-                .as_bytes(),
-        );
-        for i in parts.members.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE) {
-            h.update(&self.cards.get(*i).hash);
-        }
-    }
-
-    fn listing(&self, ctx: &mut tera::Context, kind: ListKind, index: usize, page: usize) -> Meta {
-        let c = self.catalog;
-        let ListingParts { base, title, description_md, members, image, trail, subcategories } =
-            self.listing_parts(kind, index);
-        let total_pages = pages_for(members.len());
-        let shown: Vec<&Value> = members
-            .iter()
-            .skip((page - 1) * PAGE_SIZE)
-            .take(PAGE_SIZE)
-            .map(|i| &self.cards.get(*i).summary)
-            .collect();
-        let link = |n: usize| self.urls.link(&listing_path(&base, n));
-        let numbers: Vec<Value> = page_window(page, total_pages)
-            .into_iter()
-            .map(|n| match n {
-                Some(n) => json!({"number": n, "url": link(n), "current": n == page}),
-                None => json!({"number": null}),
-            })
-            .collect();
-        ctx.insert(
-            "listing",
-            &json!({
-                "kind": match kind { ListKind::Collection => "collection", ListKind::Category => "category" },
-                "title": title,
-                "url": link(1),
-                "description_html": if page == 1 { markdown_to_html(description_md, &self.urls.root) } else { String::new() },
-                "image": image,
-                "total": members.len(),
-                "subcategories": subcategories,
-            }),
-        );
-        ctx.insert("products", &shown);
-        ctx.insert(
-            "pagination",
-            &json!({
-                "current": page,
-                "total_pages": total_pages,
-                "per_page": PAGE_SIZE,
-                "first_index": if members.is_empty() { 0 } else { (page - 1) * PAGE_SIZE + 1 },
-                "last_index": ((page - 1) * PAGE_SIZE + shown.len()),
-                "prev_url": (page > 1).then(|| link(page - 1)),
-                "next_url": (page < total_pages).then(|| link(page + 1)),
-                "pages": numbers,
-            }),
-        );
-        ctx.insert("breadcrumbs", &trail);
-        let heading = if page > 1 {
-            format!("{title} – Page {page} of {total_pages}")
-        } else {
-            title.clone()
-        };
-        let mut description = description(description_md);
-        if description.is_empty() {
-            description = format!("{} products in {title} at {}", members.len(), c.store.name);
-        }
-        let mut meta = self.meta(self.title(&heading), description, &listing_path(&base, page));
-        meta.prev = (page > 1).then(|| self.urls.absolute(&listing_path(&base, page - 1)));
-        meta.next =
-            (page < total_pages).then(|| self.urls.absolute(&listing_path(&base, page + 1)));
-        meta.og_image = shown
-            .first()
-            .and_then(|s| s.pointer("/image/absolute_url"))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        meta.json_ld.push(json_ld(&breadcrumb_ld(&trail, &self.urls)));
-        meta
-    }
-
-    fn collections(&self, ctx: &mut tera::Context) -> Meta {
-        let list: Vec<Value> =
-            (0..self.catalog.collections.len()).map(|i| self.collection_tile(i)).collect();
-        ctx.insert("collections", &list);
-        let trail = vec![
-            Link { title: "Home".into(), url: self.urls.link("") },
-            Link { title: "Collections".into(), url: self.urls.link("collections/") },
-        ];
-        ctx.insert("breadcrumbs", &trail);
-        let mut meta = self.meta(
-            self.title("Collections"),
-            format!("All collections at {}", self.catalog.store.name),
-            "collections/",
-        );
-        meta.json_ld.push(json_ld(&breadcrumb_ld(&trail, &self.urls)));
-        meta
-    }
-
     fn page(&self, ctx: &mut tera::Context, index: usize) -> Meta {
         let page = &self.catalog.pages[index];
         let path = format!("pages/{}/", page.handle);
@@ -754,23 +433,6 @@ pub fn pages_for(n: usize) -> usize {
     n.div_ceil(PAGE_SIZE).max(1)
 }
 
-/// Page numbers to show: first, last, and two around the current one; `None` is a gap.
-fn page_window(current: usize, total: usize) -> Vec<Option<usize>> {
-    let mut out = Vec::new();
-    let mut last = 0;
-    for n in 1..=total {
-        if n == 1 || n == total || n.abs_diff(current) <= 2 {
-            if n > last + 1 {
-                out.push(None);
-            }
-            out.push(Some(n));
-            last = n;
-        }
-    }
-    out
-}
-
-/// Active products of each category and its descendants, sorted by title then handle.
 /// A blake3 digest of a value's `Hash` stream: for fingerprints, without serialising.
 fn digest(value: &impl std::hash::Hash) -> [u8; 32] {
     struct Blake3(blake3::Hasher);
@@ -787,6 +449,7 @@ fn digest(value: &impl std::hash::Hash) -> [u8; 32] {
     *h.0.finalize().as_bytes()
 }
 
+/// Active products of each category and its descendants, sorted by title then handle.
 fn category_members(catalog: &Catalog, cards: &ProductCards) -> Vec<Vec<usize>> {
     let cats = &catalog.categories;
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); cats.len()];
@@ -814,16 +477,6 @@ fn category_members(catalog: &Catalog, cards: &ProductCards) -> Vec<Vec<usize>> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_window_shows_ends_and_neighbours() {
-        assert_eq!(page_window(1, 1), vec![Some(1)]);
-        assert_eq!(
-            page_window(5, 10),
-            vec![Some(1), None, Some(3), Some(4), Some(5), Some(6), Some(7), None, Some(10)]
-        );
-        assert_eq!(page_window(1, 4), vec![Some(1), Some(2), Some(3), Some(4)]);
-    }
 
     #[test]
     fn built_in_templates_compile() {
