@@ -50,9 +50,8 @@ fn many_shops_stay_within_the_connection_budget() {
             "CREATE ROLE {role} LOGIN CREATEDB CONNECTION LIMIT {limit} PASSWORD '{password}'"
         );
         sqlx::query(sqlx::AssertSqlSafe(create)).execute(&su).await.expect("create the role");
-        let outcome = std::panic::AssertUnwindSafe(exercise(&su, &role, &password))
-            .catch_unwind()
-            .await;
+        let outcome =
+            std::panic::AssertUnwindSafe(exercise(&su, &role, &password)).catch_unwind().await;
         drop_role(&su, &role).await;
         su.close().await;
         if let Err(panic) = outcome {
@@ -64,8 +63,8 @@ fn many_shops_stay_within_the_connection_budget() {
 async fn exercise(su: &sqlx::PgPool, role: &str, password: &str) {
     let budget_of = budget();
     let server = Server::start(Db::Postgres, |c| {
-        let mut url = url::Url::parse(c.database_url.as_deref().expect("a PostgreSQL URL"))
-            .expect("a URL");
+        let mut url =
+            url::Url::parse(c.database_url.as_deref().expect("a PostgreSQL URL")).expect("a URL");
         url.set_username(role).expect("a user");
         url.set_password(Some(password)).expect("a password");
         c.database_url = Some(url.to_string());
@@ -152,7 +151,11 @@ async fn use_shop(api: &Client, shop: &Shop) {
     let list = api.get("/api/v1/products", &shop.secret).await.expect(200).json();
     let variant = list["products"][0]["variants"][0]["id"].as_str().expect("a variant").to_owned();
     let cart = api
-        .post("/api/v1/carts", &shop.publishable, json!({"lines": [{"variant_id": variant, "quantity": 1}]}))
+        .post(
+            "/api/v1/carts",
+            &shop.publishable,
+            json!({"lines": [{"variant_id": variant, "quantity": 1}]}),
+        )
         .await
         .expect(201)
         .json();
@@ -171,12 +174,11 @@ async fn use_shop(api: &Client, shop: &Shop) {
 /// Records the most connections `role` held, every few milliseconds until `stop`.
 async fn sample(su: sqlx::PgPool, role: String, most: Arc<AtomicI64>, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
-                .bind(&role)
-                .fetch_one(&su)
-                .await
-                .expect("read pg_stat_activity");
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE usename = $1")
+            .bind(role.as_str())
+            .fetch_one(&su)
+            .await
+            .expect("read pg_stat_activity");
         most.fetch_max(n, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -198,7 +200,6 @@ async fn drop_role(su: &sqlx::PgPool, role: &str) {
             let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(su).await;
         }
     }
-    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
-        .execute(su)
-        .await;
+    let _ =
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}"))).execute(su).await;
 }

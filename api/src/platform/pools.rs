@@ -202,8 +202,8 @@ impl ShopPools {
             let free = u32::try_from(self.lent.available_permits()).unwrap_or(u32::MAX);
             if free >= self.min_share()
                 && self.open_count() < self.max_open
-                && let Ok(p) = Arc::clone(&self.lent)
-                    .try_acquire_many_owned(free.min(self.budget.per_shop))
+                && let Ok(p) =
+                    Arc::clone(&self.lent).try_acquire_many_owned(free.min(self.budget.per_shop))
             {
                 return Ok(p);
             }
