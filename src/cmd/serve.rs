@@ -67,6 +67,10 @@ pub struct Args {
     /// Shop database pools kept open at most [default: 200].
     #[arg(long, env = "AURELIO_MAX_OPEN_POOLS")]
     pub max_open_pools: Option<usize>,
+    /// Database connections this process holds at most, registry and every shop together,
+    /// whatever the number of shops (at least 3) [default: 64].
+    #[arg(long, env = "AURELIO_DB_CONNECTIONS")]
+    pub db_connections: Option<u32>,
     /// Rate limits on the API (`off` only for load tests; the others are `[limits]` in
     /// the configuration file, see `docs/security.md`) [default: on].
     #[arg(long, env = "AURELIO_RATE_LIMITS", value_parser = ["on", "off"])]
@@ -133,6 +137,9 @@ impl Args {
         }
         if let Some(n) = self.max_open_pools {
             c.max_open_pools = n;
+        }
+        if let Some(n) = self.db_connections {
+            c.db_connections = n;
         }
         if let Some(v) = &self.rate_limits {
             c.limits.enabled = v == "on";

@@ -45,9 +45,12 @@ pub struct Config {
     /// loses its jobs to another after this long.
     #[serde(with = "millis")]
     pub job_lease: Duration,
-    /// Connections per shop pool.
+    /// Database connections this process holds at most, whatever the number of shops: the
+    /// registry's pool and every shop's pool together (`pools::Budget`; at least 3).
+    pub db_connections: u32,
+    /// Connections one shop's pool borrows from `db_connections` at most.
     pub pool_size: u32,
-    /// Shop pools kept open at most.
+    /// Shop pools kept open at most (each also holds at least one connection's share).
     pub max_open_pools: usize,
     /// Shop pools unused this long are closed.
     #[serde(with = "millis")]
@@ -103,6 +106,7 @@ impl Default for Config {
             build_debounce: Duration::from_millis(250),
             workers: 4,
             job_lease: Duration::from_secs(30),
+            db_connections: 64,
             pool_size: 4,
             max_open_pools: 200,
             pool_idle: Duration::from_secs(300),

@@ -3,8 +3,8 @@
 //!
 //! SQL is written once in the common dialect (`$1` parameters, `BIGINT` and `TEXT`
 //! columns, times as Unix milliseconds); the few places that differ ask `Backend`.
-//! Shop pools are opened on demand and kept in a bounded cache that closes idle ones, so a
-//! thousand shops do not hold a thousand pools.
+//! Shop pools are opened on demand under one connection budget (`pools`), so a thousand
+//! shops do not hold a thousand pools.
 
 use crate::error::{ApiError, ApiResult};
 use crate::sqlite_writer::Writer;
@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+pub use crate::platform::pools::{Budget, Pools, ShopPools};
 
 /// Where the databases live.
 #[derive(Debug, Clone)]
@@ -127,11 +129,12 @@ impl Backend {
         }
     }
 
-    /// Opens the registry, creating it (and the PostgreSQL database) when missing.
-    pub async fn open_registry(&self) -> anyhow::Result<AnyPool> {
+    /// Opens the registry with at most `max` connections, creating it (and the PostgreSQL
+    /// database) when missing.
+    pub async fn open_registry(&self, max: u32) -> anyhow::Result<AnyPool> {
         install_drivers();
         let options = self.registry_options()?;
-        let pool = match pool_options(self, 8, false).connect_with(options.clone()).await {
+        let pool = match pool_options(self, max, false).connect_with(options.clone()).await {
             Ok(pool) => pool,
             // PostgreSQL: a registry database that does not exist yet is created.
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
@@ -145,7 +148,7 @@ impl Backend {
                     .await?;
                 admin.execute(AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).await?;
                 admin.close().await;
-                pool_options(self, 8, false).connect_with(options).await?
+                pool_options(self, max, false).connect_with(options).await?
             }
             Err(e) => {
                 anyhow::bail!("cannot open the registry database ({}): {e}", self.name())
@@ -205,13 +208,20 @@ impl Backend {
         }
     }
 
-    /// Opens a pool on a shop's database.
-    async fn open_shop(&self, db_name: &str, max: u32) -> anyhow::Result<AnyPool> {
+    /// A pool of at most `max` connections on a shop's database, connecting on first use.
+    /// On SQLite its database is checkpointed in the background until `retire` is
+    /// notified (the pool left the cache) or the pool is closed.
+    pub(crate) fn shop_pool(
+        &self,
+        db_name: &str,
+        max: u32,
+        retire: Arc<tokio::sync::Notify>,
+    ) -> anyhow::Result<AnyPool> {
         install_drivers();
         let options = self.shop_options(db_name)?;
-        let pool = pool_options(self, max, true).connect_with(options).await?;
+        let pool = pool_options(self, max, true).connect_lazy_with(options);
         if !self.is_postgres() {
-            tokio::spawn(checkpoint_in_background(self.clone(), pool.clone()));
+            tokio::spawn(checkpoint_in_background(self.clone(), pool.clone(), retire));
         }
         Ok(pool)
     }
@@ -341,9 +351,6 @@ impl std::ops::DerefMut for WriteTx<'_> {
 /// How long a writer waits for SQLite's lock (and for its write turn) before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long an evicted shop pool stays usable for the requests that already hold it.
-const EVICTED_POOL_GRACE: Duration = Duration::from_secs(60);
-
 fn install_drivers() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(sqlx::any::install_default_drivers);
@@ -384,11 +391,19 @@ const CATCH_UP_FRAMES: i64 = 256;
 /// process's write turn (`Backend::write_turn`): nobody writes during it, so it reaches the
 /// end, and the next commit starts the log over (unless a reader still reads its end). The
 /// turn is held for a few milliseconds a second under full load (25 ms without catch-up).
-async fn checkpoint_in_background(backend: Backend, pool: AnyPool) {
+async fn checkpoint_in_background(
+    backend: Backend,
+    pool: AnyPool,
+    retire: Arc<tokio::sync::Notify>,
+) {
     let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            // Let go, so the pool can end when its requests are done (`pools`).
+            () = retire.notified() => break,
+        }
         if pool.is_closed() {
             break;
         }
@@ -561,132 +576,19 @@ pub fn rfc3339(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Open shop pools, bounded and closed when idle.
-#[derive(Debug)]
-pub struct ShopPools {
-    backend: Backend,
-    per_shop: u32,
-    max_open: usize,
-    idle: Duration,
-    open: Mutex<HashMap<String, (AnyPool, Instant)>>,
-    /// Serializes opening so two requests for a cold shop open one pool.
-    opening: tokio::sync::Mutex<()>,
-}
-
-impl ShopPools {
-    /// At most `max_open` pools of `per_shop` connections; pools unused for `idle` close.
-    pub fn new(backend: Backend, per_shop: u32, max_open: usize, idle: Duration) -> Self {
-        Self {
-            backend,
-            per_shop,
-            max_open,
-            idle,
-            open: Mutex::new(HashMap::new()),
-            opening: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    fn cached(&self, db_name: &str) -> Option<AnyPool> {
-        let mut open = self.open.lock().expect("pool cache lock");
-        open.get_mut(db_name).map(|(pool, used)| {
-            *used = Instant::now();
-            pool.clone()
-        })
-    }
-
-    /// The pool of a shop's database, opened and migrated on first use.
-    pub async fn get(&self, db_name: &str, migrations: &[Migration]) -> anyhow::Result<AnyPool> {
-        if let Some(pool) = self.cached(db_name) {
-            return Ok(pool);
-        }
-        let _guard = self.opening.lock().await;
-        if let Some(pool) = self.cached(db_name) {
-            return Ok(pool);
-        }
-        let pool = self.backend.open_shop(db_name, self.per_shop).await?;
-        migrate(&self.backend, &pool, migrations).await?;
-        let evicted = {
-            let mut open = self.open.lock().expect("pool cache lock");
-            let evicted = if open.len() >= self.max_open {
-                let oldest = open.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| k.clone());
-                oldest.and_then(|k| open.remove(&k)).map(|(p, _)| p)
-            } else {
-                None
-            };
-            open.insert(db_name.to_owned(), (pool.clone(), Instant::now()));
-            evicted
-        };
-        if let Some(old) = evicted {
-            // Closed after a grace period, not now: `close` refuses new acquisitions at
-            // once, so a request that had just taken a clone of this pool answered 503.
-            tokio::spawn(async move {
-                tokio::time::sleep(EVICTED_POOL_GRACE).await;
-                old.close().await;
-            });
-        }
-        Ok(pool)
-    }
-
-    /// Closes and forgets a shop's pool (before its database is dropped).
-    pub async fn close(&self, db_name: &str) {
-        let pool = self.open.lock().expect("pool cache lock").remove(db_name);
-        if let Some((pool, _)) = pool {
-            pool.close().await;
-        }
-    }
-
-    /// Closes pools idle for longer than the idle limit; returns how many.
-    pub async fn evict_idle(&self) -> usize {
-        let idle: Vec<AnyPool> = {
-            let mut open = self.open.lock().expect("pool cache lock");
-            let stale: Vec<String> = open
-                .iter()
-                .filter(|(_, (_, used))| used.elapsed() >= self.idle)
-                .map(|(k, _)| k.clone())
-                .collect();
-            stale.iter().filter_map(|k| open.remove(k)).map(|(p, _)| p).collect()
-        };
-        let n = idle.len();
-        for pool in idle {
-            pool.close().await;
-        }
-        n
-    }
-
-    /// How many pools are open.
-    pub fn open_count(&self) -> usize {
-        self.open.lock().expect("pool cache lock").len()
-    }
-
-    /// The backend.
-    pub fn backend(&self) -> &Backend {
-        &self.backend
-    }
-
-    /// Closes every pool (at shutdown).
-    pub async fn close_all(&self) {
-        let all: Vec<AnyPool> =
-            self.open.lock().expect("pool cache lock").drain().map(|(_, (p, _))| p).collect();
-        for pool in all {
-            pool.close().await;
-        }
-    }
-}
-
-/// Shared handle to the pool cache.
-pub type Pools = Arc<ShopPools>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     /// A SQLite backend in a temporary directory with one open shop database, `shop_a`.
     async fn shop_a() -> (tempfile::TempDir, Backend, AnyPool, ShopPools, AnyPool) {
         let dir = tempfile::tempdir().expect("tempdir");
         let backend = Backend::new(None, dir.path()).expect("backend");
-        let registry = backend.open_registry().await.expect("registry");
+        let registry = backend.open_registry(2).await.expect("registry");
         backend.create_shop_db(&registry, "shop_a").await.expect("create");
-        let pools = ShopPools::new(backend.clone(), 2, 4, Duration::from_secs(60));
+        let budget = Budget::new(8, 2).expect("a budget");
+        let pools = ShopPools::new(backend.clone(), budget, 4, Duration::from_secs(60));
         let pool = pools.get("shop_a", &[]).await.expect("pool");
         (dir, backend, registry, pools, pool)
     }

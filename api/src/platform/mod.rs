@@ -18,6 +18,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod limits;
+pub mod pools;
 pub mod registry;
 pub mod schema;
 pub mod sqlite_writer;
@@ -75,7 +76,8 @@ impl Platform {
         std::fs::create_dir_all(&config.data_dir)?;
         config.data_dir = std::fs::canonicalize(&config.data_dir)?;
         let backend = Backend::new(config.database_url.as_deref(), &config.data_dir)?;
-        let registry = backend.open_registry().await?;
+        let budget = db::Budget::new(config.db_connections, config.pool_size)?;
+        let registry = backend.open_registry(budget.registry).await?;
         db::migrate(&backend, &registry, schema::REGISTRY).await?;
         let media: Arc<dyn ObjectStore> = match &config.media_url {
             None => {
@@ -101,12 +103,8 @@ impl Platform {
             .transpose()
             .map_err(|e| anyhow::anyhow!(e))?;
         let http = egress::Egress::new(config.allow_private_egress)?;
-        let pools = Arc::new(ShopPools::new(
-            backend,
-            config.pool_size,
-            config.max_open_pools,
-            config.pool_idle,
-        ));
+        let pools =
+            Arc::new(ShopPools::new(backend, budget, config.max_open_pools, config.pool_idle));
         let limits = Arc::new(limits::Limits::new(config.limits.clone()));
         let job_lease = config.job_lease;
         Ok(Arc::new(Self {
