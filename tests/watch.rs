@@ -87,7 +87,7 @@ fn open_events(port: u16, path: &str) -> BufReader<TcpStream> {
     }
     assert!(head[0].contains(" 200 "), "{head:?}");
     assert!(
-        head.iter().any(|h| h.to_ascii_lowercase() == "content-type: text/event-stream"),
+        head.iter().any(|h| h.eq_ignore_ascii_case("content-type: text/event-stream")),
         "{head:?}"
     );
     events
