@@ -241,7 +241,7 @@ pub(super) fn settings(
                 STORE,
                 line("price"),
                 Some(field("price")),
-                format!("`{}` {e} in {currency}", rate.price),
+                super::amounts::price_problem(&rate.price, &e, currency).1,
             ),
         }
     }

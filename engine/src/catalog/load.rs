@@ -243,12 +243,7 @@ pub(super) fn plain(
 }
 
 pub(super) fn amount_message(text: &str, err: &AmountError, currency: Currency) -> String {
-    match err {
-        AmountError::TooManyDecimals { given } => {
-            format!("`{text}` has {given} decimals, {currency} allows {}", currency.exponent())
-        }
-        other => format!("`{text}` {other}"),
-    }
+    super::amounts::price_problem(text, err, currency).1
 }
 
 fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {

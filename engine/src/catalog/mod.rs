@@ -3,6 +3,8 @@
 //!
 //! `load` builds it from a catalog directory; nothing here renders or touches the network.
 
+mod amounts;
+mod snippet;
 mod collections;
 mod feed_settings;
 mod json_pos;

@@ -6,14 +6,14 @@ use super::limits::{
     MAX_GRAMS, MAX_IMAGES, MAX_INVENTORY, MAX_OPTION_VALUES, MAX_OPTIONS, MAX_PRODUCT_CATEGORIES,
     MAX_SKU_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MAX_VARIANTS,
 };
-use super::load::{PRODUCTS, amount_message, handle_message, plain, serde_problem};
+use super::load::{PRODUCTS, handle_message, plain, serde_problem};
 use super::raw::{RawImage, RawProduct, RawVariant};
 use super::validate::{
     check_image_path, did_you_mean, is_handle, is_sku, parse_weight, rfc3339_to_unix,
 };
 use super::{ImageRef, Product, ProductFeed, ProductOption, Variant, feed_settings, gtin_is_valid};
 use crate::diagnostics::Diagnostics;
-use crate::money::{AmountError, Currency, Money};
+use crate::money::{Currency, Money};
 use std::collections::HashMap;
 
 /// Categories beyond which an unknown category gets no "did you mean" (each suggestion
@@ -345,7 +345,7 @@ fn parse_variants(
         let price = parse_price(&rv.price, &field("price"), ctx, at, d);
         let compare_at_price = rv
             .compare_at_price
-            .as_deref()
+            .as_ref()
             .and_then(|p| parse_price(p, &field("compare_at_price"), ctx, at, d));
         if let (Some(p), Some(c)) = (price, compare_at_price)
             && c.minor <= p.minor
@@ -519,27 +519,13 @@ fn check_options(
 }
 
 fn parse_price(
-    text: &str,
+    raw: &super::amounts::RawAmount,
     field: &str,
     ctx: &ProductContext<'_>,
     at: Option<usize>,
     d: &mut Diagnostics,
 ) -> Option<Money> {
-    match Money::parse(text, ctx.currency) {
-        Ok(m) if ctx.check_precision => Some(m),
-        Ok(_) => None,
-        Err(AmountError::TooManyDecimals { .. }) if !ctx.check_precision => None,
-        Err(e) => {
-            d.error(
-                "price-precision",
-                PRODUCTS,
-                at,
-                Some(field.to_owned()),
-                amount_message(text, &e, ctx.currency),
-            );
-            None
-        }
-    }
+    super::amounts::parse_price(raw, ctx.currency, ctx.check_precision, (PRODUCTS, at, field), d)
 }
 
 #[cfg(test)]
