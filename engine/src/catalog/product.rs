@@ -6,10 +6,12 @@ use super::limits::{
     MAX_GRAMS, MAX_IMAGES, MAX_INVENTORY, MAX_OPTION_VALUES, MAX_OPTIONS, MAX_PRODUCT_CATEGORIES,
     MAX_SKU_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MAX_VARIANTS,
 };
-use super::load::{PRODUCTS, handle_message, plain, serde_problem};
+use super::load::{PRODUCTS, handle_message, plain};
+use super::snippet::report_serde_error;
 use super::raw::{RawImage, RawProduct, RawVariant};
 use super::validate::{
-    check_image_path, did_you_mean, is_handle, is_sku, parse_weight, rfc3339_to_unix,
+    check_image_path, did_you_mean, in_file_order, is_handle, is_sku, parse_weight,
+    rfc3339_to_unix, unknown_category,
 };
 use super::{ImageRef, Product, ProductFeed, ProductOption, Variant, feed_settings, gtin_is_valid};
 use crate::diagnostics::Diagnostics;
@@ -90,14 +92,10 @@ pub(super) fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>)
         Ok(raw) => raw,
         Err(_) => {
             let de = &mut serde_json::Deserializer::from_str(text);
-            let message = match serde_path_to_error::deserialize::<_, RawProduct>(de) {
-                Ok(_) => (None, "the line could not be parsed".to_owned()),
-                Err(e) => {
-                    let (_, field, message) = serde_problem(&e);
-                    (field, message)
-                }
-            };
-            d.error("syntax", PRODUCTS, at, message.0, message.1);
+            match serde_path_to_error::deserialize::<_, RawProduct>(de) {
+                Ok(_) => d.error("syntax", PRODUCTS, at, None, "the line could not be parsed"),
+                Err(e) => report_serde_error(&mut d, PRODUCTS, text, line, &e),
+            }
             return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
         }
     };
@@ -142,17 +140,11 @@ pub(super) fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>)
         match ctx.categories.get(handle.as_str()) {
             Some(index) => categories.push(*index),
             None => {
-                let hint = std::mem::take(&mut hint_left)
-                    .then(|| did_you_mean(handle, ctx.categories.keys().copied()))
-                    .flatten()
-                    .map(|s| format!(", did you mean `{s}`?"))
+                let known = std::mem::take(&mut hint_left)
+                    .then(|| in_file_order(ctx.categories))
                     .unwrap_or_default();
-                err(
-                    &mut d,
-                    "unknown-category",
-                    format!("categories[{i}]"),
-                    format!("unknown category `{handle}`{hint}"),
-                );
+                let message = unknown_category(handle, &known, ctx.categories.len());
+                err(&mut d, "unknown-category", format!("categories[{i}]"), message);
             }
         }
     }

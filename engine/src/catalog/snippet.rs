@@ -4,6 +4,8 @@
 //! The excerpt is bounded in width, cut at character boundaries, and shows no control or
 //! bidirectional-formatting characters (they would move the caret or the terminal).
 
+use crate::diagnostics::Diagnostics;
+
 /// Display columns shown before and after the column.
 const BEFORE: usize = 36;
 const AFTER: usize = 28;
@@ -100,6 +102,28 @@ pub(crate) fn quote_hint(
     let before = source.get(..byte_column.saturating_sub(1))?.trim_end();
     (expects_separator && before.ends_with('"'))
         .then_some(" (a `\"` inside a text must be written `\\\"`)")
+}
+
+/// Reports a serde error in `text` (whose first line is line `first_line` of `file`) as a
+/// syntax error with its field, line, column and an excerpt around the column.
+pub(super) fn report_serde_error(
+    d: &mut Diagnostics,
+    file: &str,
+    text: &str,
+    first_line: usize,
+    err: &serde_path_to_error::Error<serde_json::Error>,
+) {
+    let (_, field, mut message) = super::load::serde_problem(err);
+    let inner = err.inner();
+    if inner.line() == 0 {
+        d.error("syntax", file, Some(first_line), field, message);
+        return;
+    }
+    if let Some(hint) = quote_hint(text, inner.line(), inner.column(), &message) {
+        message.push_str(hint);
+    }
+    let (column, excerpt) = locate_error(text, inner.line(), inner.column());
+    d.syntax(file, (first_line + inner.line() - 1, column), field, &message, excerpt);
 }
 
 #[cfg(test)]
