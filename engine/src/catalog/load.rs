@@ -11,7 +11,7 @@ use super::raw::RawStore;
 use super::categories::load_categories;
 use super::follow_on::{Gaps, salvage_handle};
 use super::validate::{check_image_path, did_you_mean, is_handle};
-use super::{Catalog, Category, ImageRef, Product, Store, feed_settings, locate};
+use super::{Catalog, ImageRef, Product, Store, feed_settings, locate};
 use crate::diagnostics::Diagnostics;
 use crate::money::{AmountError, Currency, Locale};
 use crate::text::strip_markup;

@@ -395,7 +395,10 @@ fn palette_of(value: &Value) -> Vec<(&str, &str)> {
 
 /// Warns about the `CONTRAST_PAIRS` of `palette` (slug, colour) below WCAG AA.
 fn contrast_checks(palette: &[(&str, &str)], text: &str, label: &str, diags: &mut Diagnostics) {
-    let color = |slug: &str| palette.iter().find(|(s, _)| *s == slug).map(|(_, c)| *c);
+    // Only ASCII colours are measured: after schema errors a colour can be any text.
+    let color = |slug: &str| {
+        palette.iter().find(|(s, _)| *s == slug).map(|(_, c)| *c).filter(|c| c.is_ascii())
+    };
     for (fg, bg) in CONTRAST_PAIRS {
         let (Some(f), Some(b)) = (color(fg), color(bg)) else { continue };
         if let Some(ratio) = contrast_ratio(f, b)
