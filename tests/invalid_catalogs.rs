@@ -41,7 +41,13 @@ fn check(case: &Path, bless: bool) -> Option<String> {
     let name = case.file_name().expect("named").to_string_lossy().into_owned();
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("site");
-    let output = aurelio(&["build".as_ref(), "--site".as_ref(), case.as_os_str(), "--out".as_ref(), out.as_os_str()]);
+    let output = aurelio(&[
+        "build".as_ref(),
+        "--site".as_ref(),
+        case.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
     let found = diagnostics(&output.stderr, case);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if output.status.success() || out.exists() {

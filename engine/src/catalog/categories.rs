@@ -11,7 +11,11 @@ use std::path::Path;
 
 /// Loads `categories.json` (optional: no file, no categories); notes in `gaps` when the
 /// file exists but cannot be read, so that references to categories are not reported.
-pub(super) fn load_categories(dir: &Path, gaps: &mut Gaps, diags: &mut Diagnostics) -> Vec<Category> {
+pub(super) fn load_categories(
+    dir: &Path,
+    gaps: &mut Gaps,
+    diags: &mut Diagnostics,
+) -> Vec<Category> {
     let errors_before = diags.error_count();
     let text = read_small(dir, CATEGORIES, false, diags);
     let raw: Option<Vec<RawCategory>> =

@@ -2,11 +2,11 @@
 //! and sorted; an edit that keeps every product at its index re-checks only the changed
 //! products against the rules.
 
+use super::follow_on::Gaps;
 use super::limits::MAX_RULE_CONDITIONS;
 use super::load::{COLLECTIONS, amount_message, handle_message, parse_json, plain, read_small};
 use super::locate;
 use super::raw::{Match, RawCollection, RawCondition, RawImage, SortOrder};
-use super::follow_on::Gaps;
 use super::validate::{check_image_path, is_handle, unknown_category};
 use super::{Category, Collection, ImageRef, Product};
 use crate::diagnostics::Diagnostics;

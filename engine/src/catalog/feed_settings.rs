@@ -260,7 +260,8 @@ pub(super) fn check_references(
 ) {
     for (handle, mapping) in &settings.google_product_category {
         if !categories.iter().any(|c| c.handle == *handle) && !gaps.category_follows(STORE) {
-            let known: Vec<&str> = categories.iter().map(|c| c.handle.as_str()).take(1000).collect();
+            let known: Vec<&str> =
+                categories.iter().map(|c| c.handle.as_str()).take(1000).collect();
             diags.error(
                 "unknown-category",
                 STORE,

@@ -3,13 +3,13 @@
 //! `products.jsonl` is read line by line in chunks parsed in parallel, so the file is never
 //! held in memory as a whole. Renders nothing and touches no network; see `render` for that.
 
+use super::categories::load_categories;
 use super::collections::{KeyedMembers, RuleInputs, load_collections};
+use super::follow_on::{Gaps, salvage_handle};
 use super::lines::{Unchanged, line_spans};
 use super::pages::load_pages;
 use super::product::{Parsed, ProductContext, parse_product};
 use super::raw::RawStore;
-use super::categories::load_categories;
-use super::follow_on::{Gaps, salvage_handle};
 use super::validate::{check_image_path, did_you_mean, is_handle};
 use super::{Catalog, ImageRef, Product, Store, feed_settings, locate};
 use crate::diagnostics::Diagnostics;

@@ -7,8 +7,8 @@ use super::limits::{
     MAX_SKU_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MAX_VARIANTS,
 };
 use super::load::{PRODUCTS, handle_message, plain};
-use super::snippet::report_serde_error;
 use super::raw::{RawImage, RawProduct, RawVariant};
+use super::snippet::report_serde_error;
 use super::validate::{
     check_image_path, did_you_mean, in_file_order, is_handle, is_sku, parse_weight,
     rfc3339_to_unix, unknown_category,
