@@ -122,8 +122,17 @@ pub(super) fn report_serde_error(
     if let Some(hint) = quote_hint(text, inner.line(), inner.column(), &message) {
         message.push_str(hint);
     }
-    let (column, excerpt) = locate_error(text, inner.line(), inner.column());
-    d.syntax(file, (first_line + inner.line() - 1, column), field, &message, excerpt);
+    // An error at the very end (EOF after a trailing newline) is shown at the end of the
+    // last line of text, not on the empty line after it.
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    let lines = trimmed.split('\n').count();
+    let (line, byte_column) = if inner.line() > lines {
+        (lines, trimmed.rsplit('\n').next().map_or(0, str::len) + 1)
+    } else {
+        (inner.line(), inner.column())
+    };
+    let (column, excerpt) = locate_error(trimmed, line, byte_column);
+    d.syntax(file, (first_line + line - 1, column), field, &message, excerpt);
 }
 
 #[cfg(test)]
