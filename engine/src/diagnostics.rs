@@ -31,6 +31,22 @@ pub struct Diagnostic {
     pub field: Option<String>,
     /// What is wrong, lowercase, without trailing period.
     pub message: String,
+    /// For syntax errors: a short excerpt of the line and a caret under the column (two
+    /// lines), printed under the message.
+    pub snippet: Option<String>,
+}
+
+impl Diagnostic {
+    /// Where the diagnostic comes in the output: problems reading a file (syntax) first,
+    /// then problems of a value, then references between files, which are often the
+    /// consequence of the others.
+    pub fn rank(&self) -> u8 {
+        match self.code {
+            "empty-catalog" | "missing-file" | "encoding" | "syntax" => 0,
+            "unknown-product" | "unknown-category" | "unchecked" => 2,
+            _ => 1,
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {
@@ -39,7 +55,10 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{level}[{}]: `{}`", self.code, self.file)?;
+        write!(f, "{level}[{}]:", self.code)?;
+        if !self.file.is_empty() {
+            write!(f, " `{}`", self.file)?;
+        }
         match (self.line, self.column) {
             (Some(line), Some(column)) => write!(f, " line {line}:{column}")?,
             (Some(line), None) => write!(f, " line {line}")?,
@@ -48,7 +67,15 @@ impl fmt::Display for Diagnostic {
         if let Some(field) = &self.field {
             write!(f, ": `{field}`")?;
         }
-        write!(f, ": {}", self.message)
+        if self.file.is_empty() && self.field.is_none() {
+            write!(f, " {}", self.message)?;
+        } else {
+            write!(f, ": {}", self.message)?;
+        }
+        for line in self.snippet.iter().flat_map(|s| s.lines()) {
+            write!(f, "\n    | {line}")?;
+        }
+        Ok(())
     }
 }
 
@@ -115,7 +142,30 @@ impl Diagnostics {
             column: None,
             field,
             message,
+            snippet: None,
         });
+    }
+
+    /// Adds a syntax error at a line and column with an excerpt of the line (`snippet`).
+    pub fn syntax(
+        &mut self,
+        file: &str,
+        position: (usize, usize),
+        field: Option<String>,
+        message: &str,
+        snippet: String,
+    ) {
+        self.push_at(Severity::Error, "syntax", file, Some(position), field, message);
+        if let Some(last) = self.0.last_mut() {
+            last.snippet = Some(snippet);
+        }
+    }
+
+    /// Keeps only the diagnostics for which `keep` is true; returns how many were dropped.
+    pub fn retain(&mut self, keep: impl FnMut(&Diagnostic) -> bool) -> usize {
+        let before = self.0.len();
+        self.0.retain(keep);
+        before - self.0.len()
     }
 
     /// Moves all of `other` into `self`.
@@ -133,10 +183,11 @@ impl Diagnostics {
         self.0.iter().filter(|d| d.severity == Severity::Error).count()
     }
 
-    /// All diagnostics in a stable order (file, line, then insertion).
+    /// All diagnostics in a stable order: syntax errors, then the other problems, then
+    /// references between files (`Diagnostic::rank`); each by file, line, then insertion.
     pub fn sorted(&self) -> Vec<&Diagnostic> {
         let mut all: Vec<&Diagnostic> = self.0.iter().collect();
-        all.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        all.sort_by(|a, b| (a.rank(), &a.file, a.line).cmp(&(b.rank(), &b.file, b.line)));
         all
     }
 

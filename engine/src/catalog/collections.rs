@@ -2,11 +2,12 @@
 //! and sorted; an edit that keeps every product at its index re-checks only the changed
 //! products against the rules.
 
+use super::follow_on::Gaps;
 use super::limits::MAX_RULE_CONDITIONS;
 use super::load::{COLLECTIONS, amount_message, handle_message, parse_json, plain, read_small};
 use super::locate;
 use super::raw::{Match, RawCollection, RawCondition, RawImage, SortOrder};
-use super::validate::{check_image_path, is_handle};
+use super::validate::{check_image_path, is_handle, unknown_category};
 use super::{Category, Collection, ImageRef, Product};
 use crate::diagnostics::Diagnostics;
 use crate::money::{Currency, Money};
@@ -50,6 +51,7 @@ pub(super) fn load_collections(
     dir: &Path,
     inputs: &RuleInputs<'_>,
     prior: Option<(&[usize], KeyedMembers)>,
+    gaps: &mut Gaps,
     diags: &mut Diagnostics,
 ) -> (Vec<Collection>, Option<KeyedMembers>) {
     let (currency, categories, products) = (inputs.currency, inputs.categories, inputs.products);
@@ -109,6 +111,7 @@ pub(super) fn load_collections(
                     match by_handle.get(handle.as_str()) {
                         Some(&p) if products[p].is_active() => members.push(p),
                         Some(_) => {}
+                        None if gaps.product_follows(COLLECTIONS, handle) => {}
                         None => diags.error(
                             "unknown-product",
                             COLLECTIONS,
@@ -141,6 +144,7 @@ pub(super) fn load_collections(
                     &rules.conditions,
                     currency,
                     categories,
+                    gaps,
                     &mut |j, name, message| {
                         diags.error(
                             "rule",
@@ -268,6 +272,7 @@ fn compile_rules(
     raw: &[RawCondition],
     currency: Option<Currency>,
     categories: &[Category],
+    gaps: &mut Gaps,
     report: &mut dyn FnMut(usize, &str, String),
 ) -> Option<Rule> {
     let mut conditions = Vec::with_capacity(raw.len());
@@ -283,7 +288,11 @@ fn compile_rules(
             RawCondition::ProductType(t) => Condition::ProductType(t.to_lowercase()),
             RawCondition::Category(handle) => {
                 let Some(root) = categories.iter().position(|c| c.handle == *handle) else {
-                    report(j, "category", format!("unknown category `{handle}`"));
+                    if !gaps.category_follows(COLLECTIONS) {
+                        let known: Vec<&str> =
+                            categories.iter().map(|c| c.handle.as_str()).take(1000).collect();
+                        report(j, "category", unknown_category(handle, &known, categories.len()));
+                    }
                     ok = false;
                     continue;
                 };

@@ -4,7 +4,8 @@
 //! What the settings mean for each channel is `feeds`' business; this file only makes sure
 //! they are well formed and name things that exist.
 
-use super::validate::did_you_mean;
+use super::follow_on::Gaps;
+use super::validate::{did_you_mean, unknown_category};
 use super::{Category, Product, locate};
 use crate::diagnostics::Diagnostics;
 use crate::money::{Currency, Money};
@@ -241,7 +242,7 @@ pub(super) fn settings(
                 STORE,
                 line("price"),
                 Some(field("price")),
-                format!("`{}` {e} in {currency}", rate.price),
+                super::amounts::price_problem(&rate.price, &e, currency).1,
             ),
         }
     }
@@ -253,21 +254,20 @@ pub(super) fn settings(
 /// that deleting a product does not break the build.
 pub(super) fn check_references(
     settings: &FeedSettings,
-    categories: &[Category],
-    products: &[Product],
+    (categories, products): (&[Category], &[Product]),
+    gaps: &mut Gaps,
     diags: &mut Diagnostics,
 ) {
     for (handle, mapping) in &settings.google_product_category {
-        if !categories.iter().any(|c| c.handle == *handle) {
-            let hint = did_you_mean(handle, categories.iter().map(|c| c.handle.as_str()))
-                .map(|s| format!(", did you mean `{s}`?"))
-                .unwrap_or_default();
+        if !categories.iter().any(|c| c.handle == *handle) && !gaps.category_follows(STORE) {
+            let known: Vec<&str> =
+                categories.iter().map(|c| c.handle.as_str()).take(1000).collect();
             diags.error(
                 "unknown-category",
                 STORE,
                 mapping.line,
                 Some(format!("feeds.google_product_category.{handle}")),
-                format!("unknown category `{handle}`{hint}"),
+                unknown_category(handle, &known, categories.len()),
             );
         }
     }
@@ -276,7 +276,7 @@ pub(super) fn check_references(
     }
     let handles: BTreeSet<&str> = products.iter().map(|p| p.handle.as_str()).collect();
     for (i, (handle, line)) in settings.exclude.iter().enumerate() {
-        if !handles.contains(handle.as_str()) {
+        if !handles.contains(handle.as_str()) && !gaps.product_follows(STORE, handle) {
             let hint = did_you_mean(handle, handles.iter().copied())
                 .map(|s| format!(", did you mean `{s}`?"))
                 .unwrap_or_default();

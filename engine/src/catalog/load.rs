@@ -3,13 +3,15 @@
 //! `products.jsonl` is read line by line in chunks parsed in parallel, so the file is never
 //! held in memory as a whole. Renders nothing and touches no network; see `render` for that.
 
+use super::categories::load_categories;
 use super::collections::{KeyedMembers, RuleInputs, load_collections};
+use super::follow_on::{Gaps, salvage_handle};
 use super::lines::{Unchanged, line_spans};
 use super::pages::load_pages;
 use super::product::{Parsed, ProductContext, parse_product};
-use super::raw::{RawCategory, RawStore};
+use super::raw::RawStore;
 use super::validate::{check_image_path, did_you_mean, is_handle};
-use super::{Catalog, Category, ImageRef, Product, Store, feed_settings, locate};
+use super::{Catalog, ImageRef, Product, Store, feed_settings, locate};
 use crate::diagnostics::Diagnostics;
 use crate::money::{AmountError, Currency, Locale};
 use crate::text::strip_markup;
@@ -45,7 +47,7 @@ pub enum CatalogError {
 
 pub(super) const PRODUCTS: &str = "products.jsonl";
 const STORE: &str = "store.json";
-const CATEGORIES: &str = "categories.json";
+pub(super) const CATEGORIES: &str = "categories.json";
 pub(super) const COLLECTIONS: &str = "collections.json";
 
 /// Products parsed by earlier loads, reused while their line and everything a product
@@ -106,21 +108,34 @@ pub fn load_cached(dir: &Path, cache: &mut ParseCache) -> Result<Loaded, Catalog
         });
     }
     let mut diags = Diagnostics::default();
+    if let Some(empty) = not_a_catalog(dir) {
+        diags.error("empty-catalog", "", None, None, empty);
+        return Err(CatalogError::Invalid(diags));
+    }
+    let mut gaps = Gaps::default();
     let store = load_store(dir, &mut diags);
     let currency = store.as_ref().map(|s| s.currency);
-    let categories = load_categories(dir, &mut diags);
+    let categories = load_categories(dir, &mut gaps, &mut diags);
     let category_index: HashMap<&str, usize> =
         categories.iter().enumerate().map(|(i, c)| (c.handle.as_str(), i)).collect();
     let prior_collections = cache.collections.take();
-    let (products, edited) = load_products(dir, currency, &category_index, cache, &mut diags)?;
+    let (products, edited) =
+        load_products(dir, currency, &category_index, cache, &mut gaps, &mut diags)?;
+    if !gaps.categories_known() {
+        // Every category reference of a product is unknown: the file is the error.
+        let n = diags.retain(|d| !(d.file == PRODUCTS && d.code == "unknown-category"));
+        gaps.skip_many(PRODUCTS, "category", n, "`categories.json` could not be read");
+    }
     let rules = RuleInputs { currency, categories: &categories, products: &products };
-    let (collections, members) =
-        load_collections(dir, &rules, edited.as_deref().zip(prior_collections), &mut diags);
+    let prior = edited.as_deref().zip(prior_collections);
+    let (collections, members) = load_collections(dir, &rules, prior, &mut gaps, &mut diags);
     cache.collections = members;
     let pages = load_pages(dir, &mut diags);
     if let Some(store) = &store {
-        feed_settings::check_references(&store.feeds, &categories, &products, &mut diags);
+        let references = (categories.as_slice(), products.as_slice());
+        feed_settings::check_references(&store.feeds, references, &mut gaps, &mut diags);
     }
+    gaps.report(&mut diags);
     if diags.has_errors() {
         cache.restore(products);
         return Err(CatalogError::Invalid(diags));
@@ -162,10 +177,35 @@ pub(super) fn read_small(
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => None,
         Err(e) => {
-            diags.error("missing-file", name, None, None, format!("cannot read the file: {e}"));
+            diags.error("missing-file", name, None, None, missing_file_message(&e));
             None
         }
     }
+}
+
+/// What to say about a required file that cannot be read.
+fn missing_file_message(e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        "cannot read the file: it does not exist (every catalog has one; see docs/catalog-format.md)"
+            .to_owned()
+    } else {
+        format!("cannot read the file: {e}")
+    }
+}
+
+/// Why `dir` is not a catalog directory at all (neither `store.json` nor `products.jsonl`),
+/// with where to start; `None` when it has either.
+fn not_a_catalog(dir: &Path) -> Option<String> {
+    let has = |name: &str| dir.join(name).symlink_metadata().is_ok();
+    if has(STORE) || has(PRODUCTS) {
+        return None;
+    }
+    Some(
+        "the directory has no `store.json` and no `products.jsonl`, so it is not a catalog: \
+         docs/catalog-format.md describes the files and their format, and \
+         `aurelio fixtures --out DIR --products 20` writes an example catalog to start from"
+            .to_owned(),
+    )
 }
 
 /// Turns a serde error with its path into a diagnostic message naming the field.
@@ -212,8 +252,7 @@ pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Some(v),
         Err(e) => {
-            let (line, field, message) = serde_problem(&e);
-            diags.error("syntax", file, line, field, message);
+            super::snippet::report_serde_error(diags, file, text, 1, &e);
             None
         }
     }
@@ -243,12 +282,7 @@ pub(super) fn plain(
 }
 
 pub(super) fn amount_message(text: &str, err: &AmountError, currency: Currency) -> String {
-    match err {
-        AmountError::TooManyDecimals { given } => {
-            format!("`{text}` has {given} decimals, {currency} allows {}", currency.exponent())
-        }
-        other => format!("`{text}` {other}"),
-    }
+    super::amounts::price_problem(text, err, currency).1
 }
 
 fn load_store(dir: &Path, diags: &mut Diagnostics) -> Option<Store> {
@@ -362,83 +396,6 @@ pub(super) fn handle_message(handle: &str) -> String {
     format!("`{handle}` is not a valid handle (1 to 100 of a-z, 0-9 and `-`, not at either end)")
 }
 
-fn load_categories(dir: &Path, diags: &mut Diagnostics) -> Vec<Category> {
-    let Some(text) = read_small(dir, CATEGORIES, false, diags) else { return Vec::new() };
-    let Some(raw): Option<Vec<RawCategory>> = parse_json(&text, CATEGORIES, diags) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut seen: HashMap<String, String> = HashMap::new();
-    fn walk(
-        nodes: Vec<RawCategory>,
-        parent: Option<usize>,
-        pointer: &str,
-        text: &str,
-        out: &mut Vec<Category>,
-        seen: &mut HashMap<String, String>,
-        diags: &mut Diagnostics,
-    ) {
-        for (i, node) in nodes.into_iter().enumerate() {
-            let here = format!("{pointer}/{i}");
-            let line = locate(text, &format!("{here}/handle")).map(|(l, _)| l);
-            let field = format!("{}.handle", pointer_to_path(&here));
-            if !is_handle(&node.handle) {
-                diags.error("handle", CATEGORIES, line, Some(field), handle_message(&node.handle));
-                continue;
-            }
-            if let Some(first) = seen.get(&node.handle) {
-                diags.error(
-                    "duplicate-handle",
-                    CATEGORIES,
-                    line,
-                    Some(field),
-                    format!("category `{}` is already defined at `{first}`", node.handle),
-                );
-                continue;
-            }
-            seen.insert(node.handle.clone(), pointer_to_path(&here));
-            let path = match parent {
-                Some(p) => format!("{}/{}", out[p].path, node.handle),
-                None => node.handle.clone(),
-            };
-            let title = plain(
-                node.title,
-                CATEGORIES,
-                line,
-                &format!("{}.title", pointer_to_path(&here)),
-                diags,
-            );
-            out.push(Category {
-                handle: node.handle,
-                title,
-                description: node.description,
-                parent,
-                path,
-            });
-            let index = out.len() - 1;
-            walk(node.children, Some(index), &format!("{here}/children"), text, out, seen, diags);
-        }
-    }
-    walk(raw, None, "", &text, &mut out, &mut seen, diags);
-    out
-}
-
-/// `/0/children/1` → `[0].children[1]`, the field style used in messages.
-fn pointer_to_path(pointer: &str) -> String {
-    let mut out = String::new();
-    for token in pointer.split('/').skip(1) {
-        if token.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{token}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(token);
-        }
-    }
-    out
-}
-
 /// Loads `products.jsonl`, reusing what `cache` has from the last load. With the products,
 /// the indices of the lines that changed when the edit left every product at its index
 /// (every line before and after a valid product, as many lines, no duplicates).
@@ -447,13 +404,15 @@ fn load_products(
     currency: Option<Currency>,
     categories: &HashMap<&str, usize>,
     cache: &mut ParseCache,
+    gaps: &mut Gaps,
     diags: &mut Diagnostics,
 ) -> Result<(Vec<Product>, Option<Vec<usize>>), CatalogError> {
     let path = dir.join(PRODUCTS);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) => {
-            diags.error("missing-file", PRODUCTS, None, None, format!("cannot read the file: {e}"));
+            gaps.products_unreadable();
+            diags.error("missing-file", PRODUCTS, None, None, missing_file_message(&e));
             return Ok((Vec::new(), None));
         }
     };
@@ -529,7 +488,11 @@ fn load_products(
     // Product indices are line indices when every line of both loads is a valid product.
     let positional = positional && old_identities.is_some();
     let prior = old_identities.filter(|_| positional).map(|ids| (ids, changed.as_slice()));
-    let (products, identities) = register(parsed, prior, diags);
+    for (p, &(_, start, end)) in parsed.iter().zip(&spans).filter(|(p, _)| p.product.is_none()) {
+        let handle = p.handle.clone().or_else(|| salvage_handle(&file_bytes[start..end]));
+        gaps.broken_product(p.line, handle);
+    }
+    let (products, identities) = register(parsed, prior, gaps, diags);
     let edited = (positional && identities.is_some()).then_some(changed);
     *cache = ParseCache {
         context,
@@ -561,6 +524,7 @@ fn identity(product: &Product) -> [u8; 32] {
 fn register(
     mut parsed: Vec<Parsed>,
     prior: Option<(Vec<[u8; 32]>, &[usize])>,
+    gaps: &mut Gaps,
     diags: &mut Diagnostics,
 ) -> (Vec<Product>, Option<Vec<[u8; 32]>>) {
     for p in &mut parsed {
@@ -586,9 +550,16 @@ fn register(
     let keep = check_duplicates(&parsed, diags);
     let identities = (all_valid && keep.iter().all(|k| *k))
         .then(|| parsed.par_iter().map(identity_of).collect());
-    let products =
-        parsed.into_iter().zip(keep).filter(|(_, keep)| *keep).filter_map(|(p, _)| p.product);
-    (products.collect(), identities)
+    let mut products = Vec::with_capacity(parsed.len());
+    for (p, keep) in parsed.into_iter().zip(keep) {
+        match p.product {
+            Some(product) if keep => products.push(product),
+            // A clash: the line's product is left out, references to it are not unknown.
+            Some(product) => gaps.broken_product(p.line, Some(product.handle)),
+            None => {}
+        }
+    }
+    (products, identities)
 }
 
 /// Reports handles and SKUs used by more than one line (or variant); returns which lines
@@ -746,11 +717,6 @@ mod tests {
         std::fs::write(dir.path().join(PRODUCTS), lines.join("\n") + "\n").expect("writable");
         let products = check(&mut cache, "swapped");
         assert_eq!(products[1].handle, crate::fixtures::handle(2));
-    }
-
-    #[test]
-    fn converts_pointers_to_paths() {
-        assert_eq!(pointer_to_path("/0/children/1"), "[0].children[1]");
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //!
 //! `load` builds it from a catalog directory; nothing here renders or touches the network.
 
+mod amounts;
+mod categories;
 mod collections;
 mod feed_settings;
+mod follow_on;
 mod json_pos;
 pub mod limits;
 mod lines;
@@ -12,6 +15,7 @@ mod load;
 mod pages;
 mod product;
 mod raw;
+pub(crate) mod snippet;
 mod validate;
 
 pub use feed_settings::{FeedChannel, FeedSettings, GoogleCategory, ProductFeed, ShippingRate};

@@ -6,14 +6,16 @@ use super::limits::{
     MAX_GRAMS, MAX_IMAGES, MAX_INVENTORY, MAX_OPTION_VALUES, MAX_OPTIONS, MAX_PRODUCT_CATEGORIES,
     MAX_SKU_CHARS, MAX_TAGS, MAX_TEXT_CHARS, MAX_VARIANTS,
 };
-use super::load::{PRODUCTS, amount_message, handle_message, plain, serde_problem};
+use super::load::{PRODUCTS, handle_message, plain};
 use super::raw::{RawImage, RawProduct, RawVariant};
+use super::snippet::report_serde_error;
 use super::validate::{
-    check_image_path, did_you_mean, is_handle, is_sku, parse_weight, rfc3339_to_unix,
+    check_image_path, did_you_mean, in_file_order, is_handle, is_sku, parse_weight,
+    rfc3339_to_unix, unknown_category,
 };
 use super::{ImageRef, Product, ProductFeed, ProductOption, Variant, feed_settings, gtin_is_valid};
 use crate::diagnostics::Diagnostics;
-use crate::money::{AmountError, Currency, Money};
+use crate::money::{Currency, Money};
 use std::collections::HashMap;
 
 /// Categories beyond which an unknown category gets no "did you mean" (each suggestion
@@ -90,14 +92,10 @@ pub(super) fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>)
         Ok(raw) => raw,
         Err(_) => {
             let de = &mut serde_json::Deserializer::from_str(text);
-            let message = match serde_path_to_error::deserialize::<_, RawProduct>(de) {
-                Ok(_) => (None, "the line could not be parsed".to_owned()),
-                Err(e) => {
-                    let (_, field, message) = serde_problem(&e);
-                    (field, message)
-                }
-            };
-            d.error("syntax", PRODUCTS, at, message.0, message.1);
+            match serde_path_to_error::deserialize::<_, RawProduct>(de) {
+                Ok(_) => d.error("syntax", PRODUCTS, at, None, "the line could not be parsed"),
+                Err(e) => report_serde_error(&mut d, PRODUCTS, text, line, &e),
+            }
             return Parsed { product: None, line, handle: None, skus: Vec::new(), diags: d };
         }
     };
@@ -142,17 +140,11 @@ pub(super) fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>)
         match ctx.categories.get(handle.as_str()) {
             Some(index) => categories.push(*index),
             None => {
-                let hint = std::mem::take(&mut hint_left)
-                    .then(|| did_you_mean(handle, ctx.categories.keys().copied()))
-                    .flatten()
-                    .map(|s| format!(", did you mean `{s}`?"))
+                let known = std::mem::take(&mut hint_left)
+                    .then(|| in_file_order(ctx.categories))
                     .unwrap_or_default();
-                err(
-                    &mut d,
-                    "unknown-category",
-                    format!("categories[{i}]"),
-                    format!("unknown category `{handle}`{hint}"),
-                );
+                let message = unknown_category(handle, &known, ctx.categories.len());
+                err(&mut d, "unknown-category", format!("categories[{i}]"), message);
             }
         }
     }
@@ -345,7 +337,7 @@ fn parse_variants(
         let price = parse_price(&rv.price, &field("price"), ctx, at, d);
         let compare_at_price = rv
             .compare_at_price
-            .as_deref()
+            .as_ref()
             .and_then(|p| parse_price(p, &field("compare_at_price"), ctx, at, d));
         if let (Some(p), Some(c)) = (price, compare_at_price)
             && c.minor <= p.minor
@@ -538,27 +530,13 @@ fn check_options(
 }
 
 fn parse_price(
-    text: &str,
+    raw: &super::amounts::RawAmount,
     field: &str,
     ctx: &ProductContext<'_>,
     at: Option<usize>,
     d: &mut Diagnostics,
 ) -> Option<Money> {
-    match Money::parse(text, ctx.currency) {
-        Ok(m) if ctx.check_precision => Some(m),
-        Ok(_) => None,
-        Err(AmountError::TooManyDecimals { .. }) if !ctx.check_precision => None,
-        Err(e) => {
-            d.error(
-                "price-precision",
-                PRODUCTS,
-                at,
-                Some(field.to_owned()),
-                amount_message(text, &e, ctx.currency),
-            );
-            None
-        }
-    }
+    super::amounts::parse_price(raw, ctx.currency, ctx.check_precision, (PRODUCTS, at, field), d)
 }
 
 #[cfg(test)]

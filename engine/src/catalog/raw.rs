@@ -62,9 +62,9 @@ pub(super) struct RawVariant {
     pub sku: String,
     #[serde(default)]
     pub options: BTreeMap<String, String>,
-    pub price: String,
+    pub price: super::amounts::RawAmount,
     #[serde(default)]
-    pub compare_at_price: Option<String>,
+    pub compare_at_price: Option<super::amounts::RawAmount>,
     #[serde(default)]
     pub inventory: Option<i64>,
     #[serde(default)]

@@ -1,6 +1,7 @@
 //! Field-level checks shared by the loader: handles, SKUs, GTINs, weights, image paths, dates.
 
 use super::limits::{MAX_HANDLE_CHARS, MAX_SKU_CHARS};
+use std::collections::HashMap;
 
 /// A handle is 1–100 of `a-z0-9-`, not starting or ending with `-`.
 pub fn is_handle(s: &str) -> bool {
@@ -163,6 +164,36 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// Category handles shown in a message about an unknown one.
+const SHOWN_CATEGORIES: usize = 10;
+
+/// The message for an unknown category `handle`: a suggestion among `known` (handles in
+/// file order; empty when there are too many to compare) and the first few of them, of
+/// `total` categories in all.
+pub(super) fn unknown_category(handle: &str, known: &[&str], total: usize) -> String {
+    let hint = did_you_mean(handle, known.iter().copied())
+        .map(|s| format!(", did you mean `{s}`?"))
+        .unwrap_or_default();
+    if total == 0 {
+        return format!("unknown category `{handle}`: `categories.json` defines no categories");
+    }
+    if known.is_empty() {
+        return format!("unknown category `{handle}` ({total} categories in `categories.json`)");
+    }
+    let mut list = known.iter().take(SHOWN_CATEGORIES).copied().collect::<Vec<_>>().join(", ");
+    if total > SHOWN_CATEGORIES.min(known.len()) {
+        list.push_str(&format!(" and {} more", total - SHOWN_CATEGORIES.min(known.len())));
+    }
+    format!("unknown category `{handle}`{hint} (categories in `categories.json`: {list})")
+}
+
+/// The handles of a handle → index map in index (file) order.
+pub(super) fn in_file_order<'a>(index: &HashMap<&'a str, usize>) -> Vec<&'a str> {
+    let mut all: Vec<(&str, usize)> = index.iter().map(|(h, i)| (*h, *i)).collect();
+    all.sort_unstable_by_key(|(_, i)| *i);
+    all.into_iter().map(|(h, _)| h).collect()
+}
+
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
@@ -237,6 +268,17 @@ mod tests {
     fn suggests_close_names() {
         assert_eq!(did_you_mean("prise", ["price", "sku", "options"]), Some("price"));
         assert_eq!(did_you_mean("zzz", ["price", "sku"]), None);
+        let many: Vec<String> = (0..12).map(|i| format!("c{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            unknown_category("c1x", &many, 12),
+            "unknown category `c1x`, did you mean `c1`? (categories in `categories.json`: \
+             c0, c1, c2, c3, c4, c5, c6, c7, c8, c9 and 2 more)"
+        );
+        assert_eq!(
+            unknown_category("x", &[], 0),
+            "unknown category `x`: `categories.json` defines no categories"
+        );
         let long = "p".repeat(1_000_000);
         let started = std::time::Instant::now();
         assert_eq!(did_you_mean(&long, ["price"; 10_000]), None);

@@ -161,28 +161,27 @@ pub fn check_text(
     let raw: Value = match serde_json::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let position = (e.line() > 0).then(|| (e.line(), e.column()));
             let message = crate::catalog::describe_serde_message(&e.to_string());
-            diags.push_at(
-                Severity::Error,
-                "syntax",
-                label,
-                position,
-                None,
-                &format!("invalid JSON: {message}"),
-            );
+            let message = format!("invalid JSON: {message}");
+            if e.line() == 0 {
+                diags.error("syntax", label, None, None, message);
+            } else {
+                let (column, excerpt) =
+                    crate::catalog::snippet::locate_error(text, e.line(), e.column());
+                diags.syntax(label, (e.line(), column), None, &message, excerpt);
+            }
             return Err(diags);
         }
     };
     schema::validate(&raw, text, label, &mut diags);
-    if diags.has_errors() {
-        return Err(diags);
-    }
+    // After schema errors the checks go on as far as they can, so that every problem,
+    // warnings included, is reported at once.
+    let schema_ok = !diags.has_errors();
     let value =
         resolve(&raw, text, label, default_base, 0, &mut diags).ok_or_else(|| diags.clone())?;
     let model: ThemeModel = match serde_json::from_value(value.clone()) {
         Ok(m) => m,
-        Err(e) => {
+        Err(e) if schema_ok => {
             diags.error(
                 "incomplete",
                 label,
@@ -192,8 +191,22 @@ pub fn check_text(
             );
             return Err(diags);
         }
+        Err(_) => {
+            contrast_checks(&palette_of(&value), text, label, &mut diags);
+            return Err(diags);
+        }
     };
-    semantic_checks(&model, text, label, &mut diags);
+    if schema_ok {
+        semantic_checks(&model, text, label, &mut diags);
+    } else {
+        // Only what the schema did not already report at the same place.
+        let mut more = Diagnostics::default();
+        semantic_checks(&model, text, label, &mut more);
+        let reported: std::collections::HashSet<Option<String>> =
+            diags.iter().map(|d| d.field.clone()).collect();
+        more.retain(|d| !reported.contains(&d.field));
+        diags.extend(more);
+    }
     if diags.has_errors() {
         return Err(diags);
     }
@@ -342,25 +355,9 @@ fn semantic_checks(model: &ThemeModel, text: &str, label: &str, diags: &mut Diag
             );
         }
     }
-    for (fg, bg) in CONTRAST_PAIRS {
-        let (Some(f), Some(b)) = (model.color(fg), model.color(bg)) else { continue };
-        if let Some(ratio) = contrast_ratio(f, b)
-            && ratio < AA_CONTRAST
-        {
-            let index = palette_slugs.iter().position(|s| s == fg).unwrap_or(0);
-            let p = format!("/settings/color/palette/{index}/color");
-            diags.push_at(
-                Severity::Warning,
-                "contrast",
-                label,
-                at(&p),
-                Some(p.clone()),
-                &format!(
-                    "`{fg}` {f} on `{bg}` {b} has a contrast of {ratio:.2}:1, below WCAG AA 4.5:1"
-                ),
-            );
-        }
-    }
+    let palette: Vec<(&str, &str)> =
+        s.color.palette.iter().map(|p| (p.slug.as_str(), p.color.as_str())).collect();
+    contrast_checks(&palette, text, label, diags);
     for (i, section) in model.home.sections.iter().enumerate() {
         if let Some(src) = section.settings.get("image").and_then(Value::as_str)
             && !src.is_empty()
@@ -383,6 +380,43 @@ fn semantic_checks(model: &ThemeModel, text: &str, label: &str, diags: &mut Diag
             Some("/css".into()),
             &format!("custom CSS: {message}"),
         );
+    }
+}
+
+/// The palette's (slug, colour) pairs of an untyped theme, skipping malformed entries.
+fn palette_of(value: &Value) -> Vec<(&str, &str)> {
+    let entries = value.pointer("/settings/color/palette").and_then(Value::as_array);
+    entries
+        .into_iter()
+        .flatten()
+        .filter_map(|p| Some((p.get("slug")?.as_str()?, p.get("color")?.as_str()?)))
+        .collect()
+}
+
+/// Warns about the `CONTRAST_PAIRS` of `palette` (slug, colour) below WCAG AA.
+fn contrast_checks(palette: &[(&str, &str)], text: &str, label: &str, diags: &mut Diagnostics) {
+    // Only ASCII colours are measured: after schema errors a colour can be any text.
+    let color = |slug: &str| {
+        palette.iter().find(|(s, _)| *s == slug).map(|(_, c)| *c).filter(|c| c.is_ascii())
+    };
+    for (fg, bg) in CONTRAST_PAIRS {
+        let (Some(f), Some(b)) = (color(fg), color(bg)) else { continue };
+        if let Some(ratio) = contrast_ratio(f, b)
+            && ratio < AA_CONTRAST
+        {
+            let index = palette.iter().position(|(s, _)| s == fg).unwrap_or(0);
+            let p = format!("/settings/color/palette/{index}/color");
+            diags.push_at(
+                Severity::Warning,
+                "contrast",
+                label,
+                locate(text, &p),
+                Some(p.clone()),
+                &format!(
+                    "`{fg}` {f} on `{bg}` {b} has a contrast of {ratio:.2}:1, below WCAG AA 4.5:1"
+                ),
+            );
+        }
     }
 }
 
@@ -480,6 +514,24 @@ mod tests {
             check_text(text, "theme.json", Some("minimal")).expect("valid with warnings");
         assert!(diags.to_string().contains("warning[contrast]"), "{diags}");
         assert!(diags.to_string().contains("below WCAG AA"), "{diags}");
+    }
+
+    /// Errors do not hide warnings: a schema error and a low contrast come back together.
+    #[test]
+    fn warnings_are_reported_with_errors() {
+        let palette = r##""palette": [
+            {"slug": "background", "color": "#ffffff"}, {"slug": "text", "color": "#bbbbbb"},
+            {"slug": "primary", "color": "#000000"}, {"slug": "accent", "color": "#0000ff"},
+            {"slug": "sale", "color": "#cc0000"}, {"slug": "border", "color": "#eeeeee"}]"##;
+        for broken in [r#""colour": 1"#, r#""layout": {"contentSize": "wide"}"#] {
+            let text = format!(
+                r#"{{"version": 1, "metadata": {{"name": "X"}}, "settings": {{{broken}, "color": {{{palette}}}}}}}"#
+            );
+            let diags = check_text(&text, "theme.json", Some("minimal")).expect_err("an error");
+            let shown = diags.to_string();
+            assert!(shown.contains("error[theme]"), "{shown}");
+            assert!(shown.contains("warning[contrast]"), "{shown}");
+        }
     }
 
     #[test]
