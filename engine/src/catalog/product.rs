@@ -140,9 +140,11 @@ pub(super) fn parse_product(line: usize, bytes: &[u8], ctx: &ProductContext<'_>)
         match ctx.categories.get(handle.as_str()) {
             Some(index) => categories.push(*index),
             None => {
-                let known = std::mem::take(&mut hint_left)
-                    .then(|| in_file_order(ctx.categories))
-                    .unwrap_or_default();
+                let known = if std::mem::take(&mut hint_left) {
+                    in_file_order(ctx.categories)
+                } else {
+                    Vec::new()
+                };
                 let message = unknown_category(handle, &known, ctx.categories.len());
                 err(&mut d, "unknown-category", format!("categories[{i}]"), message);
             }
