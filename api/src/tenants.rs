@@ -611,7 +611,7 @@ async fn create_key(
     };
     let key =
         auth::create_key(&tenant.platform.registry, &tenant.shop.id, role, &req.label).await?;
-    tenant.audit("key.create", json!({ "id": key.id, "kind": key.kind })).await;
+    tenant.audit("key.create", json!({ "id": key.id, "kind": key.kind, "role": key.role })).await;
     Ok((StatusCode::CREATED, Json(key)))
 }
 

@@ -379,7 +379,7 @@ async fn storefront_security_headers_and_validators(db: Db) {
     // The page names the API it calls, and the policy lets it in.
     assert!(home.text().contains(&format!("data-api=\"{api}\"")), "the page calls another API");
     assert_eq!(home.header("x-content-type-options").as_deref(), Some("nosniff"));
-    assert!(home.header("referrer-policy").is_some());
+    assert_eq!(home.header("referrer-policy").as_deref(), Some("strict-origin-when-cross-origin"));
     let css = home
         .text()
         .split("rel=\"stylesheet\" href=\"")

@@ -23,7 +23,11 @@ async fn storefront_origin(db: Db) {
     let home = api.storefront(h, "/").await.expect(200);
     let etag = home.header("etag").expect("an ETag");
     assert!(etag.starts_with("W/\"") && etag.ends_with('"') && etag.len() > 10, "{etag}");
-    assert!(home.header("cache-control").is_some(), "a cache policy");
+    assert_eq!(
+        home.header("cache-control").as_deref(),
+        Some("public, max-age=60, must-revalidate"),
+        "a page is revalidated"
+    );
     assert!(home.header("content-type").is_some_and(|t| t.starts_with("text/html")));
     let again = api.storefront_with(h, "/", &[("if-none-match", &etag)]).await.expect(304);
     assert!(again.body.is_empty(), "a 304 has no body");

@@ -1,6 +1,6 @@
 //! Graceful shutdown, on SQLite and PostgreSQL: a request in flight when the server is
-//! asked to stop is answered in full, the build it started finishes (its storefront is
-//! published), and afterwards the server accepts nothing.
+//! asked to stop (stopped while the build it started runs) is answered in full, the build
+//! finishes (its storefront is published), and afterwards the server accepts nothing.
 
 #![allow(clippy::unwrap_used)]
 
@@ -53,7 +53,21 @@ async fn in_flight_requests_finish(db: Db) {
                 .await
         }
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Stop once the request is in its build (its job is running), not after a guess.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'build' AND status = 'running'",
+        )
+        .fetch_one(&platform.registry)
+        .await
+        .unwrap();
+        if running > 0 || request.is_finished() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the provisioning build never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     if request.is_finished() {
         let early = request.await.unwrap().unwrap();
         panic!(

@@ -62,7 +62,8 @@ async fn provisioning_lifecycle(db: Db) {
         assert_eq!(database["backend"], json!(backend), "{health}");
         assert_eq!(database["products"], json!(demo.len()), "{health}");
         assert!(database["schema_version"].as_i64().is_some_and(|v| v >= 1), "{health}");
-        assert!(database["latency_ms"].as_f64().is_some(), "{health}");
+        let latency = database["latency_ms"].as_f64().expect("a latency");
+        assert!(latency.is_finite() && latency >= 0.0, "{health}");
         assert_eq!(health["last_build"]["id"], json!(shop.build_id), "{health}");
         assert_eq!(health["last_build"]["status"], json!("succeeded"), "{health}");
     }

@@ -342,7 +342,12 @@ async fn transition(
     if action == Action::Cancel {
         crate::platform::jobs::request_build(platform, &tenant.shop.id, "stock restored").await?;
     }
-    tenant.audit(&name, json!({ "order": id })).await;
+    // A refund's amount is what the log is read for.
+    let detail = match action {
+        Action::Refund { .. } => json!({ "order": id, "amount": refund_amount }),
+        _ => json!({ "order": id }),
+    };
+    tenant.audit(&name, detail).await;
     load(&tenant.db, id).await
 }
 
@@ -495,7 +500,9 @@ async fn mark_paid_route(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Js
             format!("an order that is {} cannot be marked paid", order.status.as_str()),
         ));
     }
-    mark_paid(&tenant.platform, &tenant.shop.id, &tenant.db, &id, "merchant").await?;
+    if mark_paid(&tenant.platform, &tenant.shop.id, &tenant.db, &id, "merchant").await? {
+        tenant.audit("order.paid", json!({ "order": id })).await;
+    }
     Ok(Json(OrderResponse { order: load(&tenant.db, &id).await? }))
 }
 

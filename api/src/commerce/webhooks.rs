@@ -49,6 +49,7 @@ pub fn router() -> OpenApiRouter<Arc<Platform>> {
     OpenApiRouter::new()
         .routes(routes!(list_endpoints, create_endpoint))
         .routes(routes!(delete_endpoint))
+        .routes(routes!(list_deliveries))
 }
 
 /// The events a shop can subscribe to.
@@ -213,6 +214,82 @@ async fn delete_endpoint(tenant: Tenant, Path(id): Path<String>) -> ApiResult<St
         .execute(&tenant.db)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// One event for an endpoint and how its delivery went.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    /// Event id (`Aurelio-Event-Id`).
+    pub id: String,
+    /// Event type (`order.created`…).
+    pub event: String,
+    /// `pending` (to be tried again), `delivered`, or `failed` (given up after
+    /// `MAX_ATTEMPTS` attempts: never tried again).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// Why the last attempt failed (`null` once delivered).
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<String>,
+    /// When it was delivered.
+    pub delivered_at: Option<String>,
+    /// When the event happened.
+    pub created_at: String,
+}
+
+/// An endpoint's deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// The latest 100 events, newest first.
+    pub deliveries: Vec<Delivery>,
+}
+
+/// The latest events for an endpoint and how their delivery went (failed ones included).
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path, description = "endpoint id")), security(("secret_key" = [])),
+    responses((status = 200, body = DeliveryList), (status = 404, body = crate::error::ErrorBody)))]
+async fn list_deliveries(tenant: Tenant, Path(id): Path<String>) -> ApiResult<Json<DeliveryList>> {
+    tenant.require(Permission::Settings)?;
+    let known: Option<String> =
+        sqlx::query_scalar("SELECT id FROM webhook_endpoints WHERE id = $1")
+            .bind(&id)
+            .fetch_optional(&tenant.db)
+            .await?;
+    if known.is_none() {
+        return Err(ApiError::not_found("webhook endpoint"));
+    }
+    let rows = sqlx::query(
+        "SELECT id, event, attempts, next_attempt_at, delivered_at, last_error, created_at \
+         FROM outbox WHERE endpoint_id = $1 ORDER BY created_at DESC, id DESC LIMIT 100",
+    )
+    .bind(&id)
+    .fetch_all(&tenant.db)
+    .await?;
+    let deliveries = rows
+        .iter()
+        .map(|r| {
+            let attempts: i64 = r.try_get("attempts")?;
+            let delivered: Option<i64> = r.try_get("delivered_at")?;
+            let status = match delivered {
+                Some(_) => "delivered",
+                None if attempts >= MAX_ATTEMPTS => "failed",
+                None => "pending",
+            };
+            let next: i64 = r.try_get("next_attempt_at")?;
+            Ok(Delivery {
+                id: r.try_get("id")?,
+                event: r.try_get("event")?,
+                status: status.to_owned(),
+                attempts,
+                last_error: r.try_get("last_error")?,
+                next_attempt_at: (status == "pending").then(|| rfc3339(next)),
+                delivered_at: delivered.map(rfc3339),
+                created_at: rfc3339(r.try_get("created_at")?),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(DeliveryList { deliveries }))
 }
 
 /// Writes an event to the outbox for every subscribed endpoint, inside the caller's

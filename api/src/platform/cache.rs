@@ -70,16 +70,33 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
 mod tests {
     use super::*;
 
+    /// No test here waits on the clock: a TTL of an hour is never reached while the test
+    /// runs, however slow the machine, and a TTL of zero has every entry expired at once.
+    const LONG: Duration = Duration::from_secs(3600);
+
     #[test]
-    fn entries_expire_and_are_bounded() {
-        let c = TtlCache::new(Duration::from_millis(30), 2);
-        c.insert("a", 1);
-        assert_eq!(c.get(&"a"), Some(1));
-        std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(c.get(&"a"), None);
+    fn fresh_entries_are_hits_and_expired_ones_misses() {
+        let fresh = TtlCache::new(LONG, 10);
+        fresh.insert("a", 1);
+        assert_eq!(fresh.get(&"a"), Some(1));
+        let expired = TtlCache::new(Duration::ZERO, 10);
+        expired.insert("a", 1);
+        assert_eq!(expired.get(&"a"), None, "older than a TTL of zero");
+        assert_eq!(expired.len(), 1, "held until room is needed");
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_first_then_everything() {
+        let expired = TtlCache::new(Duration::ZERO, 2);
+        expired.insert("a", 1);
+        expired.insert("b", 2);
+        expired.insert("c", 3);
+        assert_eq!(expired.len(), 1, "the expired entries made room");
+        let c = TtlCache::new(LONG, 2);
         c.insert("b", 2);
         c.insert("c", 3);
         c.insert("d", 4);
+        assert_eq!((c.get(&"b"), c.get(&"c")), (None, None), "none expired: all went");
         assert_eq!(c.get(&"d"), Some(4));
         c.remove(&"d");
         assert_eq!(c.get(&"d"), None);
@@ -87,7 +104,11 @@ mod tests {
             c.insert("k", i);
             assert!(c.len() <= 2);
         }
+        assert_eq!(c.get(&"k"), Some(99));
         c.retain(|_, v| *v != 99);
         assert!(c.is_empty());
+        c.insert("x", 1);
+        c.clear();
+        assert_eq!(c.get(&"x"), None);
     }
 }

@@ -632,39 +632,55 @@ mod tests {
     }
 
     /// Under a steady stream of writes the log starts over (it does not grow with every
-    /// page ever written, as it did when passive checkpoints never reached its end).
+    /// page ever written, as it did when passive checkpoints never reached its end). The
+    /// writers keep writing until it has, or until a deadline no machine is slow enough to
+    /// reach (a fixed span of writes was too short for a loaded machine to fill the log).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_log_starts_over_under_steady_writes() {
         let (dir, backend, _registry, pools, pool) = shop_a().await;
         pool.execute("CREATE TABLE t (v TEXT)").await.expect("create");
         let writes = backend.writes(&pool).expect("a SQLite writer");
-        let until = Instant::now() + CHECKPOINT_EVERY * 4;
-        let writers = (0..4).map(|_| {
-            let writes = Arc::clone(&writes);
-            tokio::spawn(async move {
-                let mut rows = 0_u64;
-                while Instant::now() < until {
-                    writes
-                        .writer
-                        .run(|c, _| {
-                            let row = "x".repeat(4000); // a page of its own
-                            Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [row])?)
-                        })
-                        .await
-                        .expect("insert");
-                    rows += 1;
-                }
-                rows
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers = (0..4)
+            .map(|_| {
+                let (writes, stop) = (Arc::clone(&writes), Arc::clone(&stop));
+                tokio::spawn(async move {
+                    let mut rows = 0_u64;
+                    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        writes
+                            .writer
+                            .run(|c, _| {
+                                let row = "x".repeat(4000); // a page of its own
+                                Ok(c.execute("INSERT INTO t (v) VALUES (?1)", [row])?)
+                            })
+                            .await
+                            .expect("insert");
+                        rows += 1;
+                    }
+                    rows
+                })
             })
-        });
+            .collect::<Vec<_>>();
+        // The log's header counts its restarts (the checkpoint sequence number, bytes 12-16).
+        let wal = dir.path().join("shops").join("shop_a.db-wal");
+        let restarts = || {
+            use std::io::Read;
+            let mut header = [0u8; 16];
+            std::fs::File::open(&wal).and_then(|mut f| f.read_exact(&mut header)).map_or(0, |()| {
+                u32::from_be_bytes([header[12], header[13], header[14], header[15]])
+            })
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while restarts() < 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let restarted = restarts();
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let mut rows = 0;
-        for w in writers.collect::<Vec<_>>() {
+        for w in writers {
             rows += w.await.expect("writer");
         }
-        // The log's header counts its restarts (the checkpoint sequence number, bytes 12-16).
-        let wal = std::fs::read(dir.path().join("shops").join("shop_a.db-wal")).expect("log");
-        let restarts = u32::from_be_bytes(wal[12..16].try_into().expect("4 bytes"));
-        assert!(restarts >= 1, "the log never started over in {rows} writes");
+        assert!(restarted >= 1, "the log never started over in {rows} writes");
         pools.close_all().await;
     }
 

@@ -386,26 +386,26 @@ mod tests {
             })
         };
         started.await.expect("the first operation runs");
-        let ops = ["b", "bad", "c"].map(|k| {
-            let w = Arc::clone(&w);
-            tokio::spawn(async move {
-                w.run(move |c, _| {
-                    insert(c, k)?;
-                    if k == "bad" {
-                        insert(c, "bad-too")?;
-                        insert(c, "a")?; // committed by the first operation: fails
-                    }
-                    Ok(k)
-                })
-                .await
-            })
+        // Polled once each, the three are queued (an operation is sent to the thread on its
+        // first poll) before the first is let go: no sleep, no guess.
+        let mut ops = ["b", "bad", "c"].map(|k| {
+            Box::pin(w.run(move |c, _| {
+                insert(c, k)?;
+                if k == "bad" {
+                    insert(c, "bad-too")?;
+                    insert(c, "a")?; // committed by the first operation: fails
+                }
+                Ok(k)
+            }))
         });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        for op in &mut ops {
+            assert!(futures::poll!(op.as_mut()).is_pending(), "the thread is busy");
+        }
         go.send(()).expect("go");
         assert_eq!(first.await.expect("join").expect("first"), 1);
         let mut answers = Vec::new();
         for op in ops {
-            answers.push(op.await.expect("join").map_err(|e| e.code));
+            answers.push(op.await.map_err(|e| e.code));
         }
         assert_eq!(answers[0], Ok("b"));
         assert_eq!(answers[1], Err("internal"));

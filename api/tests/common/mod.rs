@@ -195,6 +195,17 @@ impl Server {
         let data = tempfile::tempdir().expect("a data directory");
         std::os::unix::fs::symlink(shared_cache(), data.path().join("cache"))
             .expect("link the shared image cache");
+        Self::start_at(db, data, database_url, tweak)
+    }
+
+    /// Starts a server on a data directory and registry database (new or left by another).
+    #[track_caller]
+    fn start_at(
+        db: Db,
+        data: tempfile::TempDir,
+        database_url: Option<url::Url>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data.path().to_owned(),
@@ -622,4 +633,27 @@ pub fn product(handle: &str, sku: &str, price: &str) -> Value {
         "status": "active",
         "variants": [{ "sku": sku, "price": price, "inventory": 5 }],
     })
+}
+
+pub mod shop;
+
+impl Server {
+    /// Stops this server gracefully (as on SIGTERM) and starts another on the same data
+    /// directory and registry database: a restart of the process, with the test defaults
+    /// changed by `tweak`.
+    #[track_caller]
+    pub fn restart(mut self, tweak: impl FnOnce(&mut Config)) -> Self {
+        let running = self.running.take().expect("a running server");
+        let runtime = self.runtime.take().expect("its runtime");
+        let (tx, rx) = std::sync::mpsc::channel();
+        runtime.spawn(async move {
+            let _ = tx.send(running.shutdown().await.map_err(|e| e.to_string()));
+        });
+        rx.recv()
+            .expect("the shutdown answers")
+            .unwrap_or_else(|e| panic!("the server did not stop cleanly: {e}"));
+        runtime.shutdown_background();
+        let data = std::mem::replace(&mut self._data, tempfile::tempdir().expect("a directory"));
+        Self::start_at(self.db, data, self.database_url.clone(), tweak)
+    }
 }
