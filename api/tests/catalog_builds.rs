@@ -358,10 +358,8 @@ async fn a_quiet_shop_builds_at_once(db: Db) {
 async fn two_shops_build_at_once_in_one_process(db: Db) {
     let server = Server::shared(db);
     let api = server.client();
-    let (a, b) = tokio::join!(
-        api.provision(&unique("twin-a"), false),
-        api.provision(&unique("twin-b"), false)
-    );
+    let (twin_a, twin_b) = (unique("twin-a"), unique("twin-b"));
+    let (a, b) = tokio::join!(api.provision(&twin_a, false), api.provision(&twin_b, false));
     let write = |shop: &Shop, handle: &'static str| {
         let (api, secret) = (api.clone(), shop.secret.clone());
         async move {
@@ -370,6 +368,7 @@ async fn two_shops_build_at_once_in_one_process(db: Db) {
             created["build_id"].as_str().expect("a build").to_owned()
         }
     };
+    let twin_demo = unique("twin-demo");
     let (built_a, built_b, demo) = tokio::join!(
         async {
             let id = write(&a, "only-in-a").await;
@@ -379,7 +378,7 @@ async fn two_shops_build_at_once_in_one_process(db: Db) {
             let id = write(&b, "only-in-b").await;
             api.wait_built(&b.secret, &id).await
         },
-        api.provision(&unique("twin-demo"), true),
+        api.provision(&twin_demo, true),
     );
     assert_ne!(built_a["id"], built_b["id"], "a build of each shop");
     let demo_product = common::demo_products()[0]["handle"].as_str().expect("a handle").to_owned();

@@ -7,7 +7,7 @@
 mod common;
 
 use common::shop::{address, checkout, new_cart, shop_with_product};
-use common::{Client, Db, Server, unique};
+use common::{Client, Db, Server};
 use serde_json::{Value, json};
 use std::time::Instant;
 

@@ -219,8 +219,11 @@ impl Server {
             allow_private_egress: true,
             // Tests send far more from one address than a client may; the limits' own
             // tests turn them on.
+            // The demo shop's provisioning build, in a debug binary on a loaded machine, can
+            // take longer than the default 30 s a request may; the limit's own test sets it.
             limits: aurelio_api::limits::LimitsConfig {
                 enabled: false,
+                request_timeout_ms: 300_000,
                 ..aurelio_api::limits::LimitsConfig::default()
             },
             ..Config::default()

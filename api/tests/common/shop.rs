@@ -216,8 +216,8 @@ pub async fn outbox(server: &Server, shop_id: &str) -> Vec<(String, i64, bool, O
 /// A demo shop for the tests of a binary that only read it or change it in their own
 /// corner (one product each); provisioned once per server.
 pub async fn demo_shop(server: &'static Server) -> Shop {
-    static SHOPS: std::sync::Mutex<Vec<(std::net::SocketAddr, Shop)>> =
-        std::sync::Mutex::new(Vec::new());
+    use std::net::SocketAddr;
+    static SHOPS: Mutex<Vec<(SocketAddr, Shop)>> = Mutex::new(Vec::new());
     static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _guard = LOCK.lock().await;
     if let Some((_, shop)) =
